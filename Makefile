@@ -1,0 +1,35 @@
+# Shoal. `make demo` and `make test` do all the set-up on a fresh Linux host as root.
+export PATH := $(PATH):/usr/local/go/bin
+GO      ?= go
+BIN     := bin/peer
+VERSION ?= 0.1.0-dev
+
+.PHONY: all build test test-short bench demo demo-stop fuzz setup clean
+
+all: build
+
+setup:
+	./scripts/setup-host.sh
+
+build:
+	CGO_ENABLED=1 $(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/peer
+
+# Everything under -race: gossip and node are concurrent, and the rest is cheap.
+test: setup
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 30m ./...
+
+bench: setup build
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+fuzz:
+	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 2m ./jobspec
+
+demo: setup build
+	./scripts/demo.sh
+
+demo-stop:
+	./scripts/demo.sh stop
+
+clean:
+	rm -rf bin

@@ -1,0 +1,204 @@
+package jobspec
+
+import "time"
+
+// Job types, as in Nomad.
+const (
+	TypeService = "service"
+	TypeBatch   = "batch"
+	TypeSystem  = "system"
+)
+
+// Drivers a task may name. DriverDocker is accepted as an alias of DriverContainer
+// so that a Nomad user's docker job runs unchanged; validation normalises it.
+const (
+	DriverContainer = "container"
+	DriverExec      = "exec"
+	DriverDocker    = "docker"
+)
+
+// Job is the desired state a user submits: what to run, how many, and where it may go.
+// A Job is a value: once parsed and validated it is not mutated; a change is a new Job
+// with a higher Version. Field order is the canonical encoding's order.
+type Job struct {
+	ID          string            `json:"ID" codec:"id"`
+	Name        string            `json:"Name" codec:"name"`
+	Type        string            `json:"Type" codec:"type"`
+	Datacenters []string          `json:"Datacenters" codec:"dcs"`
+	Priority    int               `json:"Priority" codec:"prio"`
+	Meta        map[string]string `json:"Meta,omitempty" codec:"meta"`
+	Constraints []Constraint      `json:"Constraints,omitempty" codec:"cons"`
+	Affinities  []Affinity        `json:"Affinities,omitempty" codec:"aff"`
+	Spreads     []Spread          `json:"Spreads,omitempty" codec:"spr"`
+	Update      *Update           `json:"Update,omitempty" codec:"upd"`
+	Groups      []*Group          `json:"TaskGroups" codec:"groups"`
+
+	// Version is assigned by the cluster when the job is submitted (0 in a parsed file).
+	Version uint64 `json:"Version" codec:"ver"`
+}
+
+// Group is a set of tasks placed together on one peer, Count times.
+type Group struct {
+	Name          string            `json:"Name" codec:"name"`
+	Count         int               `json:"Count" codec:"count"`
+	Meta          map[string]string `json:"Meta,omitempty" codec:"meta"`
+	Constraints   []Constraint      `json:"Constraints,omitempty" codec:"cons"`
+	Affinities    []Affinity        `json:"Affinities,omitempty" codec:"aff"`
+	Spreads       []Spread          `json:"Spreads,omitempty" codec:"spr"`
+	Restart       *RestartPolicy    `json:"RestartPolicy,omitempty" codec:"restart"`
+	Reschedule    *ReschedulePolicy `json:"ReschedulePolicy,omitempty" codec:"resched"`
+	Update        *Update           `json:"Update,omitempty" codec:"upd"`
+	Network       *Network          `json:"Network,omitempty" codec:"net"`
+	Services      []Service         `json:"Services,omitempty" codec:"svcs"`
+	EphemeralDisk *EphemeralDisk    `json:"EphemeralDisk,omitempty" codec:"disk"`
+	Tasks         []*Task           `json:"Tasks" codec:"tasks"`
+}
+
+// Task is one process run by a driver.
+type Task struct {
+	Name        string            `json:"Name" codec:"name"`
+	Driver      string            `json:"Driver" codec:"driver"`
+	Config      TaskConfig        `json:"Config" codec:"cfg"`
+	Env         map[string]string `json:"Env,omitempty" codec:"env"`
+	Resources   Resources         `json:"Resources" codec:"res"`
+	User        string            `json:"User,omitempty" codec:"user"`
+	KillTimeout time.Duration     `json:"KillTimeout" codec:"killto"`
+	KillSignal  string            `json:"KillSignal,omitempty" codec:"killsig"`
+	Meta        map[string]string `json:"Meta,omitempty" codec:"meta"`
+	Restart     *RestartPolicy    `json:"RestartPolicy,omitempty" codec:"restart"`
+	Leader      bool              `json:"Leader,omitempty" codec:"leader"`
+}
+
+// TaskConfig is the driver configuration. The container driver uses every field;
+// the exec driver uses Command and Args.
+type TaskConfig struct {
+	Image      string   `json:"image,omitempty" codec:"image"`
+	Command    string   `json:"command,omitempty" codec:"cmd"`
+	Args       []string `json:"args,omitempty" codec:"args"`
+	Entrypoint []string `json:"entrypoint,omitempty" codec:"entry"`
+	Ports      []string `json:"ports,omitempty" codec:"ports"`
+	WorkDir    string   `json:"work_dir,omitempty" codec:"wd"`
+}
+
+// Resources a task asks for. CPU is in MHz, memory in MiB as in Nomad.
+type Resources struct {
+	CPU         int `json:"CPU" codec:"cpu"`
+	MemoryMB    int `json:"MemoryMB" codec:"mem"`
+	MemoryMaxMB int `json:"MemoryMaxMB,omitempty" codec:"memmax"`
+}
+
+// Constraint restricts placement: LTarget Operand RTarget, e.g. ${attr.kernel.name} = linux.
+type Constraint struct {
+	LTarget string `json:"LTarget" codec:"l"`
+	RTarget string `json:"RTarget" codec:"r"`
+	Operand string `json:"Operand" codec:"op"`
+}
+
+// Affinity prefers (Weight > 0) or avoids (Weight < 0) peers; Weight is in [-100, 100].
+type Affinity struct {
+	LTarget string `json:"LTarget" codec:"l"`
+	RTarget string `json:"RTarget" codec:"r"`
+	Operand string `json:"Operand" codec:"op"`
+	Weight  int    `json:"Weight" codec:"w"`
+}
+
+// Spread distributes allocations over the values of Attribute.
+type Spread struct {
+	Attribute string         `json:"Attribute" codec:"attr"`
+	Weight    int            `json:"Weight" codec:"w"`
+	Targets   []SpreadTarget `json:"SpreadTarget,omitempty" codec:"targets"`
+}
+
+// SpreadTarget is the share of allocations wanted where Attribute = Value.
+type SpreadTarget struct {
+	Value   string `json:"Value" codec:"v"`
+	Percent int    `json:"Percent" codec:"pct"`
+}
+
+// RestartPolicy governs restarts in place on the same peer.
+type RestartPolicy struct {
+	Attempts int           `json:"Attempts" codec:"n"`
+	Interval time.Duration `json:"Interval" codec:"ival"`
+	Delay    time.Duration `json:"Delay" codec:"delay"`
+	Mode     string        `json:"Mode" codec:"mode"` // "fail" or "delay"
+}
+
+// ReschedulePolicy governs replacing a failed allocation on another peer.
+type ReschedulePolicy struct {
+	Attempts      int           `json:"Attempts" codec:"n"`
+	Interval      time.Duration `json:"Interval" codec:"ival"`
+	Delay         time.Duration `json:"Delay" codec:"delay"`
+	DelayFunction string        `json:"DelayFunction" codec:"fn"` // constant, exponential, fibonacci
+	MaxDelay      time.Duration `json:"MaxDelay" codec:"max"`
+	Unlimited     bool          `json:"Unlimited" codec:"unl"`
+}
+
+// Update governs how a new job version replaces running allocations.
+type Update struct {
+	MaxParallel      int           `json:"MaxParallel" codec:"par"`
+	HealthCheck      string        `json:"HealthCheck" codec:"hc"` // checks, task_states, manual
+	MinHealthyTime   time.Duration `json:"MinHealthyTime" codec:"minh"`
+	HealthyDeadline  time.Duration `json:"HealthyDeadline" codec:"hdl"`
+	ProgressDeadline time.Duration `json:"ProgressDeadline" codec:"pdl"`
+	AutoRevert       bool          `json:"AutoRevert" codec:"rev"`
+	Canary           int           `json:"Canary" codec:"can"`
+	Stagger          time.Duration `json:"Stagger" codec:"stag"`
+}
+
+// Network is a group's network: its mode and the ports its tasks listen on.
+type Network struct {
+	Mode  string `json:"Mode" codec:"mode"` // host, bridge, none
+	Ports []Port `json:"Ports,omitempty" codec:"ports"`
+}
+
+// Port is a labelled port. Static pins the host port; To is the port inside the task.
+type Port struct {
+	Label  string `json:"Label" codec:"label"`
+	Static int    `json:"Static,omitempty" codec:"static"`
+	To     int    `json:"To,omitempty" codec:"to"`
+}
+
+// Service names a port for discovery and health checking.
+type Service struct {
+	Name   string   `json:"Name" codec:"name"`
+	Port   string   `json:"PortLabel" codec:"port"`
+	Tags   []string `json:"Tags,omitempty" codec:"tags"`
+	Checks []Check  `json:"Checks,omitempty" codec:"checks"`
+}
+
+// Check is a health check of a service.
+type Check struct {
+	Name     string        `json:"Name" codec:"name"`
+	Type     string        `json:"Type" codec:"type"` // http or tcp
+	Path     string        `json:"Path,omitempty" codec:"path"`
+	Interval time.Duration `json:"Interval" codec:"ival"`
+	Timeout  time.Duration `json:"Timeout" codec:"to"`
+}
+
+// EphemeralDisk is accepted for compatibility with Nomad job files.
+type EphemeralDisk struct {
+	SizeMB  int  `json:"SizeMB" codec:"size"`
+	Sticky  bool `json:"Sticky" codec:"sticky"`
+	Migrate bool `json:"Migrate" codec:"migrate"`
+}
+
+// TotalResources is what one instance of the group needs on a peer: the sum of its tasks.
+func (g *Group) TotalResources() Resources {
+	var r Resources
+	for _, t := range g.Tasks {
+		r.CPU += t.Resources.CPU
+		r.MemoryMB += t.Resources.MemoryMB
+		r.MemoryMaxMB += max(t.Resources.MemoryMaxMB, t.Resources.MemoryMB)
+	}
+	return r
+}
+
+// LookupGroup returns the group named name, or nil.
+func (j *Job) LookupGroup(name string) *Group {
+	for _, g := range j.Groups {
+		if g.Name == name {
+			return g
+		}
+	}
+	return nil
+}
