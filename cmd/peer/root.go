@@ -13,6 +13,9 @@ jobs are HCL files in the syntax Nomad users write, submitted to any peer.`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newVersionCmd())
+	root.AddCommand(
+		newVersionCmd(),
+		newJobCmd(),
+	)
 	return root
 }
