@@ -1,0 +1,141 @@
+package placement
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/shoal-sched/shoal/jobspec"
+)
+
+// Node is one peer as placement sees it: the identity, attributes and capacity it
+// advertises in gossip, and what the member list says about its liveness.
+//
+// A Node is a value; placement never keeps or mutates one. CPUFree and MemoryFreeMB
+// are the *advertised* free capacity (possibly stale): coordinators filter candidates
+// with them, while a bidder computes its exact free capacity from its own allocations
+// (see MakeBid and FreeResources).
+type Node struct {
+	ID         string
+	Name       string
+	Datacenter string
+	Class      string
+	Attributes map[string]string
+	Meta       map[string]string
+
+	CPUTotal      int // MHz available to allocations
+	MemoryTotalMB int // MiB available to allocations
+	CPUFree       int // advertised free MHz
+	MemoryFreeMB  int // advertised free MiB
+
+	Eligible bool // scheduling eligibility, set by the operator
+	Alive    bool // the member list believes the peer is alive
+	Draining bool // the operator asked its allocations to move away
+}
+
+// Schedulable reports whether new allocations may go to n: alive, eligible, not draining.
+func (n *Node) Schedulable() bool { return n.Alive && n.Eligible && !n.Draining }
+
+// Desired statuses of an allocation: what its coordinator wants.
+const (
+	DesiredRun  = "run"
+	DesiredStop = "stop"
+)
+
+// Client statuses of an allocation: what its owner observes.
+const (
+	ClientPending  = "pending"
+	ClientRunning  = "running"
+	ClientComplete = "complete"
+	ClientFailed   = "failed"
+	ClientLost     = "lost"
+)
+
+// Epoch fences a job's coordinators: a coordinator acts under an epoch higher than any it
+// has seen for the job, and peers refuse offers and awards carrying a lower one.
+type Epoch uint64
+
+// Alloc is one placed instance of a task group: the record its owner (the peer in NodeID)
+// stores, publishes to the cluster, and shows in the API. It fills the slot
+// "job/group[index]"; system jobs use index 0 on every peer (their slot is the peer).
+//
+// An Alloc is a value. Only its owner writes it; placement only reads it.
+type Alloc struct {
+	ID         string
+	JobID      string
+	Group      string
+	Index      int
+	JobVersion uint64
+	NodeID     string
+
+	DesiredStatus      string // DesiredRun or DesiredStop
+	DesiredDescription string // why, when DesiredStop
+	ClientStatus       string // ClientPending, ClientRunning, ClientComplete, ClientFailed or ClientLost
+
+	Resources jobspec.Resources // per instance: the group's TotalResources when placed
+	Ports     []int             // static host ports the allocation holds
+
+	CreateTime time.Time
+	ModifyTime time.Time // last change of ClientStatus
+	StartedAt  time.Time // when ClientStatus last became running (zero if never)
+
+	RestartCount  int
+	Reschedules   []time.Time // times this slot was rescheduled after failures, oldest first
+	PreviousAlloc string      // the allocation this one replaced, if any
+	Epoch         Epoch       // the coordinator epoch it was awarded under
+}
+
+// SlotName names a slot: "job/group[index]".
+func SlotName(jobID, group string, index int) string {
+	return fmt.Sprintf("%s/%s[%d]", jobID, group, index)
+}
+
+// Slot returns the slot a fills: "job/group[index]".
+func (a *Alloc) Slot() string { return SlotName(a.JobID, a.Group, a.Index) }
+
+// Terminal reports whether a is over: asked to stop, or finished, failed or lost.
+// A terminal allocation holds no resources and fills no slot.
+func (a *Alloc) Terminal() bool {
+	if a.DesiredStatus == DesiredStop {
+		return true
+	}
+	switch a.ClientStatus {
+	case ClientComplete, ClientFailed, ClientLost:
+		return true
+	}
+	return false
+}
+
+// healthy reports whether a has been running for at least minHealthy at now.
+func (a *Alloc) healthy(now time.Time, minHealthy time.Duration) bool {
+	return a.ClientStatus == ClientRunning && !a.StartedAt.IsZero() && !now.Before(a.StartedAt.Add(minHealthy))
+}
+
+// Usage is an amount of CPU (MHz) and memory (MiB).
+type Usage struct {
+	CPU      int
+	MemoryMB int
+}
+
+func usageOf(r jobspec.Resources) Usage { return Usage{CPU: r.CPU, MemoryMB: r.MemoryMB} }
+
+func (u Usage) add(v Usage) Usage   { return Usage{u.CPU + v.CPU, u.MemoryMB + v.MemoryMB} }
+func (u Usage) sub(v Usage) Usage   { return Usage{u.CPU - v.CPU, u.MemoryMB - v.MemoryMB} }
+func (u Usage) times(k int) Usage   { return Usage{u.CPU * k, u.MemoryMB * k} }
+func (u Usage) fits(free Usage) bool { return u.CPU <= free.CPU && u.MemoryMB <= free.MemoryMB }
+
+// Used sums the resources held by the non-terminal allocations in allocs.
+func Used(allocs []Alloc) Usage {
+	var u Usage
+	for i := range allocs {
+		if !allocs[i].Terminal() {
+			u = u.add(usageOf(allocs[i].Resources))
+		}
+	}
+	return u
+}
+
+// FreeResources is n's exact free capacity given the allocations it runs: its totals
+// minus what the non-terminal ones hold. A peer advertises this as CPUFree/MemoryFreeMB.
+func FreeResources(n Node, allocs []Alloc) Usage {
+	return Usage{CPU: n.CPUTotal, MemoryMB: n.MemoryTotalMB}.sub(Used(allocs))
+}
