@@ -1,0 +1,206 @@
+package api
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+)
+
+// DefaultAddress is where a peer's API listens unless told otherwise.
+const DefaultAddress = "http://127.0.0.1:4646"
+
+// Client talks to one peer's HTTP API. It is safe for concurrent use.
+type Client struct {
+	address string
+	http    *http.Client
+}
+
+// NewClient returns a client for address ("http://host:port" or "host:port"); empty
+// means $SHOAL_ADDR, then DefaultAddress.
+func NewClient(address string) *Client {
+	if address == "" {
+		address = os.Getenv("SHOAL_ADDR")
+	}
+	if address == "" {
+		address = DefaultAddress
+	}
+	if !strings.Contains(address, "://") {
+		address = "http://" + address
+	}
+	return &Client{address: strings.TrimRight(address, "/"), http: &http.Client{}}
+}
+
+// Address is the base URL this client talks to.
+func (c *Client) Address() string { return c.address }
+
+// Error is a non-2xx answer: the status code and the peer's message.
+type Error struct {
+	StatusCode int
+	Message    string
+}
+
+func (e *Error) Error() string {
+	return fmt.Sprintf("%s (HTTP %d)", e.Message, e.StatusCode)
+}
+
+func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
+	resp, err := c.send(ctx, method, path, in, 30*time.Second)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if out == nil {
+		io.Copy(io.Discard, resp.Body)
+		return nil
+	}
+	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
+		return fmt.Errorf("%s %s: decoding answer: %w", method, path, err)
+	}
+	return nil
+}
+
+func (c *Client) send(ctx context.Context, method, path string, in any, timeout time.Duration) (*http.Response, error) {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return nil, err
+		}
+		body = bytes.NewReader(b)
+	}
+	cancel := context.CancelFunc(func() {})
+	if timeout > 0 {
+		ctx, cancel = context.WithTimeout(ctx, timeout)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.address+path, body)
+	if err != nil {
+		cancel()
+		return nil, err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.http.Do(req)
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("cannot reach the peer at %s (set -address or SHOAL_ADDR): %w", c.address, err)
+	}
+	if resp.StatusCode/100 != 2 {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+		resp.Body.Close()
+		cancel()
+		return nil, &Error{StatusCode: resp.StatusCode, Message: strings.TrimSpace(string(msg))}
+	}
+	resp.Body = cancelOnClose{resp.Body, cancel}
+	return resp, nil
+}
+
+// cancelOnClose releases a request's timeout when its body is closed.
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (b cancelOnClose) Close() error {
+	err := b.ReadCloser.Close()
+	b.cancel()
+	return err
+}
+
+// Jobs lists every job the cluster knows.
+func (c *Client) Jobs(ctx context.Context) ([]JobListStub, error) {
+	var out []JobListStub
+	return out, c.do(ctx, "GET", "/v1/jobs", nil, &out)
+}
+
+// Register submits a job (parsed, or HCL for the peer to parse).
+func (c *Client) Register(ctx context.Context, req JobRegisterRequest) (JobRegisterResponse, error) {
+	var out JobRegisterResponse
+	return out, c.do(ctx, "POST", "/v1/jobs", req, &out)
+}
+
+// Job reads one job.
+func (c *Client) Job(ctx context.Context, id string) (*Job, error) {
+	var out Job
+	return &out, c.do(ctx, "GET", "/v1/job/"+url.PathEscape(id), nil, &out)
+}
+
+// StopJob stops a job's allocations; purge also forgets the job.
+func (c *Client) StopJob(ctx context.Context, id string, purge bool) error {
+	q := ""
+	if purge {
+		q = "?purge=true"
+	}
+	return c.do(ctx, "DELETE", "/v1/job/"+url.PathEscape(id)+q, nil, nil)
+}
+
+// JobAllocs lists a job's allocations across the cluster.
+func (c *Client) JobAllocs(ctx context.Context, id string) ([]Alloc, error) {
+	var out []Alloc
+	return out, c.do(ctx, "GET", "/v1/job/"+url.PathEscape(id)+"/allocations", nil, &out)
+}
+
+// Scale sets a group's count.
+func (c *Client) Scale(ctx context.Context, id, group string, count int) error {
+	return c.do(ctx, "POST", "/v1/job/"+url.PathEscape(id)+"/scale", ScaleRequest{Group: group, Count: count}, nil)
+}
+
+// Alloc reads one allocation; id may be a unique prefix.
+func (c *Client) Alloc(ctx context.Context, id string) (*Alloc, error) {
+	var out Alloc
+	return &out, c.do(ctx, "GET", "/v1/allocation/"+url.PathEscape(id), nil, &out)
+}
+
+// Logs streams a task's stdout or stderr; with follow it stays open until ctx ends.
+func (c *Client) Logs(ctx context.Context, id, task, stream string, follow bool) (io.ReadCloser, error) {
+	q := url.Values{"task": {task}, "type": {stream}}
+	if follow {
+		q.Set("follow", "true")
+	}
+	resp, err := c.send(ctx, "GET", "/v1/allocation/"+url.PathEscape(id)+"/logs?"+q.Encode(), nil, 0)
+	if err != nil {
+		return nil, err
+	}
+	return resp.Body, nil
+}
+
+// Nodes lists every peer the answering peer knows.
+func (c *Client) Nodes(ctx context.Context) ([]Node, error) {
+	var out []Node
+	return out, c.do(ctx, "GET", "/v1/nodes", nil, &out)
+}
+
+// Node reads one peer by id, id prefix or name.
+func (c *Client) Node(ctx context.Context, id string) (*Node, error) {
+	var out Node
+	return &out, c.do(ctx, "GET", "/v1/node/"+url.PathEscape(id), nil, &out)
+}
+
+// Drain turns draining of a peer on or off.
+func (c *Client) Drain(ctx context.Context, id string, enable bool) error {
+	return c.do(ctx, "POST", "/v1/node/"+url.PathEscape(id)+"/drain", DrainRequest{Enable: enable}, nil)
+}
+
+// Eligibility marks a peer eligible or not for new placements.
+func (c *Client) Eligibility(ctx context.Context, id string, eligible bool) error {
+	return c.do(ctx, "POST", "/v1/node/"+url.PathEscape(id)+"/eligibility", EligibilityRequest{Eligible: eligible}, nil)
+}
+
+// Self describes the answering peer.
+func (c *Client) Self(ctx context.Context) (*AgentSelf, error) {
+	var out AgentSelf
+	return &out, c.do(ctx, "GET", "/v1/agent/self", nil, &out)
+}
+
+// Members lists the gossip members the answering peer sees.
+func (c *Client) Members(ctx context.Context) ([]Member, error) {
+	var out []Member
+	return out, c.do(ctx, "GET", "/v1/agent/members", nil, &out)
+}

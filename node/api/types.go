@@ -1,0 +1,129 @@
+// Package api holds the JSON shapes of a peer's HTTP API (Nomad-shaped) and a small
+// client for them. The peer serves these types; `peer` CLI commands and tests read them.
+// It imports only jobspec.
+package api
+
+import (
+	"time"
+
+	"github.com/shoal-sched/shoal/jobspec"
+)
+
+// JobListStub is one row of GET /v1/jobs.
+type JobListStub struct {
+	ID      string
+	Name    string
+	Type    string
+	Status  string // pending, running, dead
+	Version uint64
+	Stop    bool
+	// Summary counts allocations by client status over the whole cluster.
+	Summary map[string]int `json:",omitempty"`
+}
+
+// JobRegisterRequest is the body of POST/PUT /v1/jobs: either a parsed Job, or HCL
+// source with variables for the peer to parse.
+type JobRegisterRequest struct {
+	Job       *jobspec.Job      `json:"Job,omitempty"`
+	JobHCL    string            `json:"JobHCL,omitempty"`
+	Variables map[string]string `json:"Variables,omitempty"`
+}
+
+// JobRegisterResponse answers a submit with the version the cluster assigned.
+type JobRegisterResponse struct {
+	JobID   string
+	Version uint64
+}
+
+// Job is GET /v1/job/<id>: the job as submitted plus its cluster state.
+type Job struct {
+	*jobspec.Job
+	Stop   bool
+	Status string
+}
+
+// Alloc is one allocation as GET /v1/job/<id>/allocations and /v1/allocation/<id> show it.
+type Alloc struct {
+	ID                 string
+	JobID              string
+	TaskGroup          string
+	Index              int
+	Slot               string // job/group[index]
+	NodeID             string
+	NodeName           string
+	ClientStatus       string // pending, running, complete, failed, lost
+	DesiredStatus      string // run, stop
+	ClientDescription  string `json:",omitempty"`
+	DesiredDescription string `json:",omitempty"`
+	JobVersion         uint64
+	CreateTime         time.Time
+	ModifyTime         time.Time
+	RestartCount       int
+	PreviousAlloc      string               `json:",omitempty"`
+	TaskStates         map[string]TaskState `json:",omitempty"`
+}
+
+// TaskState is one task of an allocation as its peer last reported it.
+type TaskState struct {
+	State      string // pending, running, dead
+	Failed     bool
+	Restarts   int
+	ExitCode   int
+	StartedAt  time.Time `json:",omitempty"`
+	FinishedAt time.Time `json:",omitempty"`
+	Message    string    `json:",omitempty"`
+}
+
+// Node is one peer as GET /v1/nodes and /v1/node/<id> show it.
+type Node struct {
+	ID                    string
+	Name                  string
+	Address               string
+	HTTPAddr              string `json:",omitempty"`
+	Datacenter            string
+	Class                 string `json:",omitempty"`
+	Status                string // ready, down, left
+	SchedulingEligibility string // eligible, ineligible
+	Drain                 bool
+	CPUTotal              int
+	CPUFree               int
+	MemoryTotalMB         int
+	MemoryFreeMB          int
+	Attributes            map[string]string `json:",omitempty"`
+	Meta                  map[string]string `json:",omitempty"`
+	Allocs                int               // running allocations on it
+}
+
+// ScaleRequest is the body of POST /v1/job/<id>/scale.
+type ScaleRequest struct {
+	Group string
+	Count int
+}
+
+// DrainRequest is the body of POST /v1/node/<id>/drain.
+type DrainRequest struct{ Enable bool }
+
+// EligibilityRequest is the body of POST /v1/node/<id>/eligibility.
+type EligibilityRequest struct{ Eligible bool }
+
+// AgentSelf is GET /v1/agent/self.
+type AgentSelf struct {
+	Name       string
+	NodeID     string
+	Version    string
+	Datacenter string
+	Address    string
+	HTTPAddr   string
+	Members    int
+	Jobs       int
+	Allocs     int // this peer's own
+}
+
+// Member is one row of GET /v1/agent/members (`peer members`).
+type Member struct {
+	Name   string
+	ID     string
+	Addr   string
+	Status string // alive, failed, left
+	DC     string
+}

@@ -1,0 +1,357 @@
+package node
+
+import (
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/hcl/v2"
+	"github.com/hashicorp/hcl/v2/gohcl"
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+)
+
+// Config is what a peer needs to start. It is a value: New copies what it needs and
+// never mutates it. Build one with DefaultConfig or DevConfig, overlay a file with
+// LoadConfigFile, then command-line flags, and call Validate.
+type Config struct {
+	// Name is this peer's gossip name; unique in the cluster. Default: the hostname.
+	Name string
+	// DataDir holds the bbolt store (identity, jobs, allocations) and the container
+	// state. Required outside dev mode.
+	DataDir string
+	// BindAddr is the address every listener binds. Default 0.0.0.0.
+	BindAddr string
+	// AdvertiseAddr is the address other peers reach this one at. Default: BindAddr if
+	// it is not a wildcard, else the first private address of the host.
+	AdvertiseAddr string
+	// HTTPPort serves the API (default 4646), RPCPort the peer-to-peer RPC (default
+	// 4647), GossipPort serf/memberlist (default 4648), as in Nomad.
+	HTTPPort, RPCPort, GossipPort int
+	// Join lists peers to join at start (addr or addr:port); RetryJoin the same but
+	// retried every RetryInterval until one answers.
+	Join, RetryJoin []string
+	// RetryInterval between retry_join attempts. Default 5s (1s in dev).
+	RetryInterval time.Duration
+	// Datacenter of this peer (default "dc1"); jobs name the datacenters they run in.
+	Datacenter string
+	// NodeClass is a free-form class constraints can select on (${node.class}).
+	NodeClass string
+	// Meta is free-form metadata constraints can select on (${meta.key}).
+	Meta map[string]string
+	// ReservedCPU (MHz) and ReservedMemoryMB are kept back for the host itself.
+	ReservedCPU, ReservedMemoryMB int
+	// EncryptKey is the base64 gossip key (16, 24 or 32 bytes); empty means no encryption.
+	EncryptKey string
+	// Drivers enabled on this peer: "exec" and/or "container" (default both).
+	Drivers []string
+	// LogLevel is debug, info, warn or error (default info); LogFormat text or json.
+	LogLevel, LogFormat string
+	// Dev selects fast gossip timings for a cluster on one host (loopback).
+	Dev bool
+
+	// ReconcileInterval is how often a coordinator re-checks its jobs even without
+	// a change (default 2s).
+	ReconcileInterval time.Duration
+	// BidTimeout bounds one bid or award round trip to one peer (default 1s).
+	BidTimeout time.Duration
+
+	// Logger receives the peer's logs; nil means discard. Not read from files.
+	Logger *slog.Logger
+}
+
+// Default ports, as Nomad's agent.
+const (
+	DefaultHTTPPort   = 4646
+	DefaultRPCPort    = 4647
+	DefaultGossipPort = 4648
+)
+
+// DefaultConfig is a peer for a real host: every listener on all addresses, LAN gossip
+// timings tuned for fast failure detection.
+func DefaultConfig() Config {
+	host, _ := os.Hostname()
+	return Config{
+		Name:              host,              // gossip names must be unique: hostnames usually are
+		BindAddr:          "0.0.0.0",         // all interfaces, as Nomad
+		HTTPPort:          DefaultHTTPPort,   // Nomad's HTTP port
+		RPCPort:           DefaultRPCPort,    // Nomad's RPC port
+		GossipPort:        DefaultGossipPort, // Nomad's serf port
+		RetryInterval:     5 * time.Second,   // Nomad's retry_interval default is 30s; we are cheaper
+		Datacenter:        "dc1",             // Nomad's default datacenter
+		Drivers:           []string{"exec", "container"},
+		LogLevel:          "info",
+		LogFormat:         "text",
+		ReconcileInterval: 2 * time.Second, // a safety net: changes trigger reconciles at once
+		BidTimeout:        time.Second,     // one peer's bid or award round trip on a LAN
+		Meta:              map[string]string{},
+	}
+}
+
+// DevConfig is one peer on loopback with its data in a fresh temp dir (the caller
+// removes it) and fast timings; `peer run -dev`.
+func DevConfig() Config {
+	c := DefaultConfig()
+	c.Dev = true
+	c.BindAddr = "127.0.0.1"
+	c.AdvertiseAddr = "127.0.0.1"
+	c.RetryInterval = time.Second
+	c.LogLevel = "debug"
+	return c
+}
+
+// fileConfig is the HCL shape of peer.hcl (Nomad agent style).
+type fileConfig struct {
+	Name       *string       `hcl:"name,optional"`
+	DataDir    *string       `hcl:"data_dir,optional"`
+	BindAddr   *string       `hcl:"bind_addr,optional"`
+	Advertise  *string       `hcl:"advertise,optional"`
+	Ports      *filePorts    `hcl:"ports,block"`
+	Join       []string      `hcl:"join,optional"`
+	RetryJoin  []string      `hcl:"retry_join,optional"`
+	ServerJoin *fileJoin     `hcl:"server_join,block"`
+	Datacenter *string       `hcl:"datacenter,optional"`
+	NodeClass  *string       `hcl:"node_class,optional"`
+	Meta       *fileMeta     `hcl:"meta,block"`
+	Reserved   *fileReserved `hcl:"reserved,block"`
+	Encrypt    *string       `hcl:"encrypt,optional"`
+	Drivers    []string      `hcl:"drivers,optional"`
+	LogLevel   *string       `hcl:"log_level,optional"`
+	LogFormat  *string       `hcl:"log_format,optional"`
+	Remain     hcl.Body      `hcl:",remain"`
+}
+
+type filePorts struct {
+	HTTP   *int `hcl:"http,optional"`
+	RPC    *int `hcl:"rpc,optional"`
+	Gossip *int `hcl:"gossip,optional"`
+	Serf   *int `hcl:"serf,optional"` // Nomad's name for the gossip port
+}
+
+type fileJoin struct {
+	RetryJoin     []string `hcl:"retry_join,optional"`
+	RetryInterval *string  `hcl:"retry_interval,optional"`
+}
+
+type fileMeta struct {
+	Body hcl.Body `hcl:",remain"`
+}
+
+type fileReserved struct {
+	CPU    *int `hcl:"cpu,optional"`
+	Memory *int `hcl:"memory,optional"`
+}
+
+// LoadConfigFile reads an HCL agent config and overlays every attribute it sets on
+// base. Errors name the file, line and column, the field and the value.
+func LoadConfigFile(path string, base Config) (Config, error) {
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return base, fmt.Errorf("reading config: %w", err)
+	}
+	return ParseConfig(path, src, base)
+}
+
+// ParseConfig is LoadConfigFile on bytes already read; filename is used in errors.
+func ParseConfig(filename string, src []byte, base Config) (Config, error) {
+	f, diags := hclsyntax.ParseConfig(src, filename, hcl.Pos{Line: 1, Column: 1})
+	if diags.HasErrors() {
+		return base, diagError(diags)
+	}
+	var fc fileConfig
+	if diags := gohcl.DecodeBody(f.Body, nil, &fc); diags.HasErrors() {
+		return base, diagError(diags)
+	}
+	// Unknown attributes or blocks: gohcl leaves them in Remain.
+	if attrs, diags := fc.Remain.JustAttributes(); len(attrs) > 0 || diags.HasErrors() {
+		for _, a := range attrs {
+			return base, fmt.Errorf("%s: unknown field %q (accepted: name, data_dir, bind_addr, advertise, ports, join, retry_join, server_join, datacenter, node_class, meta, reserved, encrypt, drivers, log_level, log_format)", a.Range, a.Name)
+		}
+		return base, diagError(diags)
+	}
+	c := base
+	set := func(dst *string, v *string) {
+		if v != nil {
+			*dst = *v
+		}
+	}
+	set(&c.Name, fc.Name)
+	set(&c.DataDir, fc.DataDir)
+	set(&c.BindAddr, fc.BindAddr)
+	set(&c.AdvertiseAddr, fc.Advertise)
+	set(&c.Datacenter, fc.Datacenter)
+	set(&c.NodeClass, fc.NodeClass)
+	set(&c.EncryptKey, fc.Encrypt)
+	set(&c.LogLevel, fc.LogLevel)
+	set(&c.LogFormat, fc.LogFormat)
+	if fc.Ports != nil {
+		for _, p := range []struct {
+			dst *int
+			v   *int
+		}{{&c.HTTPPort, fc.Ports.HTTP}, {&c.RPCPort, fc.Ports.RPC}, {&c.GossipPort, fc.Ports.Gossip}, {&c.GossipPort, fc.Ports.Serf}} {
+			if p.v != nil {
+				*p.dst = *p.v
+			}
+		}
+	}
+	c.Join = append(slices.Clone(c.Join), fc.Join...)
+	c.RetryJoin = append(slices.Clone(c.RetryJoin), fc.RetryJoin...)
+	if fc.ServerJoin != nil {
+		c.RetryJoin = append(c.RetryJoin, fc.ServerJoin.RetryJoin...)
+		if fc.ServerJoin.RetryInterval != nil {
+			d, err := time.ParseDuration(*fc.ServerJoin.RetryInterval)
+			if err != nil {
+				return base, fmt.Errorf("%s: server_join.retry_interval: %q is not a duration (e.g. \"5s\")", filename, *fc.ServerJoin.RetryInterval)
+			}
+			c.RetryInterval = d
+		}
+	}
+	if fc.Meta != nil {
+		attrs, diags := fc.Meta.Body.JustAttributes()
+		if diags.HasErrors() {
+			return base, diagError(diags)
+		}
+		c.Meta = cloneMap(c.Meta)
+		for name, a := range attrs {
+			var v string
+			if diags := gohcl.DecodeExpression(a.Expr, nil, &v); diags.HasErrors() {
+				return base, fmt.Errorf("%s: meta.%s: value must be a string", a.Range, name)
+			}
+			c.Meta[name] = v
+		}
+	}
+	if fc.Reserved != nil {
+		if fc.Reserved.CPU != nil {
+			c.ReservedCPU = *fc.Reserved.CPU
+		}
+		if fc.Reserved.Memory != nil {
+			c.ReservedMemoryMB = *fc.Reserved.Memory
+		}
+	}
+	if fc.Drivers != nil {
+		c.Drivers = fc.Drivers
+	}
+	if err := c.Validate(); err != nil {
+		return base, fmt.Errorf("%s: %w", filename, err)
+	}
+	return c, nil
+}
+
+func cloneMap(m map[string]string) map[string]string {
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+func diagError(diags hcl.Diagnostics) error {
+	var msgs []string
+	for _, d := range diags {
+		if d.Severity != hcl.DiagError {
+			continue
+		}
+		loc := ""
+		if d.Subject != nil {
+			loc = d.Subject.String() + ": "
+		}
+		msgs = append(msgs, loc+d.Summary+": "+d.Detail)
+	}
+	return errors.New(strings.Join(msgs, "\n"))
+}
+
+// Validate checks every field and names the first one at fault with its value and
+// what is accepted. It never panics.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(field string, value any, accepted string) {
+		errs = append(errs, fmt.Errorf("%s: %v is not valid: %s", field, value, accepted))
+	}
+	if c.Name == "" {
+		bad("name", `""`, "a unique peer name is required")
+	}
+	if c.DataDir == "" && !c.Dev {
+		bad("data_dir", `""`, "a directory is required outside -dev")
+	}
+	if net.ParseIP(c.BindAddr) == nil {
+		bad("bind_addr", fmt.Sprintf("%q", c.BindAddr), "an IP address such as 0.0.0.0 or 10.0.0.5")
+	}
+	if c.AdvertiseAddr != "" && net.ParseIP(c.AdvertiseAddr) == nil {
+		bad("advertise", fmt.Sprintf("%q", c.AdvertiseAddr), "an IP address other peers can reach")
+	}
+	for _, p := range []struct {
+		name string
+		v    int
+	}{{"ports.http", c.HTTPPort}, {"ports.rpc", c.RPCPort}, {"ports.gossip", c.GossipPort}} {
+		if p.v < 1 || p.v > 65535 {
+			bad(p.name, p.v, "a port in 1-65535")
+		}
+	}
+	if c.HTTPPort == c.RPCPort || c.HTTPPort == c.GossipPort || c.RPCPort == c.GossipPort {
+		bad("ports", fmt.Sprintf("http=%d rpc=%d gossip=%d", c.HTTPPort, c.RPCPort, c.GossipPort), "three distinct ports")
+	}
+	if c.Datacenter == "" {
+		bad("datacenter", `""`, "a datacenter name such as dc1")
+	}
+	if c.ReservedCPU < 0 {
+		bad("reserved.cpu", c.ReservedCPU, "MHz >= 0")
+	}
+	if c.ReservedMemoryMB < 0 {
+		bad("reserved.memory", c.ReservedMemoryMB, "MiB >= 0")
+	}
+	if c.EncryptKey != "" {
+		k, err := base64.StdEncoding.DecodeString(c.EncryptKey)
+		if err != nil || (len(k) != 16 && len(k) != 24 && len(k) != 32) {
+			bad("encrypt", "(key hidden)", "a base64 key of 16, 24 or 32 bytes (`openssl rand -base64 32`)")
+		}
+	}
+	for _, d := range c.Drivers {
+		if d != "exec" && d != "container" {
+			bad("drivers", fmt.Sprintf("%q", d), `"exec" or "container"`)
+		}
+	}
+	if _, err := ParseLogLevel(c.LogLevel); err != nil {
+		bad("log_level", fmt.Sprintf("%q", c.LogLevel), "debug, info, warn or error")
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		bad("log_format", fmt.Sprintf("%q", c.LogFormat), "text or json")
+	}
+	if c.RetryInterval <= 0 {
+		bad("server_join.retry_interval", c.RetryInterval, "a positive duration")
+	}
+	if c.ReconcileInterval <= 0 {
+		bad("reconcile_interval", c.ReconcileInterval, "a positive duration")
+	}
+	if c.BidTimeout <= 0 {
+		bad("bid_timeout", c.BidTimeout, "a positive duration")
+	}
+	return errors.Join(errs...)
+}
+
+// ParseLogLevel maps a config log level to slog's.
+func ParseLogLevel(s string) (slog.Level, error) {
+	switch strings.ToLower(s) {
+	case "debug", "trace":
+		return slog.LevelDebug, nil
+	case "info", "":
+		return slog.LevelInfo, nil
+	case "warn", "warning":
+		return slog.LevelWarn, nil
+	case "error", "err":
+		return slog.LevelError, nil
+	}
+	return 0, fmt.Errorf("log level %q: accepted: debug, info, warn, error", s)
+}
+
+// HasDriver reports whether the driver (exec, container; docker means container) is enabled.
+func (c Config) HasDriver(d string) bool {
+	if d == "docker" {
+		d = "container"
+	}
+	return slices.Contains(c.Drivers, d)
+}

@@ -1,0 +1,331 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/shoal-sched/shoal/jobspec"
+	"github.com/shoal-sched/shoal/node/api"
+)
+
+// Errors the API maps to status codes. Anything else a backend returns is a 503 (the
+// cluster could not do it now), never a 500.
+var (
+	ErrNotFound   = errors.New("not found")
+	ErrBadRequest = errors.New("bad request")
+)
+
+// backend is what the HTTP API needs from the peer. *Node implements it.
+type backend interface {
+	ListJobs() []api.JobListStub
+	GetJob(id string) (*api.Job, error)
+	SubmitJob(ctx context.Context, job *jobspec.Job) (api.JobRegisterResponse, error)
+	StopJob(ctx context.Context, id string, purge bool) error
+	ScaleJob(ctx context.Context, id, group string, count int) error
+	JobAllocs(id string) ([]api.Alloc, error)
+	GetAlloc(id string) (api.Alloc, error)
+	AllocLogs(ctx context.Context, id, task, stream string, follow bool, w io.Writer) error
+	ListNodes() []api.Node
+	GetNode(id string) (api.Node, error)
+	SetDrain(ctx context.Context, id string, enable bool) error
+	SetEligibility(ctx context.Context, id string, eligible bool) error
+	Self() api.AgentSelf
+	Members() []api.Member
+}
+
+// maxBody bounds request bodies (a job file is a few KiB).
+const maxBody = 4 << 20
+
+// newHandler builds the API's routes (Go 1.22 patterns) over b. reg serves /v1/metrics.
+func newHandler(b backend, reg *prometheus.Registry, parse func(name string, src []byte, vars map[string]string) (*jobspec.Job, error), log *slog.Logger) http.Handler {
+	mux := http.NewServeMux()
+	h := &handlers{b: b, parse: parse, log: log}
+	mux.HandleFunc("GET /v1/jobs", h.listJobs)
+	mux.HandleFunc("POST /v1/jobs", h.submitJob)
+	mux.HandleFunc("PUT /v1/jobs", h.submitJob)
+	mux.HandleFunc("GET /v1/job/{id}", h.getJob)
+	mux.HandleFunc("POST /v1/job/{id}", h.submitJob) // Nomad's register-by-id form
+	mux.HandleFunc("DELETE /v1/job/{id}", h.stopJob)
+	mux.HandleFunc("GET /v1/job/{id}/allocations", h.jobAllocs)
+	mux.HandleFunc("POST /v1/job/{id}/scale", h.scaleJob)
+	mux.HandleFunc("GET /v1/allocation/{id}", h.getAlloc)
+	mux.HandleFunc("GET /v1/allocation/{id}/logs", h.allocLogs)
+	mux.HandleFunc("GET /v1/nodes", h.listNodes)
+	mux.HandleFunc("GET /v1/node/{id}", h.getNode)
+	mux.HandleFunc("POST /v1/node/{id}/drain", h.drain)
+	mux.HandleFunc("POST /v1/node/{id}/eligibility", h.eligibility)
+	mux.HandleFunc("GET /v1/agent/self", h.self)
+	mux.HandleFunc("GET /v1/agent/members", h.members)
+	mux.Handle("GET /v1/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path), http.StatusNotFound)
+	})
+	return h.recoverer(mux)
+}
+
+type handlers struct {
+	b     backend
+	parse func(name string, src []byte, vars map[string]string) (*jobspec.Job, error)
+	log   *slog.Logger
+}
+
+// recoverer turns a handler panic into a 503 and a log line, so a bug is never a
+// dropped connection or a 500 without a message.
+func (h *handlers) recoverer(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				h.log.Error("api handler panicked", "path", r.URL.Path, "panic", v)
+				http.Error(w, fmt.Sprintf("internal error handling %s: %v", r.URL.Path, v), http.StatusServiceUnavailable)
+			}
+		}()
+		next.ServeHTTP(w, r)
+	})
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	enc.Encode(v)
+}
+
+func writeErr(w http.ResponseWriter, err error) {
+	code := http.StatusServiceUnavailable
+	var diags interface{ Unwrap() []error }
+	switch {
+	case errors.Is(err, ErrNotFound):
+		code = http.StatusNotFound
+	case errors.Is(err, ErrBadRequest), errors.As(err, &diags):
+		code = http.StatusBadRequest
+	}
+	http.Error(w, err.Error(), code)
+}
+
+func badRequest(format string, a ...any) error {
+	return fmt.Errorf("%w: %s", ErrBadRequest, fmt.Sprintf(format, a...))
+}
+
+// decode reads a JSON body into v, refusing unknown fields so typos are errors.
+func decode(r *http.Request, v any) error {
+	dec := json.NewDecoder(io.LimitReader(r.Body, maxBody))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return badRequest("request body: %v", err)
+	}
+	return nil
+}
+
+func (h *handlers) listJobs(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, h.b.ListJobs())
+}
+
+func (h *handlers) submitJob(w http.ResponseWriter, r *http.Request) {
+	var req api.JobRegisterRequest
+	if err := decode(r, &req); err != nil {
+		writeErr(w, err)
+		return
+	}
+	job := req.Job
+	switch {
+	case job != nil && req.JobHCL != "":
+		writeErr(w, badRequest(`give either "Job" or "JobHCL", not both`))
+		return
+	case req.JobHCL != "":
+		j, err := h.parse("job.hcl", []byte(req.JobHCL), req.Variables)
+		if err != nil {
+			writeErr(w, badRequest("%v", err))
+			return
+		}
+		job = j
+	case job == nil:
+		writeErr(w, badRequest(`request body needs "Job" (JSON job) or "JobHCL" (HCL source)`))
+		return
+	}
+	if id := r.PathValue("id"); id != "" && id != job.ID {
+		writeErr(w, badRequest("job ID %q in the body does not match %q in the path", job.ID, id))
+		return
+	}
+	resp, err := h.b.SubmitJob(r.Context(), job)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, resp)
+}
+
+func (h *handlers) getJob(w http.ResponseWriter, r *http.Request) {
+	j, err := h.b.GetJob(r.PathValue("id"))
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, j)
+}
+
+func (h *handlers) stopJob(w http.ResponseWriter, r *http.Request) {
+	purge := r.URL.Query().Get("purge")
+	if purge != "" && purge != "true" && purge != "false" {
+		writeErr(w, badRequest("purge=%q: accepted: true or false", purge))
+		return
+	}
+	if err := h.b.StopJob(r.Context(), r.PathValue("id"), purge == "true"); err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, map[string]string{"JobID": r.PathValue("id")})
+}
+
+func (h *handlers) jobAllocs(w http.ResponseWriter, r *http.Request) {
+	allocs, err := h.b.JobAllocs(r.PathValue("id"))
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, allocs)
+}
+
+func (h *handlers) scaleJob(w http.ResponseWriter, r *http.Request) {
+	var req api.ScaleRequest
+	if err := decode(r, &req); err != nil {
+		writeErr(w, err)
+		return
+	}
+	if req.Count < 0 {
+		writeErr(w, badRequest("Count %d: must be >= 0", req.Count))
+		return
+	}
+	if err := h.b.ScaleJob(r.Context(), r.PathValue("id"), req.Group, req.Count); err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, map[string]string{"JobID": r.PathValue("id")})
+}
+
+func (h *handlers) getAlloc(w http.ResponseWriter, r *http.Request) {
+	a, err := h.b.GetAlloc(r.PathValue("id"))
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, a)
+}
+
+func (h *handlers) allocLogs(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	stream := q.Get("type")
+	if stream == "" {
+		stream = "stdout"
+	}
+	if stream != "stdout" && stream != "stderr" {
+		writeErr(w, badRequest("type=%q: accepted: stdout or stderr", stream))
+		return
+	}
+	follow := q.Get("follow") == "true"
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	fw := &flushWriter{w: w}
+	if err := h.b.AllocLogs(r.Context(), r.PathValue("id"), q.Get("task"), stream, follow, fw); err != nil {
+		if fw.wrote {
+			return // headers are gone; the stream just ends
+		}
+		writeErr(w, err)
+	}
+}
+
+// flushWriter flushes after each write so `alloc logs -f` sees lines as they come.
+type flushWriter struct {
+	w     http.ResponseWriter
+	wrote bool
+}
+
+func (f *flushWriter) Write(p []byte) (int, error) {
+	f.wrote = true
+	n, err := f.w.Write(p)
+	if fl, ok := f.w.(http.Flusher); ok {
+		fl.Flush()
+	}
+	return n, err
+}
+
+func (h *handlers) listNodes(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, h.b.ListNodes())
+}
+
+func (h *handlers) getNode(w http.ResponseWriter, r *http.Request) {
+	n, err := h.b.GetNode(r.PathValue("id"))
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, n)
+}
+
+func (h *handlers) drain(w http.ResponseWriter, r *http.Request) {
+	var req api.DrainRequest
+	if err := decode(r, &req); err != nil {
+		writeErr(w, err)
+		return
+	}
+	if err := h.b.SetDrain(r.Context(), r.PathValue("id"), req.Enable); err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, map[string]string{"NodeID": r.PathValue("id")})
+}
+
+func (h *handlers) eligibility(w http.ResponseWriter, r *http.Request) {
+	var req api.EligibilityRequest
+	if err := decode(r, &req); err != nil {
+		writeErr(w, err)
+		return
+	}
+	if err := h.b.SetEligibility(r.Context(), r.PathValue("id"), req.Eligible); err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, map[string]string{"NodeID": r.PathValue("id")})
+}
+
+func (h *handlers) self(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, h.b.Self())
+}
+
+func (h *handlers) members(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, h.b.Members())
+}
+
+// lookupPrefix finds the one key of keys equal to id or starting with it (ids are
+// long; users type prefixes, as with Nomad). Ambiguous prefixes are a 400.
+func lookupPrefix(id string, keys []string) (string, error) {
+	if id == "" {
+		return "", badRequest("empty id")
+	}
+	var found []string
+	for _, k := range keys {
+		if k == id {
+			return k, nil
+		}
+		if strings.HasPrefix(k, id) {
+			found = append(found, k)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return "", fmt.Errorf("%w: no such id %q", ErrNotFound, id)
+	case 1:
+		return found[0], nil
+	}
+	return "", badRequest("id prefix %q matches %d ids; give more characters", id, len(found))
+}

@@ -1,0 +1,177 @@
+package node
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// Store is the peer's state on disk (bbolt, data_dir/peer.db): its identity, every job
+// entry it knows (with version and writer, tombstones included), and its own
+// allocations. It is safe for concurrent use; each call is one bbolt transaction.
+type Store struct {
+	db *bolt.DB
+}
+
+var (
+	bucketIdentity = []byte("identity")
+	bucketJobs     = []byte("jobs")
+	bucketAllocs   = []byte("allocs")
+	bucketEpochs   = []byte("epochs")
+)
+
+// JobRecord is a job entry as it is replicated: the LWW key, the encoded job, and the
+// (Version, Writer) pair that orders writes. Deleted marks a purge tombstone.
+type JobRecord struct {
+	Key     string
+	Value   []byte
+	Version uint64
+	Writer  string
+	Deleted bool
+}
+
+// OpenStore opens (creating) data_dir/peer.db. It fails fast, rather than hanging, if
+// another peer process holds the file.
+func OpenStore(dataDir string) (*Store, error) {
+	if err := os.MkdirAll(dataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data_dir %q: %w", dataDir, err)
+	}
+	path := filepath.Join(dataDir, "peer.db")
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	if err != nil {
+		if errors.Is(err, bolt.ErrTimeout) {
+			return nil, fmt.Errorf("opening %s: another peer is using this data_dir", path)
+		}
+		return nil, fmt.Errorf("opening %s: %w", path, err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketIdentity, bucketJobs, bucketAllocs, bucketEpochs} {
+			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		db.Close()
+		return nil, fmt.Errorf("initialising %s: %w", path, err)
+	}
+	return &Store{db: db}, nil
+}
+
+// Close closes the database.
+func (s *Store) Close() error { return s.db.Close() }
+
+// NodeID returns this peer's identity, creating and persisting a random one on first
+// use, so that a restarted peer rejoins as itself.
+func (s *Store) NodeID() (string, error) {
+	var id string
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketIdentity)
+		if v := b.Get([]byte("node_id")); v != nil {
+			id = string(v)
+			return nil
+		}
+		var raw [16]byte
+		if _, err := rand.Read(raw[:]); err != nil {
+			return err
+		}
+		h := hex.EncodeToString(raw[:])
+		id = h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+		return b.Put([]byte("node_id"), []byte(id))
+	})
+	return id, err
+}
+
+// PutJob stores a job entry if it is newer (Version, then Writer) than the one held.
+func (s *Store) PutJob(r JobRecord) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketJobs)
+		if old := b.Get([]byte(r.Key)); old != nil {
+			var o JobRecord
+			if json.Unmarshal(old, &o) == nil && !newer(r.Version, r.Writer, o.Version, o.Writer) {
+				return nil
+			}
+		}
+		v, err := json.Marshal(r)
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte(r.Key), v)
+	})
+}
+
+func newer(v uint64, w string, ov uint64, ow string) bool {
+	return v > ov || (v == ov && w > ow)
+}
+
+// Jobs returns every job entry stored, tombstones included.
+func (s *Store) Jobs() ([]JobRecord, error) {
+	var out []JobRecord
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketJobs).ForEach(func(k, v []byte) error {
+			var r JobRecord
+			if err := json.Unmarshal(v, &r); err != nil {
+				return fmt.Errorf("job %q in store: %w", k, err)
+			}
+			out = append(out, r)
+			return nil
+		})
+	})
+	return out, err
+}
+
+// PutAlloc stores one of this peer's allocations (encoded by the caller) under its id.
+func (s *Store) PutAlloc(id string, value []byte) error {
+	return s.put(bucketAllocs, id, value)
+}
+
+// DeleteAlloc forgets one of this peer's allocations.
+func (s *Store) DeleteAlloc(id string) error {
+	return s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketAllocs).Delete([]byte(id)) })
+}
+
+// Allocs returns this peer's allocations by id.
+func (s *Store) Allocs() (map[string][]byte, error) {
+	return s.all(bucketAllocs)
+}
+
+// PutEpoch remembers the highest coordination epoch seen for a job, so a restarted
+// peer never accepts an older coordinator's award.
+func (s *Store) PutEpoch(jobID string, e uint64) error {
+	return s.put(bucketEpochs, jobID, []byte(fmt.Sprint(e)))
+}
+
+// Epochs returns the stored epochs by job id.
+func (s *Store) Epochs() (map[string]uint64, error) {
+	raw, err := s.all(bucketEpochs)
+	out := make(map[string]uint64, len(raw))
+	for k, v := range raw {
+		var e uint64
+		fmt.Sscan(string(v), &e)
+		out[k] = e
+	}
+	return out, err
+}
+
+func (s *Store) put(bucket []byte, key string, value []byte) error {
+	return s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucket).Put([]byte(key), value) })
+}
+
+func (s *Store) all(bucket []byte) (map[string][]byte, error) {
+	out := map[string][]byte{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucket).ForEach(func(k, v []byte) error {
+			out[string(k)] = append([]byte(nil), v...)
+			return nil
+		})
+	})
+	return out, err
+}
