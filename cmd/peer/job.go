@@ -8,6 +8,6 @@ func newJobCmd() *cobra.Command {
 		Use:   "job",
 		Short: "Validate, inspect, submit and manage jobs",
 	}
-	cmd.AddCommand()
+	cmd.AddCommand(newJobStatusCmd(), newJobStopCmd(), newJobScaleCmd())
 	return cmd
 }

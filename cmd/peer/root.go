@@ -16,6 +16,7 @@ jobs are HCL files in the syntax Nomad users write, submitted to any peer.`,
 	root.AddCommand(
 		newVersionCmd(),
 		newJobCmd(),
+		newNodeCmd(), newAllocCmd(), newMembersCmd(),
 	)
 	return root
 }

@@ -1,0 +1,63 @@
+package main
+
+import (
+	"fmt"
+	"sort"
+
+	"github.com/spf13/cobra"
+)
+
+// newAllocCmd groups the alloc subcommands, as `nomad alloc ...` does.
+func newAllocCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "alloc",
+		Short: "Inspect allocations and read their logs",
+	}
+	cmd.AddCommand(newAllocStatusCmd(), newAllocLogsCmd())
+	return cmd
+}
+
+func newAllocStatusCmd() *cobra.Command {
+	var f apiFlags
+	cmd := &cobra.Command{
+		Use:   "status ID",
+		Short: "Show one allocation (ID may be a unique prefix)",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			a, err := f.client().Alloc(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if f.json {
+				return printJSON(out, a)
+			}
+			table(out, [][]string{
+				{"ID", "= " + a.ID}, {"Slot", "= " + a.Slot}, {"Job ID", "= " + a.JobID},
+				{"Job Version", fmt.Sprint("= ", a.JobVersion)}, {"Task Group", "= " + a.TaskGroup},
+				{"Node", "= " + a.NodeName + " (" + short(a.NodeID) + ")"},
+				{"Client Status", "= " + a.ClientStatus}, {"Client Description", "= " + dash(a.ClientDescription)},
+				{"Desired Status", "= " + a.DesiredStatus}, {"Desired Description", "= " + dash(a.DesiredDescription)},
+				{"Restarts", fmt.Sprint("= ", a.RestartCount)}, {"Previous Alloc", "= " + dash(a.PreviousAlloc)},
+				{"Created", "= " + ago(a.CreateTime)}, {"Modified", "= " + ago(a.ModifyTime)},
+			})
+			names := make([]string, 0, len(a.TaskStates))
+			for n := range a.TaskStates {
+				names = append(names, n)
+			}
+			sort.Strings(names)
+			for _, n := range names {
+				ts := a.TaskStates[n]
+				fmt.Fprintf(out, "\nTask %q is %q\n", n, ts.State)
+				table(out, [][]string{
+					{"Restarts", fmt.Sprint("= ", ts.Restarts)}, {"Failed", fmt.Sprint("= ", ts.Failed)},
+					{"Exit Code", fmt.Sprint("= ", ts.ExitCode)}, {"Started", "= " + ago(ts.StartedAt)},
+					{"Finished", "= " + ago(ts.FinishedAt)}, {"Message", "= " + dash(ts.Message)},
+				})
+			}
+			return nil
+		},
+	}
+	f.add(cmd)
+	return cmd
+}

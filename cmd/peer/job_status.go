@@ -1,0 +1,103 @@
+package main
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/shoal-sched/shoal/node/api"
+)
+
+func newJobStatusCmd() *cobra.Command {
+	var f apiFlags
+	cmd := &cobra.Command{
+		Use:   "status [ID]",
+		Short: "List jobs, or show one job and its allocations",
+		Long: `Without an ID, lists every job the cluster knows. With an ID, shows the job,
+a summary of its allocations by status, and each allocation. Any peer answers for the
+whole cluster.`,
+		Args: cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			c := f.client()
+			out := cmd.OutOrStdout()
+			if len(args) == 0 {
+				jobs, err := c.Jobs(cmd.Context())
+				if err != nil {
+					return err
+				}
+				if f.json {
+					return printJSON(out, jobs)
+				}
+				if len(jobs) == 0 {
+					fmt.Fprintln(out, "No running jobs")
+					return nil
+				}
+				rows := [][]string{{"ID", "Type", "Version", "Status", "Allocations"}}
+				for _, j := range jobs {
+					rows = append(rows, []string{j.ID, j.Type, fmt.Sprint(j.Version), j.Status, summary(j.Summary)})
+				}
+				table(out, rows)
+				return nil
+			}
+			job, err := c.Job(cmd.Context(), args[0])
+			if err != nil {
+				return err
+			}
+			allocs, err := c.JobAllocs(cmd.Context(), job.ID)
+			if err != nil {
+				return err
+			}
+			if f.json {
+				return printJSON(out, struct {
+					Job         *api.Job
+					Allocations []api.Alloc
+				}{job, allocs})
+			}
+			table(out, [][]string{
+				{"ID", "= " + job.ID},
+				{"Name", "= " + job.Name},
+				{"Type", "= " + job.Type},
+				{"Version", fmt.Sprintf("= %d", job.Version)},
+				{"Status", "= " + job.Status},
+				{"Datacenters", "= " + strings.Join(job.Datacenters, ",")},
+			})
+			fmt.Fprintln(out, "\nSummary")
+			rows := [][]string{{"Task Group", "Desired", "Pending", "Running", "Complete", "Failed", "Lost"}}
+			for _, g := range job.Groups {
+				cnt := map[string]int{}
+				for _, a := range allocs {
+					if a.TaskGroup == g.Name && a.JobVersion <= job.Version {
+						cnt[a.ClientStatus]++
+					}
+				}
+				desired := g.Count
+				if job.Stop {
+					desired = 0
+				}
+				rows = append(rows, []string{g.Name, fmt.Sprint(desired), fmt.Sprint(cnt["pending"]), fmt.Sprint(cnt["running"]),
+					fmt.Sprint(cnt["complete"]), fmt.Sprint(cnt["failed"]), fmt.Sprint(cnt["lost"])})
+			}
+			table(out, rows)
+			fmt.Fprintln(out, "\nAllocations")
+			table(out, allocRows(allocs))
+			return nil
+		},
+	}
+	f.add(cmd)
+	return cmd
+}
+
+// summary renders {"running":3,"pending":1} as "running=3 pending=1", sorted.
+func summary(m map[string]int) string {
+	var parts []string
+	for k, v := range m {
+		parts = append(parts, fmt.Sprintf("%s=%d", k, v))
+	}
+	sort.Strings(parts)
+	if len(parts) == 0 {
+		return "-"
+	}
+	return strings.Join(parts, " ")
+}
