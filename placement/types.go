@@ -118,9 +118,9 @@ type Usage struct {
 
 func usageOf(r jobspec.Resources) Usage { return Usage{CPU: r.CPU, MemoryMB: r.MemoryMB} }
 
-func (u Usage) add(v Usage) Usage   { return Usage{u.CPU + v.CPU, u.MemoryMB + v.MemoryMB} }
-func (u Usage) sub(v Usage) Usage   { return Usage{u.CPU - v.CPU, u.MemoryMB - v.MemoryMB} }
-func (u Usage) times(k int) Usage   { return Usage{u.CPU * k, u.MemoryMB * k} }
+func (u Usage) add(v Usage) Usage    { return Usage{u.CPU + v.CPU, u.MemoryMB + v.MemoryMB} }
+func (u Usage) sub(v Usage) Usage    { return Usage{u.CPU - v.CPU, u.MemoryMB - v.MemoryMB} }
+func (u Usage) times(k int) Usage    { return Usage{u.CPU * k, u.MemoryMB * k} }
 func (u Usage) fits(free Usage) bool { return u.CPU <= free.CPU && u.MemoryMB <= free.MemoryMB }
 
 // Used sums the resources held by the non-terminal allocations in allocs.
