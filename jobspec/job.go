@@ -168,11 +168,13 @@ type Service struct {
 
 // Check is a health check of a service.
 type Check struct {
-	Name     string        `json:"Name" codec:"name"`
-	Type     string        `json:"Type" codec:"type"` // http or tcp
-	Path     string        `json:"Path,omitempty" codec:"path"`
-	Interval time.Duration `json:"Interval" codec:"ival"`
-	Timeout  time.Duration `json:"Timeout" codec:"to"`
+	Name string `json:"Name" codec:"name"`
+	Type string `json:"Type" codec:"type"` // http or tcp
+	Path string `json:"Path,omitempty" codec:"path"`
+	// PortLabel, when set, checks that port instead of the service's.
+	PortLabel string        `json:"PortLabel,omitempty" codec:"port"`
+	Interval  time.Duration `json:"Interval" codec:"ival"`
+	Timeout   time.Duration `json:"Timeout" codec:"to"`
 }
 
 // EphemeralDisk is accepted for compatibility with Nomad job files.

@@ -1,0 +1,205 @@
+package jobspec
+
+import (
+	"fmt"
+
+	"github.com/hashicorp/hcl/v2/hclsyntax"
+)
+
+var taskSpec = spec{
+	attrs: []string{"driver", "env", "user", "kill_timeout", "kill_signal", "meta", "leader"},
+	blocks: []string{"config", "env", "resources", "restart", "meta", "service", "constraint",
+		"affinity"},
+	ignored: map[string]string{
+		"template": "templates are not rendered by Shoal yet; pass values with env",
+		"artifact": "artifacts are not downloaded by Shoal yet; bake them into the image",
+		"vault":    whyConsul, "consul": whyConsul, "identity": whyIdentity,
+		"logs":         "Shoal rotates task logs with its own limits",
+		"volume_mount": whyNotYet, "lifecycle": "task lifecycle hooks are not supported yet; all tasks start together",
+		"csi_plugin": whyNotYet, "dispatch_payload": whyNotYet, "scaling": whyNotYet,
+		"shutdown_delay": whyNotYet, "kind": whyConsul, "max_kill_timeout": whyNotYet,
+	},
+}
+
+// Driver configuration: what each driver accepts, and the Nomad docker options Shoal
+// accepts and ignores so that a docker job file runs unchanged.
+var (
+	containerConfig = []string{"image", "command", "args", "entrypoint", "ports", "work_dir"}
+	execConfig      = []string{"command", "args"}
+	dockerIgnored   = map[string]string{}
+	execIgnored     = map[string]string{}
+)
+
+func init() {
+	for _, k := range []string{"auth", "auth_soft_fail", "volumes", "mount", "mounts", "network_mode",
+		"privileged", "labels", "logging", "dns_servers", "dns_search_domains", "dns_options",
+		"hostname", "cap_add", "cap_drop", "force_pull", "image_pull_timeout", "extra_hosts",
+		"ulimit", "shm_size", "tty", "interactive", "devices", "security_opt", "ipc_mode",
+		"pid_mode", "uts_mode", "sysctl", "load", "healthchecks", "port_map", "init",
+		"storage_opt", "volume_driver", "readonly_rootfs", "cpu_hard_limit", "cpu_cfs_period",
+		"mac_address", "memory_hard_limit", "isolation", "runtime", "userns_mode", "group_add",
+		"oom_score_adj", "pids_limit", "cpuset_cpus", "advertise_ipv6_address", "ipv4_address",
+		"ipv6_address", "work_dir_is_sensitive"} {
+		dockerIgnored[k] = "Nomad docker option not supported by Shoal's container driver"
+	}
+	for _, k := range []string{"pid_mode", "ipc_mode", "cap_add", "cap_drop", "work_dir"} {
+		execIgnored[k] = "Nomad exec option not supported by Shoal's exec driver"
+	}
+}
+
+// decodeTask decodes one task block of group g.
+func (p *parser) decodeTask(blk *hclsyntax.Block, g *Group, gpath string) *Task {
+	if !p.labels(blk, "task", 1, `task "name" { ... }`) {
+		return nil
+	}
+	t := &Task{Name: blk.Labels[0], KillTimeout: defaultKillTimeout,
+		Resources: Resources{CPU: defaultCPU, MemoryMB: defaultMemoryMB}}
+	path := taskPath(g.Name, t.Name)
+	p.record(path, blk.DefRange())
+	b := blk.Body
+	p.checkBody(b, path, "", taskSpec)
+	p.str(b, path, "", "driver", &t.Driver)
+	if _, ok := b.Attributes["driver"]; !ok {
+		p.errAt(blk.DefRange(), field(path, "driver"), "", "missing driver; accepted: %s", acceptedList(drivers))
+	}
+	t.Env = p.stringMap(b, path, "", "env")
+	p.str(b, path, "", "user", &t.User)
+	p.duration(b, path, "", "kill_timeout", &t.KillTimeout)
+	p.str(b, path, "", "kill_signal", &t.KillSignal)
+	t.Meta = p.stringMap(b, path, "", "meta")
+	p.boolean(b, path, "", "leader", &t.Leader)
+	if c := p.single(b, path, "", "config"); c != nil {
+		t.Config = p.taskConfig(c, path, t.Driver)
+	} else {
+		p.errAt(blk.DefRange(), field(path, "config"), "", "missing config block; the %s driver needs one", t.Driver)
+	}
+	if r := p.single(b, path, "", "resources"); r != nil {
+		p.resources(r, path, &t.Resources)
+	}
+	pp := &policyPatch{}
+	if r := p.single(b, path, "", "restart"); r != nil {
+		pp.restart = p.restart(r, path)
+	}
+	p.patches[t] = pp
+	// A task's services, constraints and affinities apply to its group: the tasks of
+	// a group always run together on one peer.
+	// Their positions are recorded under the group, where validation looks for them.
+	for _, s := range blocks(b, "service") {
+		g.Services = append(g.Services, p.service(s, gpath, fmt.Sprintf("service[%d]", len(g.Services))))
+	}
+	g.Constraints = append(g.Constraints, p.constraints(b, gpath, len(g.Constraints))...)
+	g.Affinities = append(g.Affinities, p.affinities(b, gpath, len(g.Affinities))...)
+	return t
+}
+
+// taskConfig decodes the driver's config block.
+func (p *parser) taskConfig(blk *hclsyntax.Block, path, driver string) TaskConfig {
+	const sub = "config."
+	p.record(field(path, "config"), blk.DefRange())
+	var c TaskConfig
+	b := blk.Body
+	switch driver {
+	case DriverExec:
+		for _, k := range containerConfig {
+			if a, ok := b.Attributes[k]; ok && !contains(execConfig, k) && execIgnored[k] == "" {
+				p.errAt(a.NameRange, field(path, sub+k), p.text(a.Expr.Range()),
+					"%s is not accepted by the exec driver; accepted: %s", k, acceptedList(execConfig))
+				delete(b.Attributes, k)
+			}
+		}
+		p.checkBody(b, path, sub, spec{attrs: execConfig, ignored: execIgnored})
+	case DriverContainer, DriverDocker:
+		p.checkBody(b, path, sub, spec{attrs: containerConfig, ignored: dockerIgnored})
+	default:
+		// The driver is reported by validation; check only against what any driver takes.
+		p.checkBody(b, path, sub, spec{attrs: containerConfig})
+	}
+	p.str(b, path, sub, "image", &c.Image)
+	p.str(b, path, sub, "command", &c.Command)
+	p.strList(b, path, sub, "args", &c.Args)
+	p.strList(b, path, sub, "entrypoint", &c.Entrypoint)
+	p.strList(b, path, sub, "ports", &c.Ports)
+	p.str(b, path, sub, "work_dir", &c.WorkDir)
+	return c
+}
+
+// resources decodes a resources block over the defaults already in r.
+func (p *parser) resources(blk *hclsyntax.Block, path string, r *Resources) {
+	const sub = "resources."
+	p.record(field(path, "resources"), blk.DefRange())
+	p.checkBody(blk.Body, path, sub, spec{attrs: []string{"cpu", "memory", "memory_max"},
+		ignored: map[string]string{
+			"cores":   "reserved cores are not supported; the task gets cpu (MHz) instead",
+			"network": "network in resources is deprecated in Nomad; use the group's network block",
+			"device":  "devices are not supported", "disk": "use the group's ephemeral_disk", "iops": "not supported",
+			"numa": "not supported", "secrets": "not supported",
+		}})
+	p.integer(blk.Body, path, sub, "cpu", &r.CPU)
+	p.integer(blk.Body, path, sub, "memory", &r.MemoryMB)
+	p.integer(blk.Body, path, sub, "memory_max", &r.MemoryMaxMB)
+}
+
+// network decodes a group's network block.
+func (p *parser) network(blk *hclsyntax.Block, path string) *Network {
+	const sub = "network."
+	p.record(field(path, "network"), blk.DefRange())
+	n := &Network{Mode: "host"}
+	b := blk.Body
+	p.checkBody(b, path, sub, spec{attrs: []string{"mode"}, blocks: []string{"port"},
+		ignored: map[string]string{"dns": whyNotYet, "hostname": whyNotYet, "mbits": "bandwidth is not reserved",
+			"reserved_ports": "use port blocks with static", "dynamic_ports": "use port blocks without static",
+			"cni": whyNotYet}})
+	p.str(b, path, sub, "mode", &n.Mode)
+	for _, pb := range blocks(b, "port") {
+		if !p.labels(pb, field(path, sub+"port"), 1, `port "http" { static = 8080 }`) {
+			continue
+		}
+		pt := Port{Label: pb.Labels[0]}
+		psub := fmt.Sprintf("%sport %q.", sub, pt.Label)
+		p.record(field(path, psub[:len(psub)-1]), pb.DefRange())
+		p.checkBody(pb.Body, path, psub, spec{attrs: []string{"static", "to"},
+			ignored: map[string]string{"host_network": "host networks are not supported; ports bind on the peer's address"}})
+		p.integer(pb.Body, path, psub, "static", &pt.Static)
+		p.integer(pb.Body, path, psub, "to", &pt.To)
+		n.Ports = append(n.Ports, pt)
+	}
+	return n
+}
+
+// service decodes a service block (of a group, or of a task: it goes to the group).
+func (p *parser) service(blk *hclsyntax.Block, path, name string) Service {
+	sub := name + "."
+	p.record(field(path, name), blk.DefRange())
+	var s Service
+	b := blk.Body
+	p.checkBody(b, path, sub, spec{attrs: []string{"name", "port", "tags"}, blocks: []string{"check"},
+		ignored: map[string]string{"provider": "Shoal checks services itself", "connect": whyConsul,
+			"canary_tags": whyNotYet, "tagged_addresses": whyConsul, "meta": whyConsul, "canary_meta": whyConsul,
+			"address_mode": whyNotYet, "address": whyNotYet, "enable_tag_override": whyConsul,
+			"task": "services are checked for the whole group", "on_update": whyNotYet, "identity": whyIdentity,
+			"cluster": whyConsul, "weights": whyConsul}})
+	if p.labels(blk, field(path, name), 0, `service { name = "web" port = "http" }`) {
+		p.str(b, path, sub, "name", &s.Name)
+		p.str(b, path, sub, "port", &s.Port)
+		p.strList(b, path, sub, "tags", &s.Tags)
+	}
+	for i, cb := range blocks(b, "check") {
+		csub := fmt.Sprintf("%scheck[%d].", sub, i)
+		p.record(field(path, csub[:len(csub)-1]), cb.DefRange())
+		var c Check
+		p.checkBody(cb.Body, path, csub, spec{attrs: []string{"name", "type", "path", "interval", "timeout", "port"},
+			ignored: map[string]string{"method": "checks use GET", "header": whyNotYet, "protocol": "checks use plain http",
+				"initial_status": whyNotYet, "check_restart": whyNotYet, "address_mode": whyNotYet,
+				"tls_skip_verify": whyNotYet, "success_before_passing": whyNotYet, "failures_before_critical": whyNotYet,
+				"failures_before_warning": whyNotYet, "expose": whyConsul, "on_update": whyNotYet, "body": whyNotYet,
+				"task": "checks run from the peer", "notes": whyConsul, "tls_server_name": whyNotYet}})
+		p.str(cb.Body, path, csub, "name", &c.Name)
+		p.str(cb.Body, path, csub, "type", &c.Type)
+		p.str(cb.Body, path, csub, "path", &c.Path)
+		p.duration(cb.Body, path, csub, "interval", &c.Interval)
+		p.duration(cb.Body, path, csub, "timeout", &c.Timeout)
+		p.str(cb.Body, path, csub, "port", &c.PortLabel)
+		s.Checks = append(s.Checks, c)
+	}
+	return s
+}
