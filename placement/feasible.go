@@ -76,6 +76,15 @@ type distinctProperty struct {
 	jobWide bool
 }
 
+// key is where PropertyCounts counts this property: the group's allocations under the
+// attribute, or the whole job's under "job:"+attribute.
+func (dp distinctProperty) key() string {
+	if dp.jobWide {
+		return "job:" + dp.attr
+	}
+	return dp.attr
+}
+
 // NewStack compiles the feasibility chain for group of job.
 func NewStack(job *jobspec.Job, group *jobspec.Group) *Stack {
 	s := &Stack{job: job, group: group, need: usageOf(group.TotalResources())}
