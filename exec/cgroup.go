@@ -1,0 +1,106 @@
+package exec
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/opencontainers/cgroups"
+)
+
+// cgroupPath is the container's cgroup. On cgroup v1 a relative path is resolved by
+// libcontainer against the peer's own cgroup in each hierarchy. On v2 libcontainer
+// resolves a relative path against the *parent* of the peer's cgroup, so the driver
+// builds the absolute path itself (see prepareCgroupV2).
+func (d *Driver) cgroupPath(id string) string {
+	if d.v2Base != "" {
+		return filepath.Join(d.v2Base, d.cfg.CgroupParent, id)
+	}
+	return filepath.Join(d.cfg.CgroupParent, id)
+}
+
+// prepareCgroupV2 makes the peer's own cgroup able to hold child cgroups with
+// controllers: v2 forbids processes in a cgroup whose controllers are delegated to
+// children, so the peer moves itself into a "peer" leaf beside the containers.
+// It returns the cgroup under which containers go ("" on v1).
+func prepareCgroupV2() (string, error) {
+	if !cgroups.IsCgroup2UnifiedMode() {
+		return "", nil
+	}
+	data, err := os.ReadFile("/proc/self/cgroup")
+	if err != nil {
+		return "", err
+	}
+	own := ""
+	for _, line := range strings.Split(string(data), "\n") {
+		if p, ok := strings.CutPrefix(line, "0::"); ok {
+			own = p
+		}
+	}
+	if own == "" {
+		return "", fmt.Errorf("no cgroup v2 entry in /proc/self/cgroup")
+	}
+	if filepath.Base(own) == "peer" {
+		return filepath.Dir(own), nil // already moved (a re-exec'd or nested peer)
+	}
+	base := filepath.Join("/sys/fs/cgroup", own)
+	procs, err := os.ReadFile(filepath.Join(base, "cgroup.procs"))
+	if err != nil {
+		return "", err
+	}
+	if own == "/" || len(bytes.TrimSpace(procs)) == 0 {
+		return own, nil
+	}
+	leaf := filepath.Join(base, "peer")
+	if err := os.MkdirAll(leaf, 0o755); err != nil {
+		return "", fmt.Errorf("creating the peer's leaf cgroup: %w", err)
+	}
+	// Move every process of our cgroup (normally just us) into the leaf.
+	for _, pid := range strings.Fields(string(procs)) {
+		_ = os.WriteFile(filepath.Join(leaf, "cgroup.procs"), []byte(pid), 0o644)
+	}
+	ctrl, _ := os.ReadFile(filepath.Join(base, "cgroup.controllers"))
+	var enable []string
+	for _, c := range strings.Fields(string(ctrl)) {
+		enable = append(enable, "+"+c)
+	}
+	if len(enable) > 0 {
+		if err := os.WriteFile(filepath.Join(base, "cgroup.subtree_control"), []byte(strings.Join(enable, " ")), 0o644); err != nil {
+			return "", fmt.Errorf("enabling controllers %v in %s: %w", enable, base, err)
+		}
+	}
+	return own, nil
+}
+
+// oomKilled reports whether the kernel's OOM killer killed a process of the
+// container, from memory.events (v2) or memory.oom_control (v1).
+func oomKilled(paths map[string]string) bool {
+	if p, ok := paths[""]; ok { // v2: one unified path
+		return readKeyed(filepath.Join(p, "memory.events"), "oom_kill") > 0
+	}
+	if p, ok := paths["memory"]; ok {
+		return readKeyed(filepath.Join(p, "memory.oom_control"), "oom_kill") > 0
+	}
+	return false
+}
+
+// readKeyed reads "key value" from a flat-keyed cgroup file; 0 if absent.
+func readKeyed(path, key string) uint64 {
+	f, err := os.Open(path)
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), " "); ok && k == key {
+			n, _ := strconv.ParseUint(strings.TrimSpace(v), 10, 64)
+			return n
+		}
+	}
+	return 0
+}

@@ -1,0 +1,277 @@
+package exec
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/opencontainers/runc/libcontainer"
+	"golang.org/x/sys/unix"
+)
+
+// Sentinel errors callers branch on.
+var (
+	ErrNotFound = errors.New("no such task")
+	ErrExists   = errors.New("task already exists")
+)
+
+// Driver runs tasks as libcontainer containers. It is safe for concurrent use; one
+// Driver per data dir per host. Tasks keep running when the Driver's process exits:
+// a new process calls Recover to reattach.
+type Driver struct {
+	cfg     Config
+	log     *slog.Logger
+	seccomp bool
+	v2Base  string // cgroup v2: the peer's own cgroup; "" on v1
+
+	mu       sync.Mutex
+	tasks    map[string]*Task
+	refs     map[string]ImageInfo // image ref -> unpacked image
+	starting map[string]int       // image digest -> Starts in flight (kept by GC)
+	digests  map[string]*sync.Mutex
+}
+
+// New checks cfg, creates the data dir layout and makes the calling process a child
+// subreaper, so that container processes orphaned under it are reparented to it.
+func New(cfg Config) (*Driver, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	for _, dir := range []string{filepath.Join(cfg.DataDir, "images"), filepath.Join(cfg.DataDir, "tasks"), cfg.stateDir()} {
+		if err := os.MkdirAll(dir, 0o711); err != nil {
+			return nil, fmt.Errorf("exec: creating %s: %w", dir, err)
+		}
+	}
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		return nil, fmt.Errorf("exec: becoming child subreaper: %w", err)
+	}
+	v2Base, err := prepareCgroupV2()
+	if err != nil {
+		return nil, fmt.Errorf("exec: cgroup v2 set-up: %w", err)
+	}
+	d := &Driver{
+		cfg:      cfg,
+		log:      log,
+		seccomp:  SeccompAvailable && !cfg.DisableSeccomp,
+		v2Base:   v2Base,
+		tasks:    map[string]*Task{},
+		refs:     map[string]ImageInfo{},
+		starting: map[string]int{},
+		digests:  map[string]*sync.Mutex{},
+	}
+	if !SeccompAvailable && !cfg.DisableSeccomp {
+		log.Warn("seccomp support not compiled in (build tag seccomp); tasks run without a seccomp profile")
+	}
+	return d, nil
+}
+
+func (d *Driver) digestLock(digest string) *sync.Mutex {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	l := d.digests[digest]
+	if l == nil {
+		l = &sync.Mutex{}
+		d.digests[digest] = l
+	}
+	return l
+}
+
+// Task returns a started or recovered task by ID.
+func (d *Driver) Task(id string) (*Task, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	t, ok := d.tasks[id]
+	return t, ok
+}
+
+// taskMeta is what a restarted peer needs to know about a task, kept in
+// <task dir>/task.json.
+type taskMeta struct {
+	ID          string        `json:"id"`
+	Kind        string        `json:"kind"`
+	Image       string        `json:"image,omitempty"`
+	ImageDigest string        `json:"image_digest,omitempty"`
+	Overlay     bool          `json:"overlay,omitempty"` // rootfs/ is an overlay mount to undo
+	KillSignal  string        `json:"kill_signal,omitempty"`
+	KillTimeout time.Duration `json:"kill_timeout"`
+	StartedAt   time.Time     `json:"started_at"`
+}
+
+func (d *Driver) taskDir(id string) string { return filepath.Join(d.cfg.DataDir, "tasks", id) }
+
+// Start creates the task's directory (local/, secrets/, tmp/, logs/), its root
+// filesystem and its container, and starts its process. It returns once the process
+// runs (or failed to start: a bad command is reported here). On error nothing is
+// left behind. ctx bounds the image pull only.
+func (d *Driver) Start(ctx context.Context, spec TaskSpec) (_ *Task, retErr error) {
+	s := &spec
+	if err := s.validate(); err != nil {
+		return nil, err
+	}
+	killTimeout := s.KillTimeout
+	if killTimeout == 0 {
+		killTimeout = defaultKillTimeout
+	}
+	meta := taskMeta{ID: s.ID, Kind: s.Kind, Image: s.Image, KillSignal: s.KillSignal, KillTimeout: killTimeout, StartedAt: time.Now()}
+
+	d.mu.Lock()
+	if _, ok := d.tasks[s.ID]; ok {
+		d.mu.Unlock()
+		return nil, fmt.Errorf("starting task %q: %w", s.ID, ErrExists)
+	}
+	d.tasks[s.ID] = nil // reserve the ID
+	d.mu.Unlock()
+	var cleanups []func()
+	defer func() {
+		if retErr != nil {
+			for i := len(cleanups) - 1; i >= 0; i-- {
+				cleanups[i]()
+			}
+			d.mu.Lock()
+			delete(d.tasks, s.ID)
+			d.mu.Unlock()
+		}
+	}()
+
+	var (
+		img        *ImageConfig
+		rootfs     = "/"
+		lookupRoot = "/"
+	)
+	dir := d.taskDir(s.ID)
+	if s.Kind == KindContainer {
+		info, err := d.image(ctx, s.Image)
+		if err != nil {
+			return nil, fmt.Errorf("starting task %q: %w", s.ID, err)
+		}
+		d.mu.Lock()
+		d.starting[info.Digest]++
+		d.mu.Unlock()
+		defer func() {
+			d.mu.Lock()
+			d.starting[info.Digest]--
+			d.mu.Unlock()
+		}()
+		if _, err := os.Stat(info.RootFS); err != nil { // collected meanwhile
+			if info, err = d.PrepareImage(ctx, s.Image); err != nil {
+				return nil, fmt.Errorf("starting task %q: %w", s.ID, err)
+			}
+		}
+		img, lookupRoot, meta.ImageDigest = &info.Config, info.RootFS, info.Digest
+		rootfs = lookupRoot
+		if !s.ReadOnlyRoot {
+			rootfs, meta.Overlay = filepath.Join(dir, "rootfs"), true
+		}
+	}
+
+	if _, err := os.Stat(dir); err == nil {
+		return nil, fmt.Errorf("starting task %q: task directory %s exists (a task of this ID was not destroyed): %w", s.ID, dir, ErrExists)
+	}
+	cleanups = append(cleanups, func() { _ = os.RemoveAll(dir) })
+	for _, sub := range []string{"local", "secrets", "tmp", "logs", "upper", "work", "rootfs"} {
+		if !meta.Overlay && (sub == "upper" || sub == "work" || sub == "rootfs") {
+			continue
+		}
+		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
+			return nil, fmt.Errorf("starting task %q: %w", s.ID, err)
+		}
+	}
+	_ = os.Chmod(filepath.Join(dir, "tmp"), 0o1777)
+	_ = os.Chmod(filepath.Join(dir, "secrets"), 0o700)
+
+	l, err := d.buildLaunch(s, rootfs, lookupRoot, dir, img)
+	if err != nil {
+		return nil, err
+	}
+	if l.uid != 0 || l.gid != 0 {
+		for _, sub := range []string{"local", "secrets", "tmp"} {
+			if err := os.Chown(filepath.Join(dir, sub), l.uid, l.gid); err != nil {
+				return nil, fmt.Errorf("starting task %q: %w", s.ID, err)
+			}
+		}
+	}
+	if meta.Overlay {
+		opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", lookupRoot, filepath.Join(dir, "upper"), filepath.Join(dir, "work"))
+		if err := unix.Mount("overlay", rootfs, "overlay", 0, opts); err != nil {
+			return nil, fmt.Errorf("starting task %q: mounting overlay rootfs: %w", s.ID, err)
+		}
+		cleanups = append(cleanups, func() { _ = unix.Unmount(rootfs, unix.MNT_DETACH) })
+	}
+	if err := writeMeta(dir, &meta); err != nil {
+		return nil, fmt.Errorf("starting task %q: %w", s.ID, err)
+	}
+
+	t := newTask(d, dir, meta)
+	var writers []*os.File
+	defer func() {
+		for _, w := range writers {
+			w.Close()
+		}
+	}()
+	for _, stream := range []string{Stdout, Stderr} {
+		r, w, err := openFIFO(dir, stream, true)
+		if err != nil {
+			return nil, fmt.Errorf("starting task %q: %w", s.ID, err)
+		}
+		writers = append(writers, w)
+		rot, err := newRotator(logPath(dir, stream), d.cfg.LogMaxBytes, d.cfg.LogMaxFiles)
+		if err != nil {
+			r.Close()
+			return nil, fmt.Errorf("starting task %q: %w", s.ID, err)
+		}
+		go copyLogs(r, rot, t.copied[stream])
+	}
+	l.process.Stdout, l.process.Stderr = writers[0], writers[1]
+
+	c, err := libcontainer.Create(d.cfg.stateDir(), s.ID, l.config)
+	if err != nil {
+		return nil, fmt.Errorf("starting task %q: creating container: %w", s.ID, err)
+	}
+	cleanups = append(cleanups, func() { _ = c.Destroy() })
+	if err := c.Run(l.process); err != nil {
+		return nil, fmt.Errorf("starting task %q: running %q: %w", s.ID, l.process.Args, err)
+	}
+	for _, w := range writers {
+		w.Close()
+	}
+	writers = nil
+	t.container = c
+	if st, err := c.State(); err == nil {
+		t.pid, t.cgroupPaths = st.InitProcessPid, st.CgroupPaths
+	}
+	go t.waitChild(l.process)
+
+	d.mu.Lock()
+	d.tasks[s.ID] = t
+	d.mu.Unlock()
+	d.log.Debug("task started", "task", s.ID, "pid", t.pid, "kind", s.Kind)
+	return t, nil
+}
+
+func writeMeta(dir string, m *taskMeta) error {
+	data, err := json.Marshal(m)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, "task.json"), data, 0o600)
+}
+
+func readMeta(dir string) (taskMeta, error) {
+	var m taskMeta
+	data, err := os.ReadFile(filepath.Join(dir, "task.json"))
+	if err != nil {
+		return m, err
+	}
+	return m, json.Unmarshal(data, &m)
+}
+

@@ -1,0 +1,273 @@
+package exec
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Log streams.
+const (
+	Stdout = "stdout"
+	Stderr = "stderr"
+)
+
+// A task's output goes through a FIFO in its task directory (logs/.stdout.fifo),
+// which the container holds open read-write: a write never fails with EPIPE while
+// the peer is away (it blocks once the 64 KiB pipe buffer is full), and a restarted
+// peer reopens the FIFO and carries on. The peer copies from the FIFO into
+// logs/stdout, rotated by size into stdout.1, stdout.2, ... (oldest highest).
+
+func fifoPath(taskDir, stream string) string {
+	return filepath.Join(taskDir, "logs", "."+stream+".fifo")
+}
+
+func logPath(taskDir, stream string) string {
+	return filepath.Join(taskDir, "logs", stream)
+}
+
+// openFIFO creates (if needed) and opens a stream's FIFO: the read end for the peer
+// (non-blocking, so it parks on the netpoller) and, when withWriter, the read-write
+// end for the container.
+func openFIFO(taskDir, stream string, withWriter bool) (r, w *os.File, err error) {
+	p := fifoPath(taskDir, stream)
+	if err := unix.Mkfifo(p, 0o600); err != nil && !errors.Is(err, unix.EEXIST) {
+		return nil, nil, fmt.Errorf("creating %s: %w", p, err)
+	}
+	fd, err := unix.Open(p, unix.O_RDONLY|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, nil, fmt.Errorf("opening %s: %w", p, err)
+	}
+	r = os.NewFile(uintptr(fd), p)
+	if withWriter {
+		w, err = os.OpenFile(p, os.O_RDWR, 0)
+		if err != nil {
+			r.Close()
+			return nil, nil, fmt.Errorf("opening %s: %w", p, err)
+		}
+	}
+	return r, w, nil
+}
+
+// rotator writes a stream into size-rotated files. Used by one goroutine.
+type rotator struct {
+	path     string
+	maxBytes int64
+	maxFiles int
+	f        *os.File
+	size     int64
+}
+
+func newRotator(path string, maxBytes int64, maxFiles int) (*rotator, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &rotator{path: path, maxBytes: maxBytes, maxFiles: maxFiles, f: f, size: fi.Size()}, nil
+}
+
+func (r *rotator) Write(p []byte) (int, error) {
+	written := 0
+	for len(p) > 0 {
+		if r.size >= r.maxBytes {
+			if err := r.rotate(); err != nil {
+				return written, err
+			}
+		}
+		chunk := p[:min(int64(len(p)), r.maxBytes-r.size)]
+		n, err := r.f.Write(chunk)
+		written += n
+		r.size += int64(n)
+		if err != nil {
+			return written, err
+		}
+		p = p[n:]
+	}
+	return written, nil
+}
+
+func (r *rotator) rotate() error {
+	r.f.Close()
+	if r.maxFiles <= 1 {
+		_ = os.Remove(r.path)
+	} else {
+		_ = os.Remove(r.path + "." + strconv.Itoa(r.maxFiles-1))
+		for i := r.maxFiles - 2; i >= 1; i-- {
+			_ = os.Rename(r.path+"."+strconv.Itoa(i), r.path+"."+strconv.Itoa(i+1))
+		}
+		if err := os.Rename(r.path, r.path+".1"); err != nil {
+			return err
+		}
+	}
+	f, err := os.OpenFile(r.path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o640)
+	if err != nil {
+		return err
+	}
+	r.f, r.size = f, 0
+	return nil
+}
+
+func (r *rotator) Close() error { return r.f.Close() }
+
+// copyLogs copies the FIFO into the rotated files until every writer (the
+// container's processes) has closed it, then closes done.
+func copyLogs(fifo *os.File, rot *rotator, done chan<- struct{}) {
+	defer close(done)
+	defer fifo.Close()
+	defer rot.Close()
+	buf := make([]byte, 16<<10)
+	_, _ = io.CopyBuffer(rot, onlyReader{fifo}, buf)
+}
+
+// onlyReader hides *os.File's WriteTo/ReadFrom so io.CopyBuffer uses our buffer.
+type onlyReader struct{ io.Reader }
+
+// Logs returns a reader of a task's stdout or stderr: the rotated files oldest
+// first, then the live file. With follow, the reader waits for more output until
+// the task has exited and all of it is read, or until Close. Works for running and
+// exited tasks alike, until Destroy removes the task directory.
+func (d *Driver) Logs(id, stream string, follow bool) (io.ReadCloser, error) {
+	if stream != Stdout && stream != Stderr {
+		return nil, fmt.Errorf("logs of task %q: stream %q: must be %q or %q", id, stream, Stdout, Stderr)
+	}
+	d.mu.Lock()
+	t := d.tasks[id]
+	d.mu.Unlock()
+	if t == nil {
+		return nil, fmt.Errorf("logs of task %q: %w", id, ErrNotFound)
+	}
+	base := logPath(t.dir, stream)
+	var files []string
+	for i := d.cfg.LogMaxFiles - 1; i >= 1; i-- {
+		if _, err := os.Stat(base + "." + strconv.Itoa(i)); err == nil {
+			files = append(files, base+"."+strconv.Itoa(i))
+		}
+	}
+	lr := &logReader{base: base, pending: files, follow: follow, done: t.copied[stream], closed: make(chan struct{})}
+	return lr, nil
+}
+
+// logReader reads the rotated files, then the live one; following, it polls the
+// live file and notices rotation by the inode changing. mu is held by Read except
+// while it waits, so Close can release the file under it.
+type logReader struct {
+	base      string
+	pending   []string // rotated files still to read, oldest first
+	follow    bool
+	done      <-chan struct{} // closed when the copier has written everything
+	closed    chan struct{}
+	closeOnce sync.Once
+
+	mu        sync.Mutex
+	cur       *os.File
+	curIsLive bool
+}
+
+const followPoll = 50 * time.Millisecond
+
+func (l *logReader) isClosed() bool {
+	select {
+	case <-l.closed:
+		return true
+	default:
+		return false
+	}
+}
+
+func (l *logReader) Read(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for {
+		if l.isClosed() {
+			return 0, os.ErrClosed
+		}
+		if l.cur == nil {
+			name := l.base
+			if len(l.pending) > 0 {
+				name, l.pending = l.pending[0], l.pending[1:]
+			}
+			f, err := os.Open(name)
+			if err != nil {
+				if errors.Is(err, os.ErrNotExist) && name != l.base {
+					continue // rotated away under us: read the next
+				}
+				return 0, err
+			}
+			l.cur, l.curIsLive = f, name == l.base
+		}
+		n, err := l.cur.Read(p)
+		if n > 0 {
+			return n, nil
+		}
+		if err != nil && !errors.Is(err, io.EOF) {
+			return 0, err
+		}
+		if l.curIsLive && rotated(l.cur, l.base) {
+			// Rotated since our last read: the old file is complete now, and may
+			// have got a last write between that read and the rename.
+			if n, _ := l.cur.Read(p); n > 0 {
+				return n, nil
+			}
+			l.curIsLive = false
+		}
+		if !l.curIsLive {
+			l.cur.Close()
+			l.cur = nil
+			continue
+		}
+		if !l.follow {
+			return 0, io.EOF
+		}
+		select {
+		case <-l.done:
+			// The copier finished: one more read catches its last write.
+			if n, _ := l.cur.Read(p); n > 0 {
+				return n, nil
+			}
+			if rotated(l.cur, l.base) {
+				l.cur.Close()
+				l.cur = nil
+				continue
+			}
+			return 0, io.EOF
+		default:
+		}
+		l.mu.Unlock()
+		select {
+		case <-l.done:
+		case <-l.closed:
+		case <-time.After(followPoll):
+		}
+		l.mu.Lock()
+	}
+}
+
+func rotated(f *os.File, path string) bool {
+	a, err1 := f.Stat()
+	b, err2 := os.Stat(path)
+	return err1 == nil && err2 == nil && !os.SameFile(a, b)
+}
+
+// Close ends the reader; a Read blocked following the log returns os.ErrClosed.
+func (l *logReader) Close() error {
+	l.closeOnce.Do(func() { close(l.closed) })
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.cur != nil {
+		l.cur.Close()
+		l.cur = nil
+	}
+	return nil
+}

@@ -1,0 +1,149 @@
+package exec
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Task kinds.
+const (
+	KindContainer = "container" // rootfs from an OCI image, an overlay per task
+	KindExec      = "exec"      // the host's filesystem, read-only, with private /tmp, /dev, /proc
+)
+
+// Limits on what a TaskSpec may ask for.
+const (
+	minMemoryMB = 8       // below this the container's own init cannot start
+	maxMemoryMB = 1 << 24 // 16 TiB: anything above is a unit mistake
+	maxCPUMHz   = 1 << 20 // 1 THz
+	maxPids     = 1 << 22 // the kernel's pid_max ceiling
+	maxKillWait = 24 * time.Hour
+)
+
+// TaskSpec is everything the driver needs to run one task. The driver does not keep
+// a reference to it: callers may reuse it after Start returns.
+type TaskSpec struct {
+	ID           string            // unique on this peer, e.g. "<alloc id>-<task>"; [A-Za-z0-9_+.-]
+	Kind         string            // KindContainer or KindExec
+	Image        string            // container kind: registry ref, "oci:/dir[:tag]" or "docker-archive:/file.tar"
+	Command      string            // replaces the image's CMD (container) or the program to run (exec)
+	Args         []string          // appended to Command (or replace the image's CMD when Command is empty)
+	Entrypoint   []string          // replaces the image's ENTRYPOINT
+	Env          map[string]string // added to (and overriding) the image's environment
+	WorkDir      string            // default: the image's WorkingDir, else /
+	User         string            // "name", "uid", "uid:gid" or "name:group"; exec default "nobody"
+	CPUMHz       int               // CPU shares: 1024 per 1000 MHz, at least 2; 0 = unset
+	MemoryMB     int               // hard limit, or the soft reservation when MemoryMaxMB is set; 0 = unlimited
+	MemoryMaxMB  int               // hard limit when > MemoryMB
+	PidsLimit    int64             // 0 = Config.DefaultPidsLimit
+	KillSignal   string            // "SIGTERM" (default), "TERM", "INT", "15", ...
+	KillTimeout  time.Duration     // wait after KillSignal before SIGKILL; default 5s
+	ReadOnlyRoot bool              // root filesystem read-only (task dirs and /tmp stay writable)
+	HostNetwork  bool              // share the host's network namespace instead of a new one with loopback only
+	Hostname     string            // default: the task ID (first 63 characters)
+}
+
+const defaultKillTimeout = 5 * time.Second
+
+// validate checks s and returns every problem, each naming the field and the value.
+func (s *TaskSpec) validate() error {
+	var errs []error
+	bad := func(field string, value any, msg string) {
+		errs = append(errs, fmt.Errorf("task %q: %s %v: %s", s.ID, field, value, msg))
+	}
+	if err := validateID(s.ID); err != nil {
+		bad("id", strconv.Quote(s.ID), err.Error())
+	}
+	switch s.Kind {
+	case KindContainer:
+		if s.Image == "" {
+			bad("image", `""`, "required for the container kind")
+		}
+	case KindExec:
+		if s.Command == "" {
+			bad("command", `""`, "required for the exec kind")
+		}
+		if s.Image != "" {
+			bad("image", strconv.Quote(s.Image), "the exec kind runs on the host's filesystem and takes no image")
+		}
+	default:
+		bad("kind", strconv.Quote(s.Kind), `must be "container" or "exec"`)
+	}
+	if s.MemoryMB != 0 && (s.MemoryMB < minMemoryMB || s.MemoryMB > maxMemoryMB) {
+		bad("memory", fmt.Sprintf("%d MB", s.MemoryMB), fmt.Sprintf("must be 0 (unlimited) or between %d and %d MB", minMemoryMB, maxMemoryMB))
+	}
+	if s.MemoryMaxMB != 0 && (s.MemoryMaxMB < s.MemoryMB || s.MemoryMaxMB < minMemoryMB || s.MemoryMaxMB > maxMemoryMB) {
+		bad("memory_max", fmt.Sprintf("%d MB", s.MemoryMaxMB), fmt.Sprintf("must be 0 or between max(memory, %d) and %d MB", minMemoryMB, maxMemoryMB))
+	}
+	if s.CPUMHz < 0 || s.CPUMHz > maxCPUMHz {
+		bad("cpu", fmt.Sprintf("%d MHz", s.CPUMHz), fmt.Sprintf("must be between 0 and %d MHz", maxCPUMHz))
+	}
+	if s.PidsLimit < 0 || s.PidsLimit > maxPids {
+		bad("pids_limit", s.PidsLimit, fmt.Sprintf("must be between 0 (default) and %d", maxPids))
+	}
+	if _, err := parseSignal(s.KillSignal); err != nil {
+		bad("kill_signal", strconv.Quote(s.KillSignal), err.Error())
+	}
+	if s.KillTimeout < 0 || s.KillTimeout > maxKillWait {
+		bad("kill_timeout", s.KillTimeout, "must be between 0 (default 5s) and 24h")
+	}
+	if s.WorkDir != "" && !strings.HasPrefix(s.WorkDir, "/") {
+		bad("work_dir", strconv.Quote(s.WorkDir), "must be an absolute path")
+	}
+	for k := range s.Env {
+		if k == "" || strings.ContainsAny(k, "=\x00") {
+			bad("env", strconv.Quote(k), "a variable name must be non-empty and hold no '=' or NUL")
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func validateID(id string) error {
+	if id == "" || len(id) > 200 {
+		return errors.New("must be 1 to 200 characters")
+	}
+	for _, r := range id {
+		ok := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("_+.-", r)
+		if !ok {
+			return fmt.Errorf("character %q not accepted: use letters, digits and _ + . -", r)
+		}
+	}
+	if id == "." || id == ".." {
+		return errors.New("must not be . or ..")
+	}
+	return nil
+}
+
+// parseSignal accepts "SIGTERM", "TERM", "term" or a number; "" means SIGTERM.
+func parseSignal(s string) (unix.Signal, error) {
+	if s == "" {
+		return unix.SIGTERM, nil
+	}
+	if n, err := strconv.Atoi(s); err == nil {
+		if n < 1 || n > 64 {
+			return 0, errors.New("signal number must be between 1 and 64")
+		}
+		return unix.Signal(n), nil
+	}
+	name := strings.ToUpper(s)
+	if !strings.HasPrefix(name, "SIG") {
+		name = "SIG" + name
+	}
+	if sig := unix.SignalNum(name); sig != 0 {
+		return sig, nil
+	}
+	return 0, errors.New("unknown signal: use a name like SIGTERM or a number")
+}
+
+// cpuShares converts MHz to cgroup CPU shares: 1024 per 1000 MHz, at least 2.
+func cpuShares(mhz int) uint64 {
+	if mhz <= 0 {
+		return 0
+	}
+	return max(2, uint64(mhz)*1024/1000)
+}
