@@ -5,7 +5,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/agext/levenshtein"
 )
 
 // Severity says whether a Diagnostic stops the job (Error) or is advice (Warning),
@@ -134,7 +133,7 @@ func (ds Diagnostics) sortByPosition() {
 func suggest(got string, candidates []string) string {
 	best, bestDist := "", 1<<30
 	for _, c := range candidates {
-		d := levenshtein.Distance(strings.ToLower(got), strings.ToLower(c), nil)
+		d := editDistance(strings.ToLower(got), strings.ToLower(c))
 		if d < bestDist {
 			best, bestDist = c, d
 		}
@@ -144,6 +143,33 @@ func suggest(got string, candidates []string) string {
 		return ""
 	}
 	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+// editDistance is the optimal-string-alignment distance between a and b: insertions,
+// deletions, substitutions and swaps of adjacent characters (the commonest typo,
+// "cuont" for "count") each cost one.
+func editDistance(a, b string) int {
+	ra, rb := []rune(a), []rune(b)
+	// d[i][j] is the distance between ra[:i] and rb[:j]; three rows suffice.
+	prev2, prev, cur := make([]int, len(rb)+1), make([]int, len(rb)+1), make([]int, len(rb)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(ra); i++ {
+		cur[0] = i
+		for j := 1; j <= len(rb); j++ {
+			cost := 1
+			if ra[i-1] == rb[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+			if i > 1 && j > 1 && ra[i-1] == rb[j-2] && ra[i-2] == rb[j-1] {
+				cur[j] = min(cur[j], prev2[j-2]+1)
+			}
+		}
+		prev2, prev, cur = prev, cur, prev2
+	}
+	return prev[len(rb)]
 }
 
 // acceptedList renders candidates as `a, b or c` for messages.

@@ -3,7 +3,6 @@ package jobspec
 import (
 	"fmt"
 	"os"
-	"sort"
 	"strings"
 
 	"github.com/hashicorp/hcl/v2"
@@ -111,10 +110,8 @@ func (p *parser) parse(opts Options) *Job {
 			`no job block; a job file needs one: job "name" { group "g" { task "t" { ... } } }`)
 		return nil
 	}
-	if p.diags.HasErrors() {
-		// Variables that failed would only cascade into confusing errors below.
-		return nil
-	}
+	// The job is decoded even when variables failed, to report every problem at
+	// once; a failed variable is unknown, and eval stays silent about it.
 	return p.decodeJob(jobBlock)
 }
 
@@ -245,15 +242,23 @@ func (p *parser) checkBody(b *hclsyntax.Body, path, sub string, s spec) {
 
 // hint is a suggestion if one is close, else the list of what is accepted.
 func hint(got string, known []string) string {
+	return listHint(got, known, "accepted", "; nothing is accepted here")
+}
+
+// listHint is a suggestion for got if one of known is close, else
+// "; <label>: known..." or none when known is empty.
+func listHint(got string, known []string, label, none string) string {
 	if s := suggest(got, known); s != "" {
 		return s
 	}
 	if len(known) == 0 {
-		return "; nothing is accepted here"
+		return none
 	}
-	sorted := append([]string{}, known...)
-	sort.Strings(sorted)
-	return "; accepted: " + strings.Join(sorted, ", ")
+	set := map[string]bool{}
+	for _, k := range known {
+		set[k] = true
+	}
+	return "; " + label + ": " + strings.Join(sortedKeys(set), ", ")
 }
 
 func contains(list []string, s string) bool {

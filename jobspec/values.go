@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"math/big"
-	"sort"
 	"strings"
 	"time"
 
@@ -52,7 +51,7 @@ func (p *parser) eval(expr hclsyntax.Expression, f string) (cty.Value, bool) {
 		return cty.NilVal, false
 	}
 	if !v.IsWhollyKnown() {
-		p.errAt(expr.Range(), f, p.text(expr.Range()), "value is not known when the file is parsed")
+		// Only a variable or local that failed (and was reported) is unknown.
 		return cty.NilVal, false
 	}
 	return unmark(v), true
@@ -82,7 +81,11 @@ func (p *parser) checkRefs(expr hclsyntax.Expression, f string) (runtime, ok boo
 				continue
 			}
 			if !contains(names, step.Name) {
-				p.errAt(tr.SourceRange(), f, root+"."+step.Name, "no %s named %q is declared%s", kindOf(root), step.Name, declaredHint(step.Name, names))
+				none := "; declare it with a variable block"
+				if root == "local" {
+					none = "; define it in a locals block"
+				}
+				p.errAt(tr.SourceRange(), f, root+"."+step.Name, "no %s named %q is declared%s", kindOf(root), step.Name, listHint(step.Name, names, "declared", none))
 				ok = false
 			}
 		case isRuntimeRoot(root):
@@ -105,15 +108,7 @@ func kindOf(root string) string {
 }
 
 func declaredHint(name string, names []string) string {
-	if s := suggest(name, names); s != "" {
-		return s
-	}
-	if len(names) == 0 {
-		return "; declare it with a variable block"
-	}
-	sorted := append([]string{}, names...)
-	sort.Strings(sorted)
-	return "; declared: " + strings.Join(sorted, ", ")
+	return listHint(name, names, "declared", "; declare it with a variable block")
 }
 
 // renderTemplate turns a string template holding run-time references into a string,
@@ -221,7 +216,11 @@ func (p *parser) integer(b *hclsyntax.Body, path, sub, name string, dst *int) bo
 	}
 	bf := n.AsBigFloat()
 	i, acc := bf.Int64()
-	if acc != big.Exact || i > math.MaxInt32 || i < math.MinInt32 {
+	if acc != big.Exact {
+		p.errAt(r, f, p.text(r), "got %s, want a whole number", bf.Text('g', 10))
+		return false
+	}
+	if i > math.MaxInt32 || i < math.MinInt32 {
 		p.errAt(r, f, p.text(r), "got %s, want a whole number between %d and %d", bf.Text('g', 10), math.MinInt32, math.MaxInt32)
 		return false
 	}

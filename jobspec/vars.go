@@ -84,8 +84,12 @@ func (p *parser) declareVars(body *hclsyntax.Body, opts Options) {
 			}
 		}
 		if a, ok := blk.Body.Attributes["default"]; ok {
+			// A bad default is reported once; the variable is then unknown (DynamicVal).
+			v.value = cty.DynamicVal
 			if val, ok := p.evalConst(a.Expr, funcsOnly, field(f, "default")); ok {
-				v.value = p.convertVar(val, v, a.Expr.Range(), field(f, "default"))
+				if out := p.convertVar(val, v, a.Expr.Range(), field(f, "default")); out != cty.NilVal {
+					v.value = out
+				}
 			}
 		}
 		declared[name] = v
@@ -105,7 +109,7 @@ func (p *parser) declareVars(body *hclsyntax.Body, opts Options) {
 		v := declared[name]
 		if v.value == cty.NilVal {
 			p.errAt(v.rng, fmt.Sprintf("variable %q", name), "", "variable %q has no default and no value; set it with -var %s=VALUE or in a -var-file", name, name)
-			continue
+			v.value = cty.DynamicVal
 		}
 		vals[name] = v.value
 	}

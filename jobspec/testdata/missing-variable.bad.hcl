@@ -1,0 +1,14 @@
+variable "image" {
+  type = string
+}
+
+job "needs-var" {
+  group "g" {
+    task "t" {
+      driver = "container"
+      config {
+        image = var.image
+      }
+    }
+  }
+}

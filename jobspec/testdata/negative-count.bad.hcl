@@ -1,0 +1,11 @@
+job "counts" {
+  group "g" {
+    count = -1
+    task "t" {
+      driver = "exec"
+      config {
+        command = "/bin/true"
+      }
+    }
+  }
+}

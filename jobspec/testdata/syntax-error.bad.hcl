@@ -1,0 +1,7 @@
+job "broken" {
+  group "g" {
+    count = = 3
+    task "t" {
+      driver = "exec"
+    }
+  }
