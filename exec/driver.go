@@ -274,4 +274,3 @@ func readMeta(dir string) (taskMeta, error) {
 	}
 	return m, json.Unmarshal(data, &m)
 }
-

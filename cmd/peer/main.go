@@ -7,9 +7,16 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/shoal-sched/shoal/exec"
 )
 
 func main() {
+	// The container init: libcontainer re-executes this binary as `peer init`; its
+	// nsenter constructor has already run, and nothing else (flags, goroutines) may.
+	if len(os.Args) > 1 && os.Args[1] == exec.InitArg {
+		exec.Init() // never returns
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := newRootCmd().ExecuteContext(ctx); err != nil {

@@ -14,7 +14,7 @@ jobs are HCL files in the syntax Nomad users write, submitted to any peer.`,
 		SilenceErrors: true,
 	}
 	root.AddCommand(
-		newVersionCmd(),
+		newVersionCmd(), newInitCmd(),
 		newJobCmd(),
 		newNodeCmd(), newAllocCmd(), newMembersCmd(),
 	)
