@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"sort"
 	"strings"
-
 )
 
 // Severity says whether a Diagnostic stops the job (Error) or is advice (Warning),

@@ -182,11 +182,11 @@ func TestHashIgnoresMapOrder(t *testing.T) {
 	a := &Job{ID: "j", Meta: map[string]string{}}
 	b := &Job{ID: "j", Meta: map[string]string{}}
 	for i := 0; i < 50; i++ {
-		k := string(rune('a' + i%26)) + strings.Repeat("x", i)
+		k := string(rune('a'+i%26)) + strings.Repeat("x", i)
 		a.Meta[k] = k
 	}
 	for i := 49; i >= 0; i-- {
-		k := string(rune('a' + i%26)) + strings.Repeat("x", i)
+		k := string(rune('a'+i%26)) + strings.Repeat("x", i)
 		b.Meta[k] = k
 	}
 	ea, _ := Encode(a)
