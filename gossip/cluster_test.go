@@ -1,0 +1,105 @@
+package gossip
+
+import (
+	"fmt"
+	"testing"
+	"time"
+)
+
+func TestClusterJoinFailureAndEvents(t *testing.T) {
+	c := newCluster(t, 5, nil)
+	events := c.peers[0].Events()
+	victim := c.peers[4]
+	c.net.Kill(victim.Name())
+	eventually(t, "every other peer sees the killed peer failed", func() bool {
+		for _, p := range c.peers[:4] {
+			if statusOf(p, victim.Name()) != StatusFailed {
+				return false
+			}
+		}
+		return true
+	})
+	deadline := time.After(convergeDeadline)
+	for {
+		select {
+		case e := <-events:
+			if e.Type == EventFailed && e.Member.Name == victim.Name() {
+				return
+			}
+		case <-deadline:
+			t.Fatalf("no %q event for %s", EventFailed, victim.Name())
+		}
+	}
+}
+
+func TestLeaveIsSeenAsLeftAndIdempotent(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	p := c.peers[2]
+	if err := p.Leave(); err != nil {
+		t.Fatalf("Leave: %v", err)
+	}
+	if err := p.Leave(); err != nil {
+		t.Fatalf("second Leave: %v", err)
+	}
+	if err := p.Shutdown(); err != nil {
+		t.Fatalf("Shutdown after Leave: %v", err)
+	}
+	for _, q := range c.peers[:2] {
+		if got := statusOf(q, p.Name()); got != StatusLeft && got != StatusLeaving {
+			// serf marks the leave intent before Leave returns
+			eventually(t, "left seen", func() bool { return statusOf(q, p.Name()) == StatusLeft })
+		}
+	}
+	if _, err := p.Join([]string{c.peers[0].LocalAddr()}); err == nil {
+		t.Fatal("Join after Leave succeeded, want an error")
+	}
+}
+
+func TestTagsPropagateCoalesced(t *testing.T) {
+	c := newCluster(t, 4, nil)
+	p := c.peers[1]
+	for i := 1; i <= 50; i++ {
+		if err := p.SetTags(Tags{NodeID: "id-1", Datacenter: "dc1", CPUFree: int64(i), Eligible: true}); err != nil {
+			t.Fatalf("SetTags: %v", err)
+		}
+	}
+	eventually(t, "every peer sees the last tags", func() bool {
+		for _, q := range c.peers {
+			for _, m := range q.Members() {
+				if m.Name == p.Name() && (m.Tags.CPUFree != 50 || !m.Tags.Eligible || m.Tags.RPCAddr == "") {
+					return false
+				}
+			}
+		}
+		return true
+	})
+}
+
+func TestLargeCluster(t *testing.T) {
+	n := 50
+	if testing.Short() {
+		n = 10
+	}
+	if big := envInt("SHOAL_BIG"); big > 0 {
+		n = big
+		if n == 1 {
+			n = 150
+		}
+	}
+	c := newCluster(t, n, func(cfg *Config) {
+		cfg.AntiEntropyInterval = time.Second
+		cfg.GossipInterval = 20 * time.Millisecond
+	})
+	c.peers[n/2].Map("jobs").Put("job-a", []byte("v1"))
+	waitMapsEqual(t, c.peers, "jobs")
+	victim := c.peers[n-1]
+	c.net.Kill(victim.Name())
+	eventually(t, fmt.Sprintf("%d peers see the victim failed", n-1), func() bool {
+		for _, p := range c.peers[:n-1] {
+			if statusOf(p, victim.Name()) != StatusFailed {
+				return false
+			}
+		}
+		return true
+	})
+}

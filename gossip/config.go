@@ -1,0 +1,252 @@
+package gossip
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+)
+
+// Config configures a Peer. Build one with DefaultLANConfig, DefaultNodeConfig or
+// DefaultLocalConfig and change what you need; New calls Validate. A Config is read by
+// New and not retained: changing it afterwards has no effect.
+type Config struct {
+	// NodeName is this peer's unique name in the cluster (serf/memberlist node name).
+	// It is the identity others see; reuse it across restarts. Required.
+	NodeName string
+	// BindAddr is the IP the gossip (UDP+TCP) and RPC (TCP) listeners bind.
+	BindAddr string
+	// BindPort is the gossip port; 0 picks a free port (tests).
+	BindPort int
+	// AdvertiseAddr is the IP others use to reach us; empty = memberlist picks one
+	// (the bind address, or a private address when binding 0.0.0.0).
+	AdvertiseAddr string
+	// AdvertisePort is the gossip port others use; 0 = the bound port.
+	AdvertisePort int
+	// RPCPort is the TCP port of the peer-to-peer RPC; 0 picks a free port.
+	RPCPort int
+
+	// SecretKey, when set (16, 24 or 32 bytes), encrypts gossip with serf's keyring
+	// (AES-GCM) and authenticates and encrypts the RPC with the same primary key.
+	SecretKey []byte
+	// SnapshotPath is serf's snapshot file; with it a restarted peer rejoins the
+	// peers it knew and keeps its Lamport clocks. Empty = no snapshot.
+	SnapshotPath string
+	// KeyringPath persists the keyring across restarts and key rotations. Empty =
+	// "keyring.json" beside SnapshotPath when that is set, otherwise not persisted.
+	KeyringPath string
+	// RejoinAfterLeave makes a peer restarted from its snapshot rejoin even after a
+	// graceful Leave (a restarted peer keeps its identity and cluster).
+	RejoinAfterLeave bool
+
+	// Logger receives our logs and serf's and memberlist's (nil = discard).
+	Logger *slog.Logger
+	// Transport replaces memberlist's UDP/TCP transport (the in-memory network in
+	// tests). Nil = real sockets on BindAddr:BindPort.
+	Transport memberlist.NodeAwareTransport
+	// RPCNetwork carries the RPC. Nil = real TCP, unless Transport also implements
+	// RPCNetwork (the in-memory network does), in which case that is used.
+	RPCNetwork RPCNetwork
+	// Tags are the initial tags (RPCAddr is filled in when empty).
+	Tags Tags
+
+	// Membership timings (memberlist). See DefaultLANConfig for what each means.
+	ProbeInterval           time.Duration
+	ProbeTimeout            time.Duration
+	SuspicionMult           int
+	SuspicionMaxTimeoutMult int
+	AwarenessMaxMultiplier  int
+	GossipInterval          time.Duration
+	GossipNodes             int
+	GossipToTheDeadTime     time.Duration
+	RetransmitMult          int
+	PushPullInterval        time.Duration
+	DeadNodeReclaimTime     time.Duration
+	// Serf timings.
+	ReapInterval      time.Duration
+	ReconnectInterval time.Duration
+	ReconnectTimeout  time.Duration
+	TombstoneTimeout  time.Duration
+	LeavePropagate    time.Duration
+	BroadcastTimeout  time.Duration
+
+	// Ours.
+	TagInterval         time.Duration // minimum time between two tag broadcasts (unless forced)
+	NoticeInterval      time.Duration // minimum time between two notices for one own table
+	AntiEntropyInterval time.Duration // one digest exchange with a random live peer per interval
+	TombstoneTTL        time.Duration // LWW tombstones and table row tombstones are collected after this
+	RPCTimeout          time.Duration // deadline of a Call whose ctx has none
+	RPCMaxMessage       int           // largest RPC frame accepted or sent, in bytes
+	RPCMaxIdle          int           // idle pooled connections kept per remote peer
+	RPCIdleTimeout      time.Duration // pooled connections idle longer are closed
+	Seed                int64         // seeds the random peer choice of anti-entropy (0 = time)
+}
+
+// DefaultLANConfig returns memberlist's and serf's own LAN defaults (the values
+// Consul and Nomad ship): conservative failure detection (~5-25 s to declare a
+// peer dead), low chatter.
+func DefaultLANConfig() Config {
+	return Config{
+		BindAddr:         "0.0.0.0",
+		BindPort:         4648, // Shoal's gossip port (Nomad's serf port)
+		RPCPort:          4647, // Shoal's RPC port (Nomad's RPC port)
+		RejoinAfterLeave: true, // a restarted peer comes back under its name
+
+		ProbeInterval:           time.Second,            // one probe of a random peer per second
+		ProbeTimeout:            500 * time.Millisecond, // wait this long for an ack before indirect probes
+		SuspicionMult:           4,                      // suspect for 4 * log10(N) * ProbeInterval (min) ...
+		SuspicionMaxTimeoutMult: 6,                      // ... up to 6x that without confirmations (Lifeguard)
+		AwarenessMaxMultiplier:  8,                      // a slow local peer stretches its probe timeouts up to 8x (Lifeguard)
+		GossipInterval:          200 * time.Millisecond, // push queued broadcasts every 200 ms ...
+		GossipNodes:             3,                      // ... to 3 random peers
+		GossipToTheDeadTime:     30 * time.Second,       // keep telling dead peers for 30 s (they may refute)
+		RetransmitMult:          4,                      // each broadcast is retransmitted 4 * log10(N+1) times
+		PushPullInterval:        30 * time.Second,       // full membership sync with one peer (scaled up past 32 peers)
+		DeadNodeReclaimTime:     10 * time.Second,       // a dead name may come back from a new address after 10 s
+
+		ReapInterval:      15 * time.Second, // serf's reaper period
+		ReconnectInterval: 30 * time.Second, // serf tries to reconnect to failed peers this often ...
+		ReconnectTimeout:  24 * time.Hour,   // ... for this long before reaping them
+		TombstoneTimeout:  24 * time.Hour,   // left peers are remembered this long
+		LeavePropagate:    time.Second,      // Leave waits this long for the leave intent to spread
+		BroadcastTimeout:  5 * time.Second,  // Leave/SetTags wait at most this for their broadcast
+
+		TagInterval:         time.Second,            // capacity updates at most once a second
+		NoticeInterval:      100 * time.Millisecond, // table notices coalesced over 100 ms
+		AntiEntropyInterval: 2 * time.Second,        // repairs lost notices within a few seconds
+		TombstoneTTL:        24 * time.Hour,         // longer than any peer is expected to stay down
+		RPCTimeout:          10 * time.Second,       // a Call without a ctx deadline
+		RPCMaxMessage:       16 << 20,               // 16 MiB frames (a large allocation table)
+		RPCMaxIdle:          4,                      // enough for concurrent bids/awards to one peer
+		RPCIdleTimeout:      60 * time.Second,       // below the server's 2-minute idle close
+	}
+}
+
+// DefaultNodeConfig is what `peer run` should use on a LAN: DefaultLANConfig with
+// faster failure detection (about 1-2 s from kill to everyone seeing the peer dead
+// in clusters of 10-500; see docs/bench/gossip.md). Lifeguard's awareness stretches
+// probe timeouts on an overloaded peer, and suspicion gives a slow-but-alive peer
+// SuspicionMult*log10(N)*ProbeInterval to refute, which kept false deaths at zero
+// in the busy-cores benchmark.
+func DefaultNodeConfig() Config {
+	c := DefaultLANConfig()
+	c.ProbeInterval = 250 * time.Millisecond // 4 probes a second: a dead peer is probed within ~250 ms
+	c.ProbeTimeout = 150 * time.Millisecond  // LAN RTT is < 1 ms; 150 ms absorbs GC and scheduling pauses
+	c.SuspicionMult = 4                      // suspicion >= 1 s at N <= 10, 2 s at 100, 2.7 s at 500
+	c.SuspicionMaxTimeoutMult = 3            // unconfirmed suspicion lasts at most 3x that
+	c.GossipInterval = 100 * time.Millisecond
+	c.DeadNodeReclaimTime = 5 * time.Second
+	return c
+}
+
+// DefaultLocalConfig is for tests on one machine (127.0.0.x or the in-memory
+// network): timings like serf's own tests (gossip every 5 ms, probe every 50 ms),
+// ephemeral ports, quick anti-entropy.
+func DefaultLocalConfig() Config {
+	c := DefaultLANConfig()
+	c.BindAddr = "127.0.0.1"
+	c.BindPort = 0                          // any free port
+	c.RPCPort = 0                           // any free port
+	c.ProbeInterval = 50 * time.Millisecond // serf's testConfig
+	c.ProbeTimeout = 25 * time.Millisecond  // half the interval
+	c.SuspicionMult = 3                     // quick, still confirmed by others
+	c.SuspicionMaxTimeoutMult = 4           // bounded when nobody confirms
+	c.GossipInterval = 5 * time.Millisecond // serf's testConfig
+	c.GossipToTheDeadTime = 2 * time.Second // short-lived clusters
+	c.PushPullInterval = 2 * time.Second    // quick full syncs (repairs after partitions)
+	c.DeadNodeReclaimTime = time.Second     // restarted peers reuse their name quickly
+	c.ReapInterval = time.Second            // reap quickly
+	c.ReconnectInterval = time.Second       // reconnect quickly after a partition heals
+	c.ReconnectTimeout = time.Minute        // tests are short
+	c.TombstoneTimeout = time.Minute        // tests are short
+	c.LeavePropagate = 100 * time.Millisecond
+	c.BroadcastTimeout = 2 * time.Second
+	c.TagInterval = 100 * time.Millisecond
+	c.NoticeInterval = 20 * time.Millisecond
+	c.AntiEntropyInterval = 250 * time.Millisecond
+	c.RPCTimeout = 5 * time.Second
+	return c
+}
+
+// Validate reports the first problem in c, naming the field and what is accepted.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(field string, value any, want string) {
+		errs = append(errs, fmt.Errorf("gossip config: %s = %v: %s", field, value, want))
+	}
+	if c.NodeName == "" {
+		bad("NodeName", `""`, "must be set (a unique name per peer)")
+	} else if len(c.NodeName) > maxNameLen {
+		bad("NodeName", c.NodeName, fmt.Sprintf("at most %d bytes", maxNameLen))
+	}
+	if c.Transport == nil && net.ParseIP(c.BindAddr) == nil {
+		bad("BindAddr", fmt.Sprintf("%q", c.BindAddr), "must be an IP address")
+	}
+	if c.AdvertiseAddr != "" && net.ParseIP(c.AdvertiseAddr) == nil {
+		bad("AdvertiseAddr", fmt.Sprintf("%q", c.AdvertiseAddr), "must be an IP address or empty")
+	}
+	for _, p := range []struct {
+		name string
+		v    int
+	}{{"BindPort", c.BindPort}, {"AdvertisePort", c.AdvertisePort}, {"RPCPort", c.RPCPort}} {
+		if p.v < 0 || p.v > 65535 {
+			bad(p.name, p.v, "must be in 0..65535")
+		}
+	}
+	if c.RPCPort != 0 && c.RPCPort == c.BindPort && c.Transport == nil {
+		bad("RPCPort", c.RPCPort, "must differ from BindPort (gossip also uses TCP)")
+	}
+	switch len(c.SecretKey) {
+	case 0, 16, 24, 32:
+	default:
+		bad("SecretKey", fmt.Sprintf("%d bytes", len(c.SecretKey)), "must be 16, 24 or 32 bytes (AES-128/192/256)")
+	}
+	for _, d := range []struct {
+		name string
+		v    time.Duration
+	}{
+		{"ProbeInterval", c.ProbeInterval}, {"ProbeTimeout", c.ProbeTimeout},
+		{"GossipInterval", c.GossipInterval}, {"GossipToTheDeadTime", c.GossipToTheDeadTime},
+		{"PushPullInterval", c.PushPullInterval}, {"ReapInterval", c.ReapInterval},
+		{"ReconnectInterval", c.ReconnectInterval}, {"ReconnectTimeout", c.ReconnectTimeout},
+		{"TombstoneTimeout", c.TombstoneTimeout}, {"BroadcastTimeout", c.BroadcastTimeout},
+		{"TagInterval", c.TagInterval}, {"NoticeInterval", c.NoticeInterval},
+		{"AntiEntropyInterval", c.AntiEntropyInterval}, {"TombstoneTTL", c.TombstoneTTL},
+		{"RPCTimeout", c.RPCTimeout}, {"RPCIdleTimeout", c.RPCIdleTimeout},
+	} {
+		if d.v <= 0 {
+			bad(d.name, d.v, "must be > 0")
+		}
+	}
+	if c.ProbeTimeout > c.ProbeInterval {
+		bad("ProbeTimeout", c.ProbeTimeout, fmt.Sprintf("must not exceed ProbeInterval (%v)", c.ProbeInterval))
+	}
+	if c.DeadNodeReclaimTime < 0 || c.LeavePropagate < 0 {
+		bad("DeadNodeReclaimTime/LeavePropagate", fmt.Sprintf("%v/%v", c.DeadNodeReclaimTime, c.LeavePropagate), "must be >= 0")
+	}
+	for _, m := range []struct {
+		name string
+		v    int
+	}{
+		{"SuspicionMult", c.SuspicionMult}, {"SuspicionMaxTimeoutMult", c.SuspicionMaxTimeoutMult},
+		{"AwarenessMaxMultiplier", c.AwarenessMaxMultiplier}, {"GossipNodes", c.GossipNodes},
+		{"RetransmitMult", c.RetransmitMult}, {"RPCMaxIdle", c.RPCMaxIdle},
+	} {
+		if m.v < 1 {
+			bad(m.name, m.v, "must be >= 1")
+		}
+	}
+	if c.RPCMaxMessage < 64<<10 || c.RPCMaxMessage > 1<<30 {
+		bad("RPCMaxMessage", c.RPCMaxMessage, "must be in 64 KiB..1 GiB")
+	}
+	if err := c.Tags.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("gossip config: Tags: %w", err))
+	}
+	return errors.Join(errs...)
+}
+
+// maxNameLen bounds node, map and table names so notices and tags stay small.
+const maxNameLen = 64
