@@ -130,6 +130,15 @@ func (ds Diagnostics) sortByPosition() {
 
 // suggest returns ` (did you mean "x"?)` when one of candidates is close to got, else "".
 func suggest(got string, candidates []string) string {
+	if best := closest(got, candidates); best != "" {
+		return fmt.Sprintf(" (did you mean %q?)", best)
+	}
+	return ""
+}
+
+// closest returns the candidate closest to got if it is close enough to be the
+// word meant, else "".
+func closest(got string, candidates []string) string {
 	best, bestDist := "", 1<<30
 	for _, c := range candidates {
 		d := editDistance(strings.ToLower(got), strings.ToLower(c))
@@ -141,7 +150,7 @@ func suggest(got string, candidates []string) string {
 	if best == "" || bestDist > max(1, len(best)/3) {
 		return ""
 	}
-	return fmt.Sprintf(" (did you mean %q?)", best)
+	return best
 }
 
 // editDistance is the optimal-string-alignment distance between a and b: insertions,

@@ -44,12 +44,20 @@ func LoadFile(path string, opts Options) (*Job, Diagnostics) {
 // warnings included, sorted by position. The job is nil when any diagnostic is an
 // error. Load is safe for concurrent use; it never panics on any input.
 func Load(filename string, src []byte, opts Options) (*Job, Diagnostics) {
-	p := &parser{file: filename, src: src, pos: map[string][]hcl.Range{}, patches: map[any]*policyPatch{}}
+	p := &parser{file: filename, src: src, pos: map[string][]hcl.Range{}, patches: map[any]*policyPatch{},
+		reported: map[string]bool{}}
 	job := p.parse(opts)
-	if job != nil && !p.diags.HasErrors() {
+	if job != nil {
+		// Validate even after decoding errors, to report every problem at once, but
+		// skip what a decoding error already said about the same field.
+		for _, d := range p.diags.Errors() {
+			p.reported[d.Field] = true
+		}
 		p.canonicalize(job)
 		for _, d := range job.validate() {
-			p.diags = append(p.diags, p.locate(d))
+			if !p.reported[d.Field] {
+				p.diags = append(p.diags, p.locate(d))
+			}
 		}
 	}
 	p.diags.sortByPosition()
@@ -77,6 +85,9 @@ type parser struct {
 	// set), keyed by the *Job, *Group or *Task they were written in, merged over the
 	// defaults by canonicalize.
 	patches map[any]*policyPatch
+	// reported holds the fields that decoding found wrong (or probably misspelt),
+	// so that validation does not report them a second time.
+	reported map[string]bool
 }
 
 func (p *parser) parse(opts Options) *Job {
@@ -220,6 +231,9 @@ func (p *parser) checkBody(b *hclsyntax.Body, path, sub string, s spec) {
 			p.errAt(a.NameRange, f, p.text(a.Expr.Range()), "not supported: %s", s.unsupported[n])
 		default:
 			p.errAt(a.NameRange, f, n, "unknown attribute %q%s", n, hint(n, known))
+			if s := closest(n, known); s != "" {
+				p.reported[field(path, sub+s)] = true
+			}
 		}
 	}
 	for _, blk := range b.Blocks {

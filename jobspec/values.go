@@ -173,7 +173,13 @@ func (p *parser) value(b *hclsyntax.Body, path, sub, name string) (cty.Value, *h
 	f := field(path, sub+name)
 	p.record(f, a.Expr.Range())
 	v, ok := p.eval(a.Expr, f)
-	if !ok || v.IsNull() {
+	if !ok {
+		// Reported already, or unknown because a variable failed: either way,
+		// validation should not complain about the field again.
+		p.reported[f] = true
+		return cty.NilVal, a, f, false
+	}
+	if v.IsNull() {
 		return cty.NilVal, a, f, false
 	}
 	return v, a, f, true

@@ -147,7 +147,7 @@ func (p *parser) applyVarFile(path string, declared map[string]*variable, ctx *h
 		return
 	}
 	// A var file is a separate source: positions and values point into it.
-	sub := &parser{file: path, src: src, pos: map[string][]hcl.Range{}}
+	sub := &parser{file: path, src: src, pos: map[string][]hcl.Range{}, reported: map[string]bool{}}
 	f, hd := hclsyntax.ParseConfig(src, path, hcl.InitialPos)
 	if hd.HasErrors() {
 		sub.addHCL(hd, "")
