@@ -126,14 +126,21 @@ func (s *Stack) Need() Usage { return s.need }
 // CheckNode runs the stages that the advertised view can answer: status, datacenter,
 // constraints and advertised capacity. A coordinator uses it to choose whom to ask.
 func (s *Stack) CheckNode(n *Node) (Rejection, bool) {
-	return s.check(n, Usage{n.CPUFree, n.MemoryFreeMB}, nil, nil, false)
+	return s.check(n, Usage{n.CPUFree, n.MemoryFreeMB}, nil, nil, modeView)
+}
+
+// CheckFit runs the stages that do not depend on capacity or on other allocations:
+// status, datacenter and constraints. System jobs use it to decide which peers must run
+// them (a peer already running the job has no free capacity for a second copy).
+func (s *Stack) CheckFit(n *Node) (Rejection, bool) {
+	return s.check(n, Usage{}, nil, nil, modeFit)
 }
 
 // CheckLocal runs the whole chain as a bidder does, from its exact local state: the
 // free capacity it computed, and the allocations it runs and ports it has reserved
 // (for static ports and distinct_hosts).
 func (s *Stack) CheckLocal(n *Node, allocs []Alloc, free Usage, reservedPorts []int) (Rejection, bool) {
-	return s.check(n, free, allocs, reservedPorts, true)
+	return s.check(n, free, allocs, reservedPorts, modeLocal)
 }
 
 // state is what the stages look at besides the peer itself.
@@ -143,27 +150,37 @@ type state struct {
 	reservedPorts []int
 }
 
-// chain is the feasibility chain, in order: cheap and common rejections first. Stages
-// marked local need a bidder's exact state and are skipped on the advertised view.
+// mode says how much of the chain runs: up to the constraints (modeFit), up to
+// advertised capacity (modeView), or everything, on a bidder's exact state (modeLocal).
+type mode int
+
+const (
+	modeFit mode = iota
+	modeView
+	modeLocal
+)
+
+// chain is the feasibility chain, in order: cheap and common rejections first. Each
+// stage runs in its mode and the richer ones.
 var chain = [...]struct {
 	name  string
-	local bool
+	mode  mode
 	check func(s *Stack, n *Node, st *state) (reason, detail string)
 }{
-	{StageStatus, false, func(_ *Stack, n *Node, _ *state) (string, string) { return checkStatus(n) }},
-	{StageDatacenter, false, func(s *Stack, n *Node, _ *state) (string, string) { return checkDatacenter(s.job.Datacenters, n) }},
-	{StageConstraint, false, func(s *Stack, n *Node, _ *state) (string, string) { return s.checkConstraints(n) }},
-	{StageCapacity, false, func(s *Stack, n *Node, st *state) (string, string) { return checkCapacity(s.need, n, st.free) }},
-	{StagePorts, true, func(s *Stack, _ *Node, st *state) (string, string) {
+	{StageStatus, modeFit, func(_ *Stack, n *Node, _ *state) (string, string) { return checkStatus(n) }},
+	{StageDatacenter, modeFit, func(s *Stack, n *Node, _ *state) (string, string) { return checkDatacenter(s.job.Datacenters, n) }},
+	{StageConstraint, modeFit, func(s *Stack, n *Node, _ *state) (string, string) { return s.checkConstraints(n) }},
+	{StageCapacity, modeView, func(s *Stack, n *Node, st *state) (string, string) { return checkCapacity(s.need, n, st.free) }},
+	{StagePorts, modeLocal, func(s *Stack, _ *Node, st *state) (string, string) {
 		return checkPorts(s.ports, st.allocs, st.reservedPorts)
 	}},
-	{StageDistinct, true, func(s *Stack, _ *Node, st *state) (string, string) { return s.checkDistinctHosts(st.allocs) }},
+	{StageDistinct, modeLocal, func(s *Stack, _ *Node, st *state) (string, string) { return s.checkDistinctHosts(st.allocs) }},
 }
 
-func (s *Stack) check(n *Node, free Usage, allocs []Alloc, reservedPorts []int, local bool) (Rejection, bool) {
+func (s *Stack) check(n *Node, free Usage, allocs []Alloc, reservedPorts []int, m mode) (Rejection, bool) {
 	st := state{free, allocs, reservedPorts}
 	for _, stage := range chain {
-		if stage.local && !local {
+		if stage.mode > m {
 			continue
 		}
 		if reason, detail := stage.check(s, n, &st); reason != "" {

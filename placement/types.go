@@ -65,6 +65,7 @@ type Alloc struct {
 	Group      string
 	Index      int
 	JobVersion uint64
+	SpecHash   string // GroupHash of the group it runs (from Placement.SpecHash)
 	NodeID     string
 
 	DesiredStatus      string // DesiredRun or DesiredStop

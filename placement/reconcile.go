@@ -1,0 +1,432 @@
+package placement
+
+import (
+	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/shoal-sched/shoal/jobspec"
+)
+
+// Reasons carried by reconciliation's actions. Node may branch on them; users read them.
+const (
+	ReasonMissing      = "slot is empty"
+	ReasonLost         = "replaces a lost allocation"
+	ReasonReschedule   = "reschedules a failed allocation"
+	ReasonUpdate       = "replaced by a new job version"
+	ReasonNodeDrain    = "peer is draining"
+	ReasonNodeDown     = "peer is down"
+	ReasonNodeUnfit    = "peer no longer fits the system job"
+	ReasonCountReduced = "count reduced"
+	ReasonJobStopped   = "job stopped"
+	ReasonJobPurged    = "job purged"
+	ReasonDuplicate    = "duplicate slot: another allocation outranks it"
+	ReasonGroupRemoved = "group removed from the job"
+)
+
+// ReconcileInput is everything one reconciliation of a job looks at.
+type ReconcileInput struct {
+	Job     *jobspec.Job
+	Stopped bool    // the job was stopped: stop everything, place nothing
+	Purged  bool    // the job was purged: as Stopped (node then forgets its records)
+	Allocs  []Alloc // every allocation of this job across the cluster, terminal ones too
+	Nodes   []Node  // the member list
+	Now     time.Time
+}
+
+// Result is what a reconciliation decided. Every action carries its reason. Applying it
+// and reconciling again converges: once the world matches the job, Result is empty.
+type Result struct {
+	Place    []Placement
+	Stop     []Stop
+	MarkLost []Lost
+	// Blocked lists slots that need an allocation but will not get one, and why
+	// (reschedule attempts used up, a system job that failed on its peer).
+	Blocked []Blocked
+	// Notes say why a group places nothing at all (count 0, no groups), so that a job
+	// that does nothing never does so silently.
+	Notes []string
+	// NextEval is when to reconcile again for a pending delay (a reschedule's NotBefore,
+	// or a new allocation becoming healthy during a rolling update); zero if none.
+	NextEval time.Time
+}
+
+// Empty reports whether r asks for no action.
+func (r *Result) Empty() bool { return len(r.Place) == 0 && len(r.Stop) == 0 && len(r.MarkLost) == 0 }
+
+// Placement asks for a new allocation in a slot.
+type Placement struct {
+	Group      string
+	Index      int
+	JobVersion uint64
+	SpecHash   string // GroupHash of the group version to run; copy it into Alloc.SpecHash
+	// NodeID is set for system jobs: the peer that places its own allocation. Empty means
+	// the coordinator runs an auction.
+	NodeID        string
+	PreviousAlloc string      // the allocation this replaces, if any
+	NotBefore     time.Time   // do not place before this (a reschedule delay); zero: now
+	Reschedules   []time.Time // reschedule history the new allocation carries
+	Reason        string
+}
+
+// Stop asks an allocation's owner to stop it.
+type Stop struct {
+	AllocID string
+	NodeID  string
+	Slot    string
+	Reason  string
+}
+
+// Lost marks an allocation on a dead or vanished peer as lost.
+type Lost struct {
+	AllocID string
+	NodeID  string
+	Slot    string
+	Reason  string
+}
+
+// Blocked is a slot that needs an allocation but will not get one.
+type Blocked struct {
+	Slot   string
+	Reason string
+}
+
+// GroupHash identifies what an allocation of g runs: the group without the fields that
+// can change under running allocations (count, update, reschedule, spread, affinity).
+// A new job version replaces an allocation only when its group's hash changed.
+func GroupHash(g *jobspec.Group) string {
+	c := *g
+	c.Count, c.Update, c.Reschedule, c.Spreads, c.Affinities = 0, nil, nil, nil, nil
+	b, err := json.Marshal(&c)
+	if err != nil {
+		return "" // unreachable for jobspec types; an empty hash falls back to versions
+	}
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:8])
+}
+
+// Outranks is the doubled-slot rule: when two live allocations fill one slot (after a
+// partition heals, or two coordinators raced), the one with the higher (Epoch,
+// JobVersion, CreateTime, ID) survives, compared in that order. Every peer applies it
+// to the same records and reaches the same answer.
+func Outranks(a, b *Alloc) bool {
+	if a.Epoch != b.Epoch {
+		return a.Epoch > b.Epoch
+	}
+	if a.JobVersion != b.JobVersion {
+		return a.JobVersion > b.JobVersion
+	}
+	if !a.CreateTime.Equal(b.CreateTime) {
+		return a.CreateTime.After(b.CreateTime)
+	}
+	return a.ID > b.ID
+}
+
+// Reconcile compares a job with its observed allocations and decides what to do. It is
+// pure: same input, same Result, whatever the order of Allocs and Nodes.
+func Reconcile(in ReconcileInput) Result {
+	r := &reconciler{in: in, nodes: make(map[string]*Node, len(in.Nodes))}
+	for i := range in.Nodes {
+		r.nodes[in.Nodes[i].ID] = &in.Nodes[i]
+	}
+	r.allocs = slices.Clone(in.Allocs)
+	slices.SortFunc(r.allocs, func(a, b Alloc) int {
+		return cmp.Or(cmp.Compare(a.Group, b.Group), cmp.Compare(a.Index, b.Index),
+			a.CreateTime.Compare(b.CreateTime), cmp.Compare(a.ID, b.ID))
+	})
+	r.run()
+	return r.out
+}
+
+type reconciler struct {
+	in     ReconcileInput
+	nodes  map[string]*Node
+	allocs []Alloc // sorted by group, index, create time, id
+	out    Result
+}
+
+func (r *reconciler) run() {
+	job := r.in.Job
+	if job == nil {
+		r.out.Notes = append(r.out.Notes, "no job: nothing to reconcile")
+		return
+	}
+	// Allocations on peers that are dead or gone are lost, whatever else happens.
+	for i := range r.allocs {
+		if a := &r.allocs[i]; !a.Terminal() && !r.alive(a.NodeID) {
+			r.out.MarkLost = append(r.out.MarkLost, Lost{a.ID, a.NodeID, a.Slot(), ReasonNodeDown})
+			a.ClientStatus = ClientLost // our copy: the rest of this pass sees it lost
+		}
+	}
+	if r.in.Stopped || r.in.Purged {
+		reason := ReasonJobStopped
+		if r.in.Purged {
+			reason = ReasonJobPurged
+		}
+		for i := range r.allocs {
+			if a := &r.allocs[i]; !a.Terminal() {
+				r.stop(a, reason)
+			}
+		}
+		return
+	}
+	if len(job.Groups) == 0 {
+		r.out.Notes = append(r.out.Notes, fmt.Sprintf("job %q has no groups: nothing to place", job.ID))
+	}
+	for i := range r.allocs {
+		if a := &r.allocs[i]; !a.Terminal() && job.LookupGroup(a.Group) == nil {
+			r.stop(a, ReasonGroupRemoved)
+		}
+	}
+	for _, g := range job.Groups {
+		mine := r.groupAllocs(g.Name)
+		if job.Type == jobspec.TypeSystem {
+			r.system(g, mine)
+		} else {
+			r.slots(g, mine)
+		}
+	}
+}
+
+func (r *reconciler) alive(nodeID string) bool {
+	n, ok := r.nodes[nodeID]
+	return ok && n.Alive
+}
+
+func (r *reconciler) draining(nodeID string) bool {
+	n := r.nodes[nodeID]
+	return n != nil && (n.Draining || !n.Eligible)
+}
+
+func (r *reconciler) groupAllocs(group string) []*Alloc {
+	var out []*Alloc
+	for i := range r.allocs {
+		if r.allocs[i].Group == group {
+			out = append(out, &r.allocs[i])
+		}
+	}
+	return out
+}
+
+func (r *reconciler) stop(a *Alloc, reason string) {
+	r.out.Stop = append(r.out.Stop, Stop{a.ID, a.NodeID, a.Slot(), reason})
+}
+
+func (r *reconciler) place(g *jobspec.Group, index int, nodeID string, prev *Alloc, reason string) *Placement {
+	p := Placement{Group: g.Name, Index: index, JobVersion: r.in.Job.Version, SpecHash: GroupHash(g),
+		NodeID: nodeID, Reason: reason}
+	if prev != nil {
+		p.PreviousAlloc = prev.ID
+	}
+	r.out.Place = append(r.out.Place, p)
+	return &r.out.Place[len(r.out.Place)-1]
+}
+
+func (r *reconciler) wakeAt(t time.Time) {
+	if t.After(r.in.Now) && (r.out.NextEval.IsZero() || t.Before(r.out.NextEval)) {
+		r.out.NextEval = t
+	}
+}
+
+// outdated reports whether a runs an older version of g than the job's.
+func (r *reconciler) outdated(a *Alloc, hash string) bool {
+	if a.SpecHash != "" {
+		return a.SpecHash != hash
+	}
+	return a.JobVersion != r.in.Job.Version
+}
+
+// survivor resolves a slot's live allocations with Outranks. The losers are stopped only
+// once the survivor runs, so the slot is never left empty while it is resolved.
+func (r *reconciler) survivor(live []*Alloc, reason string) *Alloc {
+	best := live[0]
+	for _, a := range live[1:] {
+		if Outranks(a, best) {
+			best = a
+		}
+	}
+	if best.ClientStatus == ClientRunning {
+		for _, a := range live {
+			if a != best {
+				r.stop(a, reason)
+			}
+		}
+	}
+	return best
+}
+
+// slots reconciles a service or batch group: Count slots, each wanting exactly one
+// live allocation (batch: until one completes).
+func (r *reconciler) slots(g *jobspec.Group, allocs []*Alloc) {
+	if g.Count <= 0 {
+		r.out.Notes = append(r.out.Notes, fmt.Sprintf("group %q has count %d: nothing to place", g.Name, g.Count))
+	}
+	byIndex := make(map[int][]*Alloc)
+	for _, a := range allocs {
+		byIndex[a.Index] = append(byIndex[a.Index], a)
+	}
+	// Scale down: slots at or above Count stop, highest index first.
+	var extra []*Alloc
+	for _, a := range allocs {
+		if a.Index >= g.Count && !a.Terminal() {
+			extra = append(extra, a)
+		}
+	}
+	slices.SortStableFunc(extra, func(a, b *Alloc) int { return cmp.Compare(b.Index, a.Index) })
+	for _, a := range extra {
+		r.stop(a, ReasonCountReduced)
+	}
+
+	hash := GroupHash(g)
+	var outdated []*Alloc
+	for index := range max(g.Count, 0) {
+		history := byIndex[index]
+		var live, moving []*Alloc
+		for _, a := range history {
+			switch {
+			case a.Terminal():
+			case r.draining(a.NodeID):
+				moving = append(moving, a)
+			default:
+				live = append(live, a)
+			}
+		}
+		switch {
+		case len(live) > 0:
+			keep := r.survivor(live, ReasonDuplicate)
+			if keep.ClientStatus == ClientRunning {
+				for _, a := range moving { // migrated: the replacement runs
+					r.stop(a, ReasonNodeDrain)
+				}
+			}
+			if r.outdated(keep, hash) {
+				outdated = append(outdated, keep)
+			}
+		case len(moving) > 0:
+			// Only on draining peers: place the replacement first, stop the old when it runs.
+			r.place(g, index, "", r.survivor(moving, ReasonDuplicate), ReasonNodeDrain)
+		default:
+			r.refill(g, index, history)
+		}
+	}
+	r.rollingUpdate(g, allocs, outdated, hash, func(a *Alloc) { r.place(g, a.Index, "", a, ReasonUpdate) })
+}
+
+// refill decides what an empty slot gets, from its history.
+func (r *reconciler) refill(g *jobspec.Group, index int, history []*Alloc) {
+	var last *Alloc
+	for _, a := range history {
+		if r.in.Job.Type == jobspec.TypeBatch && a.ClientStatus == ClientComplete {
+			return // a batch slot that succeeded is done, never replaced
+		}
+		last = a // history is in creation order
+	}
+	switch {
+	case last == nil:
+		r.place(g, index, "", nil, ReasonMissing)
+	case last.ClientStatus == ClientLost:
+		r.place(g, index, "", last, ReasonLost)
+	case last.ClientStatus == ClientFailed && last.DesiredStatus == DesiredRun:
+		d := decideReschedule(reschedulePolicy(r.in.Job, g), last, r.in.Now)
+		if d.refused != "" {
+			r.out.Blocked = append(r.out.Blocked, Blocked{last.Slot(), d.refused})
+			return
+		}
+		p := r.place(g, index, "", last, ReasonReschedule)
+		p.Reschedules = d.history
+		if d.notBefore.After(r.in.Now) {
+			p.NotBefore = d.notBefore
+			r.wakeAt(d.notBefore)
+		}
+	default:
+		r.place(g, index, "", last, ReasonMissing)
+	}
+}
+
+// rollingUpdate replaces outdated allocations, at most MaxParallel in flight: a
+// replacement is in flight until it has run for MinHealthyTime. Each replacement stops
+// the old allocation and places the new one in the same step.
+func (r *reconciler) rollingUpdate(g *jobspec.Group, allocs, outdated []*Alloc, hash string, replace func(*Alloc)) {
+	if len(outdated) == 0 {
+		return
+	}
+	u := g.Update
+	if u == nil {
+		u = r.in.Job.Update
+	}
+	budget := len(outdated)
+	var minHealthy time.Duration
+	if u != nil && u.MaxParallel > 0 {
+		minHealthy = u.MinHealthyTime
+		inFlight := 0
+		for _, a := range allocs {
+			if a.Terminal() || r.outdated(a, hash) || a.healthy(r.in.Now, minHealthy) {
+				continue
+			}
+			inFlight++
+			if a.ClientStatus == ClientRunning && !a.StartedAt.IsZero() {
+				r.wakeAt(a.StartedAt.Add(minHealthy))
+			}
+		}
+		budget = max(0, u.MaxParallel-inFlight)
+	}
+	for _, a := range outdated[:min(budget, len(outdated))] {
+		r.stop(a, ReasonUpdate)
+		replace(a)
+	}
+}
+
+// system reconciles a system group: one allocation on every alive peer that fits it.
+// Failed allocations are not rescheduled elsewhere; new peers get one.
+func (r *reconciler) system(g *jobspec.Group, allocs []*Alloc) {
+	stack := NewStack(r.in.Job, g)
+	byNode := make(map[string][]*Alloc)
+	for _, a := range allocs {
+		byNode[a.NodeID] = append(byNode[a.NodeID], a)
+	}
+	ids := make([]string, 0, len(r.nodes))
+	for id := range r.nodes {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	hash := GroupHash(g)
+	var outdated []*Alloc
+	for _, id := range ids {
+		n := r.nodes[id]
+		if !n.Alive {
+			continue // its allocations were marked lost above
+		}
+		var live []*Alloc
+		for _, a := range byNode[id] {
+			if !a.Terminal() {
+				live = append(live, a)
+			}
+		}
+		if rej, ok := stack.CheckFit(n); !ok {
+			for _, a := range live {
+				r.stop(a, ReasonNodeUnfit+": "+singular(rej.Reason))
+			}
+			continue
+		}
+		if len(live) > 0 {
+			if keep := r.survivor(live, ReasonDuplicate); r.outdated(keep, hash) {
+				outdated = append(outdated, keep)
+			}
+			continue
+		}
+		history := byNode[id]
+		if len(history) > 0 {
+			if last := history[len(history)-1]; last.ClientStatus == ClientFailed && !r.outdated(last, hash) {
+				r.out.Blocked = append(r.out.Blocked, Blocked{last.Slot() + " on " + id,
+					"failed on this peer; system jobs are not rescheduled until the job changes"})
+				continue
+			}
+		}
+		r.place(g, 0, id, nil, ReasonMissing)
+	}
+	r.rollingUpdate(g, allocs, outdated, hash, func(a *Alloc) { r.place(g, 0, a.NodeID, a, ReasonUpdate) })
+}

@@ -1,0 +1,218 @@
+package placement
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shoal-sched/shoal/jobspec"
+	"pgregory.net/rapid"
+)
+
+// describe renders a Result as one line per action, the form the tests compare.
+func describe(r Result) []string {
+	var out []string
+	for _, l := range r.MarkLost {
+		out = append(out, fmt.Sprintf("lost %s on %s: %s", l.AllocID, l.NodeID, l.Reason))
+	}
+	for _, s := range r.Stop {
+		out = append(out, fmt.Sprintf("stop %s on %s: %s", s.AllocID, s.NodeID, s.Reason))
+	}
+	for _, p := range r.Place {
+		line := fmt.Sprintf("place %s[%d] v%d", p.Group, p.Index, p.JobVersion)
+		if p.NodeID != "" {
+			line += " on " + p.NodeID
+		}
+		if p.PreviousAlloc != "" {
+			line += " after " + p.PreviousAlloc
+		}
+		if !p.NotBefore.IsZero() {
+			line += " not before +" + p.NotBefore.Sub(t0).String()
+		}
+		out = append(out, line+": "+p.Reason)
+	}
+	for _, b := range r.Blocked {
+		out = append(out, fmt.Sprintf("blocked %s: %s", b.Slot, b.Reason))
+	}
+	for _, n := range r.Notes {
+		out = append(out, "note: "+n)
+	}
+	if !r.NextEval.IsZero() {
+		out = append(out, "next eval +"+r.NextEval.Sub(t0).String())
+	}
+	return out
+}
+
+// alloc builds an allocation of job web, group api, for the reconcile tables:
+// id, slot index, node, status ("running", "pending", "failed", "complete", "lost",
+// or "stopped"), and options.
+func alloc(id string, index int, node, status string, opts ...func(a *Alloc)) Alloc {
+	a := Alloc{ID: id, JobID: "web", Group: "api", Index: index, NodeID: node, JobVersion: 1,
+		SpecHash: GroupHash(testJob(1, 100, 128).Groups[0]), DesiredStatus: DesiredRun, ClientStatus: status,
+		Resources: jobspec.Resources{CPU: 100, MemoryMB: 128}, CreateTime: t0.Add(-time.Hour), ModifyTime: t0.Add(-time.Minute)}
+	if status == ClientRunning {
+		a.StartedAt = t0.Add(-time.Hour)
+	}
+	if status == "stopped" {
+		a.DesiredStatus, a.ClientStatus = DesiredStop, ClientComplete
+	}
+	for _, o := range opts {
+		o(&a)
+	}
+	return a
+}
+
+func threePeers() []Node {
+	return []Node{sizedNode("n1", 4000, 4096), sizedNode("n2", 4000, 4096), sizedNode("n3", 4000, 4096)}
+}
+
+func TestReconcile(t *testing.T) {
+	newVersion := func(j *jobspec.Job) {
+		j.Version = 2
+		j.Groups[0].Tasks[0].Config.Image = "web:2"
+		j.Update = &jobspec.Update{MaxParallel: 1, MinHealthyTime: 10 * time.Second}
+	}
+	nodes := threePeers()
+	deadN2 := threePeers()
+	deadN2[1].Alive = false
+	drainN1 := threePeers()
+	drainN1[0].Draining = true
+	epoch := func(e Epoch) func(a *Alloc) { return func(a *Alloc) { a.Epoch = e } }
+
+	tests := []struct {
+		name    string
+		job     *jobspec.Job
+		stopped bool
+		purged  bool
+		allocs  []Alloc
+		nodes   []Node
+		want    []string
+	}{
+		{name: "new job places every slot", job: testJob(2, 100, 128), nodes: nodes,
+			want: []string{"place api[0] v1: slot is empty", "place api[1] v1: slot is empty"}},
+		{name: "steady state does nothing", job: testJob(2, 100, 128), nodes: nodes,
+			allocs: []Alloc{alloc("a0", 0, "n1", ClientRunning), alloc("a1", 1, "n2", ClientRunning)}},
+		{name: "scale down stops highest index first", job: testJob(1, 100, 128), nodes: nodes,
+			allocs: []Alloc{alloc("a0", 0, "n1", ClientRunning), alloc("a1", 1, "n2", ClientRunning), alloc("a2", 2, "n3", ClientRunning)},
+			want:   []string{"stop a2 on n3: count reduced", "stop a1 on n2: count reduced"}},
+		{name: "zero count says so", job: testJob(0, 100, 128), nodes: nodes,
+			allocs: []Alloc{alloc("a0", 0, "n1", ClientRunning)},
+			want:   []string{"stop a0 on n1: count reduced", `note: group "api" has count 0: nothing to place`}},
+		{name: "job stopped", job: testJob(2, 100, 128), stopped: true, nodes: nodes,
+			allocs: []Alloc{alloc("a0", 0, "n1", ClientRunning), alloc("a1", 1, "n2", "stopped")},
+			want:   []string{"stop a0 on n1: job stopped"}},
+		{name: "job purged", job: testJob(2, 100, 128), purged: true, nodes: nodes,
+			allocs: []Alloc{alloc("a0", 0, "n1", ClientPending)},
+			want:   []string{"stop a0 on n1: job purged"}},
+		{name: "dead peer: lost and replaced at once", job: testJob(2, 100, 128), nodes: deadN2,
+			allocs: []Alloc{alloc("a0", 0, "n1", ClientRunning), alloc("a1", 1, "n2", ClientRunning)},
+			want:   []string{"lost a1 on n2: peer is down", "place api[1] v1 after a1: replaces a lost allocation"}},
+		{name: "vanished peer counts as dead", job: testJob(1, 100, 128), nodes: nodes,
+			allocs: []Alloc{alloc("a0", 0, "gone", ClientRunning)},
+			want:   []string{"lost a0 on gone: peer is down", "place api[0] v1 after a0: replaces a lost allocation"}},
+		{name: "failed service alloc rescheduled after its delay", job: testJob(1, 100, 128), nodes: nodes,
+			allocs: []Alloc{alloc("a0", 0, "n1", ClientFailed, func(a *Alloc) { a.ModifyTime = t0 })},
+			want:   []string{"place api[0] v1 after a0 not before +30s: reschedules a failed allocation", "next eval +30s"}},
+		{name: "failed batch alloc out of attempts", job: testJob(1, 100, 128, func(j *jobspec.Job) { j.Type = jobspec.TypeBatch }), nodes: nodes,
+			allocs: []Alloc{alloc("a0", 0, "n1", ClientFailed, func(a *Alloc) { a.Reschedules = []time.Time{t0.Add(-time.Hour)} })},
+			want:   []string{"blocked web/api[0]: reschedule attempts exhausted (1 of 1 within 24h0m0s)"}},
+		{name: "completed batch slot is done", job: testJob(1, 100, 128, func(j *jobspec.Job) { j.Type = jobspec.TypeBatch }), nodes: nodes,
+			allocs: []Alloc{alloc("a0", 0, "n1", ClientComplete)}},
+		{name: "completed service slot is refilled", job: testJob(1, 100, 128), nodes: nodes,
+			allocs: []Alloc{alloc("a0", 0, "n1", ClientComplete)},
+			want:   []string{"place api[0] v1 after a0: slot is empty"}},
+		{name: "doubled slot: higher epoch survives", job: testJob(1, 100, 128), nodes: nodes,
+			allocs: []Alloc{alloc("old", 0, "n1", ClientRunning, epoch(1)), alloc("new", 0, "n2", ClientRunning, epoch(2))},
+			want:   []string{"stop old on n1: duplicate slot: another allocation outranks it"}},
+		{name: "doubled slot: loser kept until survivor runs", job: testJob(1, 100, 128), nodes: nodes,
+			allocs: []Alloc{alloc("old", 0, "n1", ClientRunning, epoch(1)), alloc("new", 0, "n2", ClientPending, epoch(2))}},
+		{name: "draining peer: replacement first", job: testJob(1, 100, 128), nodes: drainN1,
+			allocs: []Alloc{alloc("a0", 0, "n1", ClientRunning)},
+			want:   []string{"place api[0] v1 after a0: peer is draining"}},
+		{name: "draining peer: old stops once replacement runs", job: testJob(1, 100, 128), nodes: drainN1,
+			allocs: []Alloc{alloc("a0", 0, "n1", ClientRunning), alloc("b0", 0, "n2", ClientRunning)},
+			want:   []string{"stop a0 on n1: peer is draining"}},
+		{name: "new version rolls one at a time", job: testJob(2, 100, 128, newVersion), nodes: nodes,
+			allocs: []Alloc{alloc("a0", 0, "n1", ClientRunning), alloc("a1", 1, "n2", ClientRunning)},
+			want:   []string{"stop a0 on n1: replaced by a new job version", "place api[0] v2 after a0: replaced by a new job version"}},
+		{name: "rolling update waits for the new one to be healthy", job: testJob(2, 100, 128, newVersion), nodes: nodes,
+			allocs: []Alloc{alloc("b0", 0, "n3", ClientRunning, func(a *Alloc) {
+				a.JobVersion, a.SpecHash, a.StartedAt = 2, GroupHash(testJob(2, 100, 128, newVersion).Groups[0]), t0.Add(-4*time.Second)
+			}), alloc("a1", 1, "n2", ClientRunning)},
+			want: []string{"next eval +6s"}},
+		{name: "version bump that leaves the group alone replaces nothing", job: testJob(2, 100, 128, func(j *jobspec.Job) { j.Version = 7 }), nodes: nodes,
+			allocs: []Alloc{alloc("a0", 0, "n1", ClientRunning), alloc("a1", 1, "n2", ClientRunning)}},
+		{name: "group removed", job: testJob(1, 100, 128), nodes: nodes,
+			allocs: []Alloc{alloc("a0", 0, "n1", ClientRunning), alloc("x0", 0, "n2", ClientRunning, func(a *Alloc) { a.Group = "old" })},
+			want:   []string{"stop x0 on n2: group removed from the job"}},
+		{name: "no job", nodes: nodes, want: []string{"note: no job: nothing to reconcile"}},
+		{name: "empty cluster still asks for placements", job: testJob(1, 100, 128),
+			want: []string{"place api[0] v1: slot is empty"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := describe(Reconcile(ReconcileInput{Job: tt.job, Stopped: tt.stopped, Purged: tt.purged, Allocs: tt.allocs, Nodes: tt.nodes, Now: t0}))
+			if !slices.Equal(got, tt.want) {
+				t.Fatalf("got:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(tt.want, "\n  "))
+			}
+		})
+	}
+}
+
+func TestReconcileSystem(t *testing.T) {
+	system := func(j *jobspec.Job) { j.Type = jobspec.TypeSystem }
+	nodes := threePeers()
+	nodes = append(nodes, sizedNode("n4", 4000, 4096))
+	nodes[2].Eligible = false
+	nodes[3].Datacenter = "dc9"
+	sys := func(id, node, status string) Alloc {
+		return alloc(id, 0, node, status)
+	}
+	tests := []struct {
+		name   string
+		allocs []Alloc
+		nodes  []Node
+		want   []string
+	}{
+		{"one per fitting peer", nil, nodes, []string{"place api[0] v1 on n1: slot is empty", "place api[0] v1 on n2: slot is empty"}},
+		{"peer that no longer fits stops its copy", []Alloc{sys("s1", "n1", ClientRunning), sys("s2", "n2", ClientRunning), sys("s3", "n3", ClientRunning)}, nodes,
+			[]string{"stop s3 on n3: peer no longer fits the system job: is ineligible"}},
+		{"new peer gets one", []Alloc{sys("s1", "n1", ClientRunning)}, nodes, []string{"place api[0] v1 on n2: slot is empty"}},
+		{"failed copy is not rescheduled", []Alloc{sys("s1", "n1", ClientRunning), sys("s2", "n2", ClientFailed)}, nodes,
+			[]string{"blocked web/api[0] on n2: failed on this peer; system jobs are not rescheduled until the job changes"}},
+		{"dead peer's copy is lost, not replaced", []Alloc{sys("s1", "n1", ClientRunning), sys("s2", "n2", ClientRunning)},
+			func() []Node { ns := slices.Clone(nodes); ns[1].Alive = false; return ns }(), []string{"lost s2 on n2: peer is down"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := describe(Reconcile(ReconcileInput{Job: testJob(1, 100, 128, system), Allocs: tt.allocs, Nodes: tt.nodes, Now: t0}))
+			if !slices.Equal(got, tt.want) {
+				t.Fatalf("got:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(tt.want, "\n  "))
+			}
+		})
+	}
+}
+
+// Reconcile's result does not depend on the order of its inputs.
+func TestReconcileOrderIndependent(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		nodes := threePeers()
+		nodes[1].Alive = rapid.Bool().Draw(t, "n2alive")
+		var allocs []Alloc
+		statuses := []string{ClientRunning, ClientPending, ClientFailed, ClientComplete, ClientLost, "stopped"}
+		for i := range rapid.IntRange(0, 8).Draw(t, "allocs") {
+			allocs = append(allocs, alloc(fmt.Sprintf("a%d", i), rapid.IntRange(0, 3).Draw(t, "index"),
+				rapid.SampledFrom([]string{"n1", "n2", "n3", "gone"}).Draw(t, "node"),
+				rapid.SampledFrom(statuses).Draw(t, "status"), func(a *Alloc) { a.Epoch = Epoch(rapid.IntRange(0, 2).Draw(t, "epoch")) }))
+		}
+		job := testJob(rapid.IntRange(0, 3).Draw(t, "count"), 100, 128)
+		want := describe(Reconcile(ReconcileInput{Job: job, Allocs: allocs, Nodes: nodes, Now: t0}))
+		got := describe(Reconcile(ReconcileInput{Job: job, Allocs: rapid.Permutation(allocs).Draw(t, "a"),
+			Nodes: rapid.Permutation(nodes).Draw(t, "n"), Now: t0}))
+		if !slices.Equal(got, want) {
+			t.Fatalf("input order changed the result:\n%v\n%v", want, got)
+		}
+	})
+}
