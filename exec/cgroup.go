@@ -79,8 +79,8 @@ func prepareCgroupV2() (string, error) {
 // oomKilled reports whether the kernel's OOM killer killed a process of the
 // container, from memory.events (v2) or memory.oom_control (v1).
 func oomKilled(paths map[string]string) bool {
-	if p, ok := paths[""]; ok { // v2: one unified path
-		return readKeyed(filepath.Join(p, "memory.events"), "oom_kill") > 0
+	if cgroups.IsCgroup2UnifiedMode() {
+		return readKeyed(filepath.Join(paths[""], "memory.events"), "oom_kill") > 0
 	}
 	if p, ok := paths["memory"]; ok {
 		return readKeyed(filepath.Join(p, "memory.oom_control"), "oom_kill") > 0

@@ -1,6 +1,7 @@
 package exec
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"io"
@@ -78,22 +79,37 @@ func newRotator(path string, maxBytes int64, maxFiles int) (*rotator, error) {
 	return &rotator{path: path, maxBytes: maxBytes, maxFiles: maxFiles, f: f, size: fi.Size()}, nil
 }
 
+// Write appends p to the live file, rotating when it is full. Files are cut after
+// a newline, so a line stays in one file unless it is longer than maxBytes.
 func (r *rotator) Write(p []byte) (int, error) {
 	written := 0
 	for len(p) > 0 {
-		if r.size >= r.maxBytes {
-			if err := r.rotate(); err != nil {
-				return written, err
-			}
+		room := r.maxBytes - r.size
+		if int64(len(p)) <= room {
+			n, err := r.f.Write(p)
+			r.size += int64(n)
+			return written + n, err
 		}
-		chunk := p[:min(int64(len(p)), r.maxBytes-r.size)]
-		n, err := r.f.Write(chunk)
+		cut := bytes.LastIndexByte(p[:max(room, 0)], '\n') + 1
+		if cut == 0 {
+			if r.size > 0 {
+				if err := r.rotate(); err != nil {
+					return written, err
+				}
+				continue
+			}
+			cut = int(room) // one line longer than a whole file
+		}
+		n, err := r.f.Write(p[:cut])
 		written += n
 		r.size += int64(n)
 		if err != nil {
 			return written, err
 		}
-		p = p[n:]
+		p = p[cut:]
+		if err := r.rotate(); err != nil {
+			return written, err
+		}
 	}
 	return written, nil
 }
@@ -148,14 +164,7 @@ func (d *Driver) Logs(id, stream string, follow bool) (io.ReadCloser, error) {
 	if t == nil {
 		return nil, fmt.Errorf("logs of task %q: %w", id, ErrNotFound)
 	}
-	base := logPath(t.dir, stream)
-	var files []string
-	for i := d.cfg.LogMaxFiles - 1; i >= 1; i-- {
-		if _, err := os.Stat(base + "." + strconv.Itoa(i)); err == nil {
-			files = append(files, base+"."+strconv.Itoa(i))
-		}
-	}
-	lr := &logReader{base: base, pending: files, follow: follow, done: t.copied[stream], closed: make(chan struct{})}
+	lr := &logReader{base: logPath(t.dir, stream), maxFiles: d.cfg.LogMaxFiles, follow: follow, done: t.copied[stream], closed: make(chan struct{})}
 	return lr, nil
 }
 
@@ -164,15 +173,14 @@ func (d *Driver) Logs(id, stream string, follow bool) (io.ReadCloser, error) {
 // while it waits, so Close can release the file under it.
 type logReader struct {
 	base      string
-	pending   []string // rotated files still to read, oldest first
+	maxFiles  int
 	follow    bool
 	done      <-chan struct{} // closed when the copier has written everything
 	closed    chan struct{}
 	closeOnce sync.Once
 
-	mu        sync.Mutex
-	cur       *os.File
-	curIsLive bool
+	mu  sync.Mutex
+	cur *os.File
 }
 
 const followPoll = 50 * time.Millisecond
@@ -186,6 +194,47 @@ func (l *logReader) isClosed() bool {
 	}
 }
 
+func (l *logReader) name(i int) string {
+	if i == 0 {
+		return l.base
+	}
+	return l.base + "." + strconv.Itoa(i)
+}
+
+// next opens the file after the current one (the oldest one at first): files are
+// identified by inode, not name, since the writer renames them as it rotates.
+func (l *logReader) next() (*os.File, error) {
+	from := l.maxFiles // the oldest kept file, when cur is nil or was deleted
+	if l.cur != nil {
+		fi, err := l.cur.Stat()
+		if err != nil {
+			return nil, err
+		}
+		for i := 1; i < l.maxFiles; i++ {
+			if st, err := os.Stat(l.name(i)); err == nil && os.SameFile(fi, st) {
+				from = i
+				break
+			}
+		}
+	}
+	for i := from - 1; i >= 0; i-- {
+		f, err := os.Open(l.name(i))
+		if err == nil {
+			return f, nil
+		}
+		if i == 0 {
+			return nil, err
+		}
+	}
+	return nil, os.ErrNotExist
+}
+
+func (l *logReader) isLive() bool {
+	a, err1 := l.cur.Stat()
+	b, err2 := os.Stat(l.base)
+	return err1 == nil && err2 == nil && os.SameFile(a, b)
+}
+
 func (l *logReader) Read(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -194,18 +243,11 @@ func (l *logReader) Read(p []byte) (int, error) {
 			return 0, os.ErrClosed
 		}
 		if l.cur == nil {
-			name := l.base
-			if len(l.pending) > 0 {
-				name, l.pending = l.pending[0], l.pending[1:]
-			}
-			f, err := os.Open(name)
+			f, err := l.next()
 			if err != nil {
-				if errors.Is(err, os.ErrNotExist) && name != l.base {
-					continue // rotated away under us: read the next
-				}
 				return 0, err
 			}
-			l.cur, l.curIsLive = f, name == l.base
+			l.cur = f
 		}
 		n, err := l.cur.Read(p)
 		if n > 0 {
@@ -214,17 +256,18 @@ func (l *logReader) Read(p []byte) (int, error) {
 		if err != nil && !errors.Is(err, io.EOF) {
 			return 0, err
 		}
-		if l.curIsLive && rotated(l.cur, l.base) {
-			// Rotated since our last read: the old file is complete now, and may
-			// have got a last write between that read and the rename.
+		if !l.isLive() {
+			// Rotated: complete now, but it may have got a last write between our
+			// read and the rename.
 			if n, _ := l.cur.Read(p); n > 0 {
 				return n, nil
 			}
-			l.curIsLive = false
-		}
-		if !l.curIsLive {
+			f, err := l.next()
+			if err != nil {
+				return 0, err
+			}
 			l.cur.Close()
-			l.cur = nil
+			l.cur = f
 			continue
 		}
 		if !l.follow {
@@ -236,9 +279,7 @@ func (l *logReader) Read(p []byte) (int, error) {
 			if n, _ := l.cur.Read(p); n > 0 {
 				return n, nil
 			}
-			if rotated(l.cur, l.base) {
-				l.cur.Close()
-				l.cur = nil
+			if !l.isLive() {
 				continue
 			}
 			return 0, io.EOF
@@ -252,12 +293,6 @@ func (l *logReader) Read(p []byte) (int, error) {
 		}
 		l.mu.Lock()
 	}
-}
-
-func rotated(f *os.File, path string) bool {
-	a, err1 := f.Stat()
-	b, err2 := os.Stat(path)
-	return err1 == nil && err2 == nil && !os.SameFile(a, b)
 }
 
 // Close ends the reader; a Read blocked following the log returns os.ErrClosed.

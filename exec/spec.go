@@ -100,7 +100,11 @@ func (d *Driver) buildLaunch(s *TaskSpec, rootfs, lookupRoot, taskDir string, im
 	}
 	execUser, err := user.GetExecUserPath(userSpec, &user.ExecUser{}, passwd, group)
 	if err != nil {
-		return nil, fmt.Errorf("task %q: user %q: %w (looked up in %s)", s.ID, userSpec, err, passwd)
+		where := "the image's /etc/passwd and /etc/group"
+		if s.Kind == KindExec {
+			where = "the host's /etc/passwd and /etc/group"
+		}
+		return nil, fmt.Errorf("task %q: user %q: %w (looked up in %s)", s.ID, userSpec, err, where)
 	}
 	cwd := s.WorkDir
 	if cwd == "" && img != nil {
