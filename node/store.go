@@ -175,3 +175,21 @@ func (s *Store) all(bucket []byte) (map[string][]byte, error) {
 	})
 	return out, err
 }
+
+// PutCounter and Counter keep small numbers across restarts (e.g. the version of this
+// peer's gossip alloc table, so that others accept its rows after a restart).
+func (s *Store) PutCounter(name string, v uint64) error {
+	return s.put(bucketIdentity, "counter."+name, []byte(fmt.Sprint(v)))
+}
+
+// Counter returns a number stored with PutCounter (0 if none).
+func (s *Store) Counter(name string) uint64 {
+	var v uint64
+	s.db.View(func(tx *bolt.Tx) error {
+		if b := tx.Bucket(bucketIdentity).Get([]byte("counter." + name)); b != nil {
+			fmt.Sscan(string(b), &v)
+		}
+		return nil
+	})
+	return v
+}

@@ -40,6 +40,9 @@ type Job struct {
 	*jobspec.Job
 	Stop   bool
 	Status string
+	// PlacementFailures says why slots could not be placed in the coordinator's last
+	// pass (empty when everything is placed).
+	PlacementFailures []string `json:",omitempty"`
 }
 
 // Alloc is one allocation as GET /v1/job/<id>/allocations and /v1/allocation/<id> show it.

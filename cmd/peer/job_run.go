@@ -1,0 +1,138 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/shoal-sched/shoal/jobspec"
+	"github.com/shoal-sched/shoal/node/api"
+)
+
+func newJobRunCmd() *cobra.Command {
+	var f apiFlags
+	var vf jobVarFlags
+	var detach bool
+	var timeout time.Duration
+	cmd := &cobra.Command{
+		Use:   "run FILE",
+		Short: "Submit a job and watch it being placed until every allocation runs",
+		Long: `Run parses the job file locally (every problem is reported with file:line:col
+before anything is sent), submits it to a peer, then shows placement progress live:
+allocations as peers win them and start them. It exits 0 once every allocation of
+this version runs (batch: has run or completed), and 2 if the job cannot be placed,
+saying why. -detach submits and exits at once.`,
+		Example: `  peer job run examples/sleep-exec.hcl
+  peer job run -var count=5 -address 127.0.0.2:4646 job.hcl`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			opts, err := vf.options()
+			if err != nil {
+				return err
+			}
+			job, diags := jobspec.LoadFile(args[0], opts)
+			if diags.HasErrors() {
+				printDiagnostics(cmd.ErrOrStderr(), diags.Errors())
+				return fmt.Errorf("%s is not a valid job (%d problems)", args[0], len(diags.Errors()))
+			}
+			c := f.client()
+			resp, err := c.Register(cmd.Context(), api.JobRegisterRequest{Job: job})
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			if f.json && detach {
+				return printJSON(out, resp)
+			}
+			fmt.Fprintf(out, "==> Job %q submitted to %s: version %d\n", resp.JobID, c.Address(), resp.Version)
+			if detach {
+				return nil
+			}
+			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
+			defer cancel()
+			return monitor(ctx, out, c, resp.JobID, resp.Version)
+		},
+	}
+	cmd.Flags().BoolVar(&detach, "detach", false, "submit and exit without watching placement")
+	cmd.Flags().DurationVar(&timeout, "timeout", 2*time.Minute, "how long to watch before giving up")
+	vf.add(cmd)
+	f.add(cmd)
+	return cmd
+}
+
+// errUnplaced is returned (exit 1 with the reasons printed) when the job cannot be placed.
+var errUnplaced = errors.New("job cannot be fully placed")
+
+// monitor polls the job's allocations and prints each change until every
+// allocation of version runs, or the peer reports why slots cannot be placed.
+func monitor(ctx context.Context, out io.Writer, c *api.Client, id string, version uint64) error {
+	seen := map[string]string{}
+	lastWhy := ""
+	start := time.Now()
+	for {
+		job, err := c.Job(ctx, id)
+		if err != nil {
+			return err
+		}
+		allocs, err := c.JobAllocs(ctx, id)
+		if err != nil {
+			return err
+		}
+		want := 0
+		for _, g := range job.Groups {
+			want += g.Count
+		}
+		if job.Type == jobspec.TypeSystem {
+			nodes, err := c.Nodes(ctx)
+			if err == nil {
+				want = 0
+				for _, n := range nodes {
+					if n.Status == "ready" && n.SchedulingEligibility == "eligible" {
+						want++
+					}
+				}
+			}
+		}
+		ok := 0
+		for _, a := range allocs {
+			if a.JobVersion != version && a.ClientStatus != "running" {
+				continue
+			}
+			state := a.ClientStatus + "/" + a.DesiredStatus
+			if seen[a.ID] != state {
+				seen[a.ID] = state
+				fmt.Fprintf(out, "    %6s  alloc %s  %-16s on %-10s %s\n", time.Since(start).Round(10*time.Millisecond), short(a.ID), a.Slot, a.NodeName, a.ClientStatus)
+			}
+			if a.DesiredStatus == "run" && (a.ClientStatus == "running" || (job.Type == jobspec.TypeBatch && a.ClientStatus == "complete")) {
+				ok++
+			}
+		}
+		if why := strings.Join(job.PlacementFailures, "; "); why != lastWhy {
+			lastWhy = why
+			if why != "" {
+				fmt.Fprintf(out, "    placement failures: %s\n", why)
+			}
+		}
+		if ok >= want {
+			fmt.Fprintf(out, "==> All %d allocations of %q running after %s\n", want, id, time.Since(start).Round(time.Millisecond))
+			return nil
+		}
+		if len(job.PlacementFailures) > 0 && time.Since(start) > 5*time.Second {
+			fmt.Fprintf(out, "==> %d of %d allocations running; the rest cannot be placed:\n", ok, want)
+			for _, w := range job.PlacementFailures {
+				fmt.Fprintf(out, "    %s\n", w)
+			}
+			return errUnplaced
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%d of %d allocations running when the watch ended (%v); follow with: peer job status %s", ok, want, ctx.Err(), id)
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}

@@ -1,0 +1,493 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/shoal-sched/shoal/exec"
+	"github.com/shoal-sched/shoal/gossip"
+	"github.com/shoal-sched/shoal/jobspec"
+	"github.com/shoal-sched/shoal/node/api"
+	"github.com/shoal-sched/shoal/placement"
+)
+
+// This file is the HTTP API's backend: every answer comes from the replicated state,
+// so any peer answers for the whole cluster.
+
+var _ backend = (*Node)(nil)
+
+// clusterAllocs decodes every peer's allocation table, plus allocations this peer
+// awarded that gossip has not brought back yet.
+func (n *Node) clusterAllocs() []allocRecord {
+	var out []allocRecord
+	for owner, rows := range n.allocs.All() {
+		for id, b := range rows {
+			a, err := decodeAlloc(b)
+			if err != nil {
+				n.log.Debug("unreadable allocation row", "owner", owner, "alloc", id, "err", err)
+				continue
+			}
+			out = append(out, a)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].JobID != out[j].JobID {
+			return out[i].JobID < out[j].JobID
+		}
+		if out[i].Group != out[j].Group {
+			return out[i].Group < out[j].Group
+		}
+		if out[i].Index != out[j].Index {
+			return out[i].Index < out[j].Index
+		}
+		return out[i].CreateTime.Before(out[j].CreateTime)
+	})
+	return out
+}
+
+// jobStatus is Nomad's: dead when stopped (or all allocations of a batch job are
+// done), running when any allocation runs, else pending.
+func jobStatus(je jobEntry, allocs []allocRecord) string {
+	if je.Stop {
+		return "dead"
+	}
+	running, live := false, false
+	for _, a := range allocs {
+		if a.ClientStatus == placement.ClientRunning {
+			running = true
+		}
+		if !a.Terminal() {
+			live = true
+		}
+	}
+	switch {
+	case running:
+		return "running"
+	case je.Job.Type == jobspec.TypeBatch && !live && len(allocs) > 0:
+		return "dead"
+	}
+	return "pending"
+}
+
+// ListJobs implements the API's GET /v1/jobs.
+func (n *Node) ListJobs() []api.JobListStub {
+	byJob := map[string][]allocRecord{}
+	for _, a := range n.clusterAllocs() {
+		byJob[a.JobID] = append(byJob[a.JobID], a)
+	}
+	out := []api.JobListStub{}
+	n.jobs.Range(func(e gossip.Entry) bool {
+		if e.Deleted {
+			return true
+		}
+		je, err := decodeJob(e.Value)
+		if err != nil {
+			return true
+		}
+		sum := map[string]int{}
+		for _, a := range byJob[e.Key] {
+			if a.DesiredStatus == placement.DesiredRun || a.ClientStatus == placement.ClientRunning {
+				sum[a.ClientStatus]++
+			}
+		}
+		out = append(out, api.JobListStub{ID: je.Job.ID, Name: je.Job.Name, Type: je.Job.Type, Version: je.Job.Version,
+			Stop: je.Stop, Status: jobStatus(je, byJob[e.Key]), Summary: sum})
+		return true
+	})
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+func (n *Node) lookupJob(id string) (jobEntry, error) {
+	je, ok := n.jobEntry(id)
+	if !ok {
+		return je, fmt.Errorf("%w: job %q", ErrNotFound, id)
+	}
+	return je, nil
+}
+
+// GetJob implements GET /v1/job/<id>.
+func (n *Node) GetJob(id string) (*api.Job, error) {
+	je, err := n.lookupJob(id)
+	if err != nil {
+		return nil, err
+	}
+	var allocs []allocRecord
+	for _, a := range n.clusterAllocs() {
+		if a.JobID == id {
+			allocs = append(allocs, a)
+		}
+	}
+	var fails []string
+	for _, rows := range n.infos.All() {
+		if b, ok := rows["unplaced/"+id]; ok {
+			fails = append(fails, strings.Split(string(b), "\n")...)
+		}
+	}
+	return &api.Job{Job: je.Job, Stop: je.Stop, Status: jobStatus(je, allocs), PlacementFailures: fails}, nil
+}
+
+// SubmitJob validates a job and writes it to the replicated catalog (and so to every
+// peer's store). Resubmitting an unchanged running job keeps its version.
+func (n *Node) SubmitJob(ctx context.Context, job *jobspec.Job) (api.JobRegisterResponse, error) {
+	if job == nil {
+		return api.JobRegisterResponse{}, badRequest("no job given")
+	}
+	if err := job.Validate(); err != nil {
+		return api.JobRegisterResponse{}, fmt.Errorf("%w: %v", ErrBadRequest, err)
+	}
+	for _, g := range job.Groups {
+		for _, t := range g.Tasks {
+			if _, err := taskSpec("check", job, g, t); err != nil {
+				return api.JobRegisterResponse{}, fmt.Errorf("%w: %v", ErrBadRequest, err)
+			}
+		}
+	}
+	job = cloneJob(job)
+	version := uint64(0)
+	if old, ok := n.jobEntry(job.ID); ok {
+		job.Version = old.Job.Version
+		if !old.Stop && old.Job.Hash() == job.Hash() {
+			return api.JobRegisterResponse{JobID: job.ID, Version: old.Job.Version}, nil
+		}
+		version = old.Job.Version + 1
+	}
+	job.Version = version
+	if err := n.putJob(jobEntry{Job: job, SubmitTime: time.Now()}); err != nil {
+		return api.JobRegisterResponse{}, err
+	}
+	n.metrics.submitted.Inc()
+	n.log.Info("job submitted", "job", job.ID, "version", version)
+	return api.JobRegisterResponse{JobID: job.ID, Version: version}, nil
+}
+
+func (n *Node) putJob(je jobEntry) error {
+	b, err := encodeJob(je)
+	if err != nil {
+		return err
+	}
+	n.jobs.Put(je.Job.ID, b)
+	return nil
+}
+
+// cloneJob deep-copies a job through its JSON form (which round-trips, per jobspec).
+func cloneJob(j *jobspec.Job) *jobspec.Job {
+	b, err := json.Marshal(j)
+	if err != nil {
+		panic(err)
+	}
+	var out jobspec.Job
+	if err := json.Unmarshal(b, &out); err != nil {
+		panic(err)
+	}
+	return &out
+}
+
+// StopJob marks a job stopped (its allocations are stopped by their owners), or with
+// purge removes it from the catalog.
+func (n *Node) StopJob(ctx context.Context, id string, purge bool) error {
+	je, ok := n.jobEntry(id)
+	if !ok {
+		return fmt.Errorf("%w: job %q", ErrNotFound, id)
+	}
+	if purge {
+		n.jobs.Delete(id)
+		n.log.Info("job purged", "job", id)
+		return nil
+	}
+	if je.Stop {
+		return nil
+	}
+	je.Job = cloneJob(je.Job)
+	je.Job.Version++
+	je.Stop = true
+	n.log.Info("job stopped", "job", id)
+	return n.putJob(je)
+}
+
+// ScaleJob sets one group's count as a new job version.
+func (n *Node) ScaleJob(ctx context.Context, id, group string, count int) error {
+	je, ok := n.jobEntry(id)
+	if !ok {
+		return fmt.Errorf("%w: job %q", ErrNotFound, id)
+	}
+	job := cloneJob(je.Job)
+	g := job.LookupGroup(group)
+	if g == nil {
+		var names []string
+		for _, g := range job.Groups {
+			names = append(names, g.Name)
+		}
+		return badRequest("job %q has no group %q (groups: %s)", id, group, strings.Join(names, ", "))
+	}
+	if job.Type == jobspec.TypeSystem {
+		return badRequest("job %q is a system job: it runs one allocation on every peer and cannot be scaled", id)
+	}
+	if g.Count == count && !je.Stop {
+		return nil
+	}
+	g.Count = count
+	job.Version++
+	n.log.Info("job scaled", "job", id, "group", group, "count", count)
+	return n.putJob(jobEntry{Job: job, SubmitTime: time.Now()})
+}
+
+// JobAllocs implements GET /v1/job/<id>/allocations.
+func (n *Node) JobAllocs(id string) ([]api.Alloc, error) {
+	_, known := n.jobEntry(id)
+	out := []api.Alloc{}
+	for _, a := range n.clusterAllocs() {
+		if a.JobID == id {
+			out = append(out, a.api())
+		}
+	}
+	if !known && len(out) == 0 {
+		return nil, fmt.Errorf("%w: job %q", ErrNotFound, id)
+	}
+	return out, nil
+}
+
+func (n *Node) findAlloc(id string) (allocRecord, error) {
+	all := n.clusterAllocs()
+	ids := make([]string, len(all))
+	for i, a := range all {
+		ids[i] = a.ID
+	}
+	full, err := lookupPrefix(id, ids)
+	if err != nil {
+		return allocRecord{}, fmt.Errorf("allocation: %w", err)
+	}
+	for _, a := range all {
+		if a.ID == full {
+			return a, nil
+		}
+	}
+	return allocRecord{}, fmt.Errorf("%w: allocation %q", ErrNotFound, id)
+}
+
+// GetAlloc implements GET /v1/allocation/<id>; id may be a unique prefix.
+func (n *Node) GetAlloc(id string) (api.Alloc, error) {
+	a, err := n.findAlloc(id)
+	return a.api(), err
+}
+
+// AllocLogs copies a task's log to w: from the driver when the allocation is local,
+// else from its owner's HTTP API.
+func (n *Node) AllocLogs(ctx context.Context, id, task, stream string, follow bool, w io.Writer) error {
+	a, err := n.findAlloc(id)
+	if err != nil {
+		return err
+	}
+	if task == "" {
+		if je, ok := n.jobEntry(a.JobID); ok {
+			if g := je.Job.LookupGroup(a.Group); g != nil && len(g.Tasks) == 1 {
+				task = g.Tasks[0].Name
+			}
+		}
+		if task == "" {
+			return badRequest("allocation %s has several tasks: name one", a.ID)
+		}
+	}
+	if a.NodeID != n.id {
+		return n.proxyLogs(ctx, a, task, stream, follow, w)
+	}
+	rc, err := n.drv.Logs(taskID(a.ID, task), stream, follow)
+	if err != nil {
+		if strings.Contains(err.Error(), exec.ErrNotFound.Error()) {
+			return fmt.Errorf("%w: task %q of allocation %s has no logs on this peer", ErrNotFound, task, a.ID)
+		}
+		return err
+	}
+	defer rc.Close()
+	go func() { <-ctx.Done(); rc.Close() }()
+	_, err = io.Copy(w, rc)
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+func (n *Node) proxyLogs(ctx context.Context, a allocRecord, task, stream string, follow bool, w io.Writer) error {
+	info, ok := n.nodeInfos()[a.NodeName]
+	if !ok || info.HTTPAddr == "" {
+		return fmt.Errorf("allocation %s runs on %s, whose API address is unknown", a.ID, a.NodeName)
+	}
+	q := url.Values{"task": {task}, "type": {stream}}
+	if follow {
+		q.Set("follow", "true")
+	}
+	req, err := http.NewRequestWithContext(ctx, "GET", "http://"+info.HTTPAddr+"/v1/allocation/"+a.ID+"/logs?"+q.Encode(), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("reading logs from %s: %w", a.NodeName, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		if resp.StatusCode == http.StatusNotFound {
+			return fmt.Errorf("%w: %s", ErrNotFound, strings.TrimSpace(string(msg)))
+		}
+		return fmt.Errorf("logs from %s: %s", a.NodeName, strings.TrimSpace(string(msg)))
+	}
+	_, err = io.Copy(w, resp.Body)
+	return err
+}
+
+// nodeInfos decodes every peer's published nodeInfo, by peer name.
+func (n *Node) nodeInfos() map[string]nodeInfo {
+	out := map[string]nodeInfo{}
+	for owner, rows := range n.infos.All() {
+		var info nodeInfo
+		if b, ok := rows["info"]; ok && json.Unmarshal(b, &info) == nil {
+			out[owner] = info
+		}
+	}
+	return out
+}
+
+func memberStatus(s gossip.MemberStatus) string {
+	switch s {
+	case gossip.StatusAlive:
+		return "ready"
+	case gossip.StatusLeft, gossip.StatusLeaving:
+		return "left"
+	}
+	return "down"
+}
+
+// ListNodes implements GET /v1/nodes.
+func (n *Node) ListNodes() []api.Node {
+	infos := n.nodeInfos()
+	running := map[string]int{}
+	for _, a := range n.clusterAllocs() {
+		if !a.Terminal() {
+			running[a.NodeID]++
+		}
+	}
+	out := []api.Node{}
+	for _, m := range n.g.Members() {
+		info := infos[m.Name]
+		elig := "eligible"
+		if !m.Tags.Eligible {
+			elig = "ineligible"
+		}
+		host, _, _ := strings.Cut(m.Addr, ":")
+		out = append(out, api.Node{
+			ID: m.Tags.NodeID, Name: m.Name, Address: host, HTTPAddr: info.HTTPAddr,
+			Datacenter: m.Tags.Datacenter, Class: m.Tags.Class, Status: memberStatus(m.Status),
+			SchedulingEligibility: elig, Drain: m.Tags.Draining,
+			CPUTotal: int(m.Tags.CPUTotal), CPUFree: int(m.Tags.CPUFree),
+			MemoryTotalMB: int(m.Tags.MemTotalMB), MemoryFreeMB: int(m.Tags.MemFreeMB),
+			Attributes: info.Attributes, Meta: info.Meta, Allocs: running[m.Tags.NodeID],
+		})
+	}
+	return out
+}
+
+// GetNode implements GET /v1/node/<id>: id, unique id prefix, or name.
+func (n *Node) GetNode(id string) (api.Node, error) {
+	nodes := n.ListNodes()
+	var ids []string
+	for _, nd := range nodes {
+		if nd.Name == id {
+			return nd, nil
+		}
+		ids = append(ids, nd.ID)
+	}
+	full, err := lookupPrefix(id, ids)
+	if err != nil {
+		return api.Node{}, fmt.Errorf("node: %w", err)
+	}
+	for _, nd := range nodes {
+		if nd.ID == full {
+			return nd, nil
+		}
+	}
+	return api.Node{}, fmt.Errorf("%w: node %q", ErrNotFound, id)
+}
+
+// nodeSetRequest is the "node.set" RPC: change a peer's drain or eligibility flag.
+type nodeSetRequest struct {
+	Drain    *bool
+	Eligible *bool
+}
+
+// SetDrain implements POST /v1/node/<id>/drain.
+func (n *Node) SetDrain(ctx context.Context, id string, enable bool) error {
+	return n.setNode(ctx, id, nodeSetRequest{Drain: &enable})
+}
+
+// SetEligibility implements POST /v1/node/<id>/eligibility.
+func (n *Node) SetEligibility(ctx context.Context, id string, eligible bool) error {
+	return n.setNode(ctx, id, nodeSetRequest{Eligible: &eligible})
+}
+
+func (n *Node) setNode(ctx context.Context, id string, req nodeSetRequest) error {
+	nd, err := n.GetNode(id)
+	if err != nil {
+		return err
+	}
+	if nd.ID == n.id {
+		n.applyNodeSet(req)
+		return nil
+	}
+	if nd.Status != "ready" {
+		return fmt.Errorf("node %s is %s: it cannot be changed until it is back", nd.Name, nd.Status)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	return n.g.Call(ctx, nd.Name, "node.set", req, nil)
+}
+
+// applyNodeSet changes this peer's own flags and advertises them at once. Draining
+// also makes the peer ineligible, as in Nomad; turning drain off makes it eligible.
+func (n *Node) applyNodeSet(req nodeSetRequest) {
+	n.mu.Lock()
+	if req.Drain != nil {
+		n.draining = *req.Drain
+		n.eligible = !*req.Drain
+	}
+	if req.Eligible != nil {
+		n.eligible = *req.Eligible
+	}
+	n.mu.Unlock()
+	if err := n.g.SetTagsNow(n.tags()); err != nil {
+		n.log.Warn("advertising node flags", "err", err)
+	}
+	n.wake()
+}
+
+// Self implements GET /v1/agent/self.
+func (n *Node) Self() api.AgentSelf {
+	n.mu.Lock()
+	own := len(n.local)
+	n.mu.Unlock()
+	jobs := 0
+	n.jobs.Range(func(e gossip.Entry) bool {
+		if !e.Deleted {
+			jobs++
+		}
+		return true
+	})
+	return api.AgentSelf{Name: n.cfg.Name, NodeID: n.id, Version: Version, Datacenter: n.cfg.Datacenter,
+		Address: n.advertiseAddr(), HTTPAddr: n.HTTPAddr(), Members: len(n.g.Members()), Jobs: jobs, Allocs: own}
+}
+
+// Members implements GET /v1/agent/members.
+func (n *Node) Members() []api.Member {
+	out := []api.Member{}
+	for _, m := range n.g.Members() {
+		out = append(out, api.Member{Name: m.Name, ID: m.Tags.NodeID, Addr: m.Addr, Status: string(m.Status), DC: m.Tags.Datacenter})
+	}
+	return out
+}

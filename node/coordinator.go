@@ -1,0 +1,387 @@
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/shoal-sched/shoal/gossip"
+	"github.com/shoal-sched/shoal/jobspec"
+	"github.com/shoal-sched/shoal/placement"
+)
+
+// This file is the coordinator side: for every job whose HRW coordinator is this
+// peer, reconcile the desired state with the allocations the cluster reports, and
+// carry out the plan: auctions for the slots to place, stop requests to the owners of
+// allocations to stop. It runs on one goroutine (coordinate), woken by job, member
+// and allocation-table changes and by a periodic tick.
+
+// inflightTTL bounds how long an awarded allocation that gossip has not shown yet
+// counts as placed.
+const inflightTTL = 15 * time.Second
+
+// coordinate is the coordinator component's Run.
+func (n *Node) coordinate(ctx context.Context) error {
+	tick := time.NewTicker(n.cfg.ReconcileInterval)
+	defer tick.Stop()
+	acting := map[string]placement.Epoch{} // jobs this peer coordinates -> its epoch
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-n.kick:
+		case <-tick.C:
+		}
+		n.coordinatePass(ctx, acting)
+	}
+}
+
+// view is one consistent snapshot of the cluster for a pass.
+type view struct {
+	nodes    []placement.Node
+	names    map[string]string // node id -> gossip name
+	alive    map[string]bool   // node id -> alive
+	allocs   map[string][]placement.Alloc
+	now      time.Time
+	selfNode placement.Node
+}
+
+func (n *Node) snapshot() view {
+	v := view{names: map[string]string{}, alive: map[string]bool{}, allocs: map[string][]placement.Alloc{}, now: time.Now()}
+	infos := n.nodeInfos()
+	for _, m := range n.g.Members() {
+		if m.Tags.NodeID == "" {
+			continue
+		}
+		info := infos[m.Name]
+		pn := placement.Node{
+			ID: m.Tags.NodeID, Name: m.Name, Datacenter: m.Tags.Datacenter, Class: m.Tags.Class,
+			Attributes: info.Attributes, Meta: info.Meta,
+			CPUTotal: int(m.Tags.CPUTotal), MemoryTotalMB: int(m.Tags.MemTotalMB),
+			CPUFree: int(m.Tags.CPUFree), MemoryFreeMB: int(m.Tags.MemFreeMB),
+			Eligible: m.Tags.Eligible, Alive: m.Status == gossip.StatusAlive, Draining: m.Tags.Draining,
+		}
+		if m.Tags.NodeID == n.id {
+			n.mu.Lock()
+			pn.Eligible, pn.Draining, pn.Alive = n.eligible, n.draining, true
+			n.mu.Unlock()
+			v.selfNode = pn
+		}
+		v.nodes = append(v.nodes, pn)
+		v.names[pn.ID] = m.Name
+		v.alive[pn.ID] = pn.Alive
+	}
+	seen := map[string]bool{}
+	for _, a := range n.clusterAllocs() {
+		seen[a.ID] = true
+		v.allocs[a.JobID] = append(v.allocs[a.JobID], a.Alloc)
+	}
+	n.mu.Lock()
+	for job, m := range n.inflight {
+		for id, a := range m {
+			if seen[id] || v.now.Sub(a.CreateTime) > inflightTTL {
+				delete(m, id)
+				continue
+			}
+			v.allocs[job] = append(v.allocs[job], a.Alloc)
+		}
+	}
+	n.mu.Unlock()
+	return v
+}
+
+func (n *Node) coordinatePass(ctx context.Context, acting map[string]placement.Epoch) {
+	v := n.snapshot()
+	var jobs []jobEntry
+	var ids []string
+	n.jobs.RangeAll(func(e gossip.Entry) bool {
+		ids = append(ids, e.Key)
+		if e.Deleted {
+			jobs = append(jobs, jobEntry{Job: &jobspec.Job{ID: e.Key}, Stop: true})
+			return true
+		}
+		if je, err := decodeJob(e.Value); err == nil {
+			jobs = append(jobs, je)
+		}
+		return true
+	})
+	// Allocations of jobs nobody knows any more (purged and collected): stop them.
+	for job := range v.allocs {
+		if _, ok := n.jobs.Get(job); !ok && !contains(ids, job) {
+			jobs = append(jobs, jobEntry{Job: &jobspec.Job{ID: job}, Stop: true})
+		}
+	}
+	var wg sync.WaitGroup
+	for _, je := range jobs {
+		id := je.Job.ID
+		coord, ok := placement.Coordinator(id, v.nodes)
+		if !ok || coord != n.id {
+			delete(acting, id)
+			continue
+		}
+		// Allocations carry the epoch they were awarded under: never act below one.
+		n.mu.Lock()
+		for _, a := range v.allocs[id] {
+			n.epochs.Observe(id, a.Epoch)
+		}
+		if e, ok := acting[id]; !ok || e < n.epochs.Highest(id) {
+			acting[id] = n.epochs.Next(id)
+			n.store.PutEpoch(id, uint64(acting[id]))
+		}
+		epoch := acting[id]
+		n.mu.Unlock()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			n.reconcileJob(ctx, je, epoch, v)
+		}()
+	}
+	wg.Wait()
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// reconcileJob carries out one reconcile of one job as its coordinator:
+// placement.Reconcile decides, this carries the actions out.
+func (n *Node) reconcileJob(ctx context.Context, je jobEntry, epoch placement.Epoch, v view) {
+	log := n.log.With("job", je.Job.ID, "epoch", epoch)
+	_, known := n.jobs.Get(je.Job.ID)
+	res := placement.Reconcile(placement.ReconcileInput{
+		Job: je.Job, Stopped: je.Stop, Purged: !known, Allocs: v.allocs[je.Job.ID], Nodes: v.nodes, Now: v.now,
+	})
+	if !res.NextEval.IsZero() {
+		time.AfterFunc(time.Until(res.NextEval)+10*time.Millisecond, n.wake)
+	}
+	for _, l := range res.MarkLost {
+		log.Debug("allocation lost", "alloc", l.AllocID, "slot", l.Slot, "reason", l.Reason)
+	}
+	for _, s := range res.Stop {
+		owner := v.names[s.NodeID]
+		if s.NodeID == n.id {
+			n.stopLocal(s.AllocID, s.Reason)
+			continue
+		}
+		if !v.alive[s.NodeID] || owner == "" {
+			continue // the owner stops it when it comes back (it finds its slot taken)
+		}
+		log.Info("stopping allocation", "alloc", s.AllocID, "slot", s.Slot, "node", owner, "reason", s.Reason)
+		go func() {
+			cctx, cancel := context.WithTimeout(ctx, n.cfg.BidTimeout)
+			defer cancel()
+			if err := n.call(cctx, owner, rpcStop, stopRequest{AllocID: s.AllocID, JobID: je.Job.ID, Epoch: epoch, Reason: s.Reason}, nil); err != nil {
+				log.Warn("stop request failed", "alloc", s.AllocID, "node", owner, "err", err)
+			}
+		}()
+	}
+	byGroup := map[string][]placeSlot{}
+	var groups []string
+	var direct []placeSlot // system jobs: the peer places its own
+	for _, p := range res.Place {
+		if p.NotBefore.After(v.now) {
+			continue // a reschedule delay: NextEval wakes us
+		}
+		s := placeSlot{group: p.Group, index: p.Index, previousAlloc: p.PreviousAlloc, reschedules: p.Reschedules,
+			reason: p.Reason, specHash: p.SpecHash, nodeID: p.NodeID}
+		if p.NodeID != "" {
+			direct = append(direct, s)
+			continue
+		}
+		if byGroup[p.Group] == nil {
+			groups = append(groups, p.Group)
+		}
+		byGroup[p.Group] = append(byGroup[p.Group], s)
+	}
+	sort.Strings(groups)
+	var unplaced []string
+	for _, b := range res.Blocked {
+		unplaced = append(unplaced, b.Slot+": "+b.Reason)
+	}
+	for _, g := range groups {
+		unplaced = append(unplaced, n.auction(ctx, je.Job, g, byGroup[g], epoch, v)...)
+	}
+	for _, s := range direct {
+		n.sendAwards(ctx, je.Job, s.group, epoch, newID(), map[string][]awardedAlloc{
+			s.nodeID: {{ID: newID(), Index: s.index, PreviousAlloc: s.previousAlloc, Reschedules: s.reschedules, SpecHash: s.specHash}},
+		}, v)
+	}
+	n.publishUnplaced(je.Job.ID, unplaced)
+}
+
+// placeSlot is one slot to fill.
+type placeSlot struct {
+	group         string
+	index         int
+	previousAlloc string
+	reschedules   []time.Time
+	reason        string
+	specHash      string
+	nodeID        string // set for system jobs
+}
+
+// auction places slots of one group: candidates, bids, awards. It returns why slots
+// stayed unplaced.
+func (n *Node) auction(ctx context.Context, job *jobspec.Job, group string, slots []placeSlot, epoch placement.Epoch, v view) []string {
+	start := time.Now()
+	n.metrics.auctions.Inc()
+	log := n.log.With("job", job.ID, "group", group, "epoch", epoch)
+	idx := make([]int, len(slots))
+	bySlot := map[int]placeSlot{}
+	for i, s := range slots {
+		idx[i] = s.index
+		bySlot[s.index] = s
+	}
+	round := uint64(time.Now().UnixNano())
+	seed := placement.Seed(job.ID, round)
+	req := placement.NewBidRequest(job, group, idx, v.allocs[job.ID], v.nodes, v.now)
+	req.RequestID = newID()
+	req.Epoch = epoch
+	req.Coordinator = n.id
+	req.Seed = seed
+	cands, rejected := placement.Candidates(job, group, len(slots), v.nodes, 2, seed)
+	if len(cands) == 0 {
+		why := "no peer is feasible"
+		if len(rejected) > 0 {
+			var rs []string
+			for _, r := range rejected {
+				rs = append(rs, fmt.Sprintf("%s: %s", v.names[r.NodeID], r.Reason))
+			}
+			why += " (" + strings.Join(rs, "; ") + ")"
+		}
+		n.metrics.unplaced.Add(float64(len(slots)))
+		log.Warn("cannot place", "slots", len(slots), "why", why)
+		return []string{fmt.Sprintf("%s: %d slot(s): %s", group, len(slots), why)}
+	}
+	// Ask every candidate for a bid, in parallel.
+	bids := make([]placement.Bid, len(cands))
+	var wg sync.WaitGroup
+	for i, c := range cands {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if c.ID == n.id {
+				b, err := n.bid(req)
+				if err == nil {
+					bids[i] = b
+				}
+				return
+			}
+			cctx, cancel := context.WithTimeout(ctx, n.cfg.BidTimeout)
+			defer cancel()
+			if err := n.call(cctx, c.Name, rpcBid, req, &bids[i]); err != nil {
+				log.Debug("no bid", "node", c.Name, "err", err)
+			}
+		}()
+	}
+	wg.Wait()
+	awards, unplaced := placement.Award(req, bids, seed)
+	perNode := map[string][]awardedAlloc{}
+	for _, a := range awards {
+		s := bySlot[a.Slot]
+		perNode[a.NodeID] = append(perNode[a.NodeID], awardedAlloc{ID: newID(), Index: a.Slot, PreviousAlloc: s.previousAlloc, Reschedules: s.reschedules, SpecHash: s.specHash})
+	}
+	why := n.sendAwards(ctx, job, group, epoch, req.RequestID, perNode, v)
+	n.metrics.auction.Observe(time.Since(start).Seconds())
+	if len(unplaced) > 0 {
+		n.metrics.unplaced.Add(float64(len(unplaced)))
+		reasons := map[string]int{}
+		for _, u := range unplaced {
+			reasons[u.Reason]++
+		}
+		for r, c := range reasons {
+			why = append(why, fmt.Sprintf("%s: %d slot(s): %s", group, c, r))
+		}
+		log.Warn("slots unplaced", "count", len(unplaced), "why", why)
+	}
+	log.Debug("auction done", "slots", len(slots), "awarded", len(awards), "took", time.Since(start))
+	return why
+}
+
+// sendAwards sends each winner its allocations, one message per winner, in parallel,
+// and returns why any failed.
+func (n *Node) sendAwards(ctx context.Context, job *jobspec.Job, group string, epoch placement.Epoch, requestID string, perNode map[string][]awardedAlloc, v view) []string {
+	log := n.log.With("job", job.ID, "group", group, "epoch", epoch)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var why []string
+	for nodeID, allocs := range perNode {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			areq := awardRequest{RequestID: requestID, JobID: job.ID, Epoch: epoch, Job: job, Group: group, Allocs: allocs}
+			var resp awardResponse
+			var err error
+			if nodeID == n.id {
+				resp, err = n.accept(areq)
+			} else {
+				cctx, cancel := context.WithTimeout(ctx, n.cfg.BidTimeout)
+				err = n.call(cctx, v.names[nodeID], rpcAward, areq, &resp)
+				cancel()
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			if err != nil {
+				log.Warn("award failed", "node", v.names[nodeID], "err", err)
+				why = append(why, fmt.Sprintf("%s: award to %s failed: %v", group, v.names[nodeID], err))
+				return
+			}
+			n.recordInflight(job, group, nodeID, allocs, resp.Accepted, epoch)
+		}()
+	}
+	wg.Wait()
+	return why
+}
+
+// recordInflight remembers accepted awards until gossip shows them, so the next pass
+// does not place the same slots again.
+func (n *Node) recordInflight(job *jobspec.Job, group, nodeID string, allocs []awardedAlloc, accepted []string, epoch placement.Epoch) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.inflight[job.ID] == nil {
+		n.inflight[job.ID] = map[string]allocRecord{}
+	}
+	now := time.Now()
+	for _, a := range allocs {
+		if !contains(accepted, a.ID) {
+			continue
+		}
+		n.inflight[job.ID][a.ID] = allocRecord{Alloc: placement.Alloc{
+			ID: a.ID, JobID: job.ID, Group: group, Index: a.Index, JobVersion: job.Version, NodeID: nodeID,
+			DesiredStatus: placement.DesiredRun, ClientStatus: placement.ClientPending,
+			Resources: job.LookupGroup(group).TotalResources(), CreateTime: now, ModifyTime: now, Epoch: epoch,
+			PreviousAlloc: a.PreviousAlloc, Reschedules: a.Reschedules, SpecHash: a.SpecHash,
+		}}
+	}
+}
+
+// publishUnplaced puts why a job's slots could not be placed in this peer's node
+// table, so `peer job run` on any peer can say why.
+func (n *Node) publishUnplaced(jobID string, why []string) {
+	key := "unplaced/" + jobID
+	if len(why) == 0 {
+		if _, ok := n.infos.Rows(n.cfg.Name)[key]; ok {
+			n.infos.DeleteOwn(key)
+		}
+		return
+	}
+	n.infos.SetOwn(key, []byte(strings.Join(why, "\n")))
+}
+
+// newID is a random UUID-shaped id.
+func newID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	h := hex.EncodeToString(b[:])
+	return h[0:8] + "-" + h[8:12] + "-" + h[12:16] + "-" + h[16:20] + "-" + h[20:32]
+}

@@ -1,0 +1,224 @@
+package node
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/shoal-sched/shoal/exec"
+	"github.com/shoal-sched/shoal/jobspec"
+	"github.com/shoal-sched/shoal/placement"
+)
+
+// This file is the owner side of allocations: this peer's own records (single
+// writer), persisted in bbolt and published in the gossip alloc table, and the
+// runners that carry them out.
+
+// updateLocal applies f to one of this peer's allocation records, stamps the change,
+// persists it and publishes it. Unknown ids are ignored.
+func (n *Node) updateLocal(id string, f func(*allocRecord)) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	la := n.local[id]
+	if la == nil {
+		return
+	}
+	rec := la.rec.clone()
+	before := rec.ClientStatus
+	f(&rec)
+	if rec.ClientStatus != before {
+		rec.ModifyTime = time.Now()
+		if rec.ClientStatus == placement.ClientRunning {
+			rec.StartedAt = rec.ModifyTime
+		}
+		n.log.Info("allocation status", "alloc", id, "slot", rec.Slot(), "from", before, "to", rec.ClientStatus)
+	}
+	la.rec = rec
+	n.saveLocked(rec)
+}
+
+// saveLocked persists and publishes rec. n.mu must be held.
+func (n *Node) saveLocked(rec allocRecord) {
+	b := encodeAlloc(rec)
+	if err := n.store.PutAlloc(rec.ID, b); err != nil {
+		n.log.Error("persisting allocation", "alloc", rec.ID, "err", err)
+	}
+	n.allocs.SetOwn(rec.ID, b)
+	if err := n.store.PutCounter("allocs_version", n.allocs.Version(n.cfg.Name)); err != nil {
+		n.log.Error("persisting alloc table version", "err", err)
+	}
+}
+
+// createLocal records a new allocation this peer accepted and starts its runner.
+// It returns false if the allocation id already exists (a duplicate award).
+func (n *Node) createLocal(rec allocRecord, job *jobspec.Job) bool {
+	g := job.LookupGroup(rec.Group)
+	if g == nil {
+		return false
+	}
+	n.mu.Lock()
+	if _, dup := n.local[rec.ID]; dup {
+		n.mu.Unlock()
+		return true
+	}
+	now := time.Now()
+	rec.NodeID, rec.NodeName = n.id, n.cfg.Name
+	rec.DesiredStatus, rec.ClientStatus = placement.DesiredRun, placement.ClientPending
+	rec.CreateTime, rec.ModifyTime = now, now
+	rec.Resources = g.TotalResources()
+	r := newRunner(rec.ID, job, g, n.drv, n.updateLocal, n.log)
+	n.local[rec.ID] = &localAlloc{rec: rec, runner: r}
+	n.saveLocked(rec)
+	n.mu.Unlock()
+	n.startCh <- r
+	n.metrics.placed.Inc()
+	return true
+}
+
+// stopLocal asks one local allocation to stop, recording why.
+func (n *Node) stopLocal(id, reason string) bool {
+	n.mu.Lock()
+	la := n.local[id]
+	n.mu.Unlock()
+	if la == nil {
+		return false
+	}
+	n.updateLocal(id, func(a *allocRecord) {
+		if a.DesiredStatus != placement.DesiredStop {
+			a.DesiredStatus = placement.DesiredStop
+			a.DesiredDescription = reason
+		}
+		if la.runner == nil && !a.Terminal() {
+			a.ClientStatus = placement.ClientComplete
+		}
+	})
+	if la.runner != nil {
+		la.runner.stop()
+	}
+	return true
+}
+
+// stopLocalJob stops every local allocation of a job.
+func (n *Node) stopLocalJob(jobID, reason string) {
+	n.mu.Lock()
+	var ids []string
+	for id, la := range n.local {
+		if la.rec.JobID == jobID && la.rec.DesiredStatus != placement.DesiredStop {
+			ids = append(ids, id)
+		}
+	}
+	n.mu.Unlock()
+	for _, id := range ids {
+		n.stopLocal(id, reason)
+	}
+}
+
+// stopAllLocal stops every local allocation and waits for their runners.
+func (n *Node) stopAllLocal(reason string) {
+	n.mu.Lock()
+	var runners []*runner
+	var ids []string
+	for id, la := range n.local {
+		if la.rec.DesiredStatus != placement.DesiredStop && !la.rec.Terminal() {
+			ids = append(ids, id)
+		}
+		if la.runner != nil {
+			runners = append(runners, la.runner)
+		}
+	}
+	n.mu.Unlock()
+	for _, id := range ids {
+		n.stopLocal(id, reason)
+	}
+	for _, r := range runners {
+		<-r.done
+	}
+}
+
+// recoverTasks reattaches to the containers a previous process of this peer left
+// running (SIGKILL, crash): each non-terminal local allocation gets a runner that
+// adopts its tasks instead of starting them again. Tasks of no live allocation are
+// stopped.
+func (n *Node) recoverTasks(ctx context.Context) {
+	tasks, err := n.drv.Recover()
+	if err != nil {
+		n.log.Error("recovering tasks", "err", err)
+	}
+	byAlloc := map[string]map[string]*exec.Task{}
+	n.mu.Lock()
+	for _, t := range tasks {
+		matched := false
+		for id, la := range n.local {
+			if !strings.HasPrefix(t.ID(), id+"-") || la.rec.Terminal() {
+				continue
+			}
+			if byAlloc[id] == nil {
+				byAlloc[id] = map[string]*exec.Task{}
+			}
+			byAlloc[id][strings.TrimPrefix(t.ID(), id+"-")] = t
+			matched = true
+		}
+		if !matched {
+			go func() {
+				stopCtx, cancel := context.WithTimeout(context.Background(), time.Minute)
+				defer cancel()
+				t.Stop(stopCtx)
+				t.Destroy()
+			}()
+		}
+	}
+	var toStart []*runner
+	for id, la := range n.local {
+		if la.rec.Terminal() {
+			continue
+		}
+		je, ok := n.jobEntry(la.rec.JobID)
+		g := (*jobspec.Group)(nil)
+		if ok {
+			g = je.Job.LookupGroup(la.rec.Group)
+		}
+		if !ok || je.Stop || g == nil {
+			la.rec.DesiredStatus = placement.DesiredStop
+			la.rec.DesiredDescription = "job stopped while the peer was down"
+			la.rec.ClientStatus = placement.ClientComplete
+			n.saveLocked(la.rec)
+			for _, t := range byAlloc[id] {
+				go func() {
+					stopCtx, cancel := context.WithTimeout(context.Background(), time.Minute)
+					defer cancel()
+					t.Stop(stopCtx)
+					t.Destroy()
+				}()
+			}
+			continue
+		}
+		r := newRunner(id, je.Job, g, n.drv, n.updateLocal, n.log)
+		for name, t := range byAlloc[id] {
+			r.recovered[name] = t
+		}
+		la.runner = r
+		toStart = append(toStart, r)
+		n.log.Info("reattached allocation", "alloc", id, "slot", la.rec.Slot(), "tasks", len(byAlloc[id]))
+	}
+	n.mu.Unlock()
+	for _, r := range toStart {
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			r.run(context.WithoutCancel(ctx))
+		}()
+	}
+}
+
+// jobEntry reads a job from the replicated catalog.
+func (n *Node) jobEntry(id string) (jobEntry, bool) {
+	e, ok := n.jobs.Get(id)
+	if !ok || e.Deleted {
+		return jobEntry{}, false
+	}
+	je, err := decodeJob(e.Value)
+	if err != nil {
+		return jobEntry{}, false
+	}
+	return je, true
+}

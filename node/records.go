@@ -1,0 +1,90 @@
+package node
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"time"
+
+	"github.com/shoal-sched/shoal/jobspec"
+	"github.com/shoal-sched/shoal/node/api"
+	"github.com/shoal-sched/shoal/placement"
+)
+
+// Names of the replicated structures in gossip.
+const (
+	mapJobs    = "jobs"   // LWW map: job id -> jobEntry
+	tableAlloc = "allocs" // single-writer table: alloc id -> allocRecord, owned by the runner's peer
+	tableNode  = "node"   // single-writer table: "info" -> nodeInfo, each peer's own attributes
+)
+
+// jobEntry is the value of a job in the replicated catalog. A stop keeps the job
+// with Stop set (Nomad's "dead" job); a purge deletes the key (an LWW tombstone).
+type jobEntry struct {
+	Job        *jobspec.Job
+	Stop       bool
+	SubmitTime time.Time
+}
+
+func encodeJob(e jobEntry) ([]byte, error) { return json.Marshal(e) }
+
+func decodeJob(b []byte) (jobEntry, error) {
+	var e jobEntry
+	if err := json.Unmarshal(b, &e); err != nil {
+		return e, fmt.Errorf("decoding job entry: %w", err)
+	}
+	if e.Job == nil {
+		return e, fmt.Errorf("decoding job entry: no job")
+	}
+	return e, nil
+}
+
+// allocRecord is what an owner publishes about one of its allocations: placement's
+// Alloc plus what only people read.
+type allocRecord struct {
+	placement.Alloc
+	NodeName          string
+	ClientDescription string                   `json:",omitempty"`
+	TaskStates        map[string]api.TaskState `json:",omitempty"`
+}
+
+func encodeAlloc(a allocRecord) []byte {
+	b, err := json.Marshal(a)
+	if err != nil {
+		panic(fmt.Sprintf("encoding alloc %s: %v", a.ID, err)) // only plain data: cannot fail
+	}
+	return b
+}
+
+func decodeAlloc(b []byte) (allocRecord, error) {
+	var a allocRecord
+	err := json.Unmarshal(b, &a)
+	return a, err
+}
+
+// clone returns a copy that shares no maps or slices with a.
+func (a allocRecord) clone() allocRecord {
+	a.TaskStates = maps.Clone(a.TaskStates)
+	a.Reschedules = append([]time.Time(nil), a.Reschedules...)
+	a.Ports = append([]int(nil), a.Ports...)
+	return a
+}
+
+func (a allocRecord) api() api.Alloc {
+	return api.Alloc{
+		ID: a.ID, JobID: a.JobID, TaskGroup: a.Group, Index: a.Index, Slot: a.Slot(),
+		NodeID: a.NodeID, NodeName: a.NodeName, ClientStatus: a.ClientStatus, DesiredStatus: a.DesiredStatus,
+		ClientDescription: a.ClientDescription, DesiredDescription: a.DesiredDescription,
+		JobVersion: a.JobVersion, CreateTime: a.CreateTime, ModifyTime: a.ModifyTime,
+		RestartCount: a.RestartCount, PreviousAlloc: a.PreviousAlloc, TaskStates: a.TaskStates,
+	}
+}
+
+// nodeInfo is what a peer publishes about itself beyond its serf tags (which are
+// limited to 512 bytes): the attributes and meta constraints select on.
+type nodeInfo struct {
+	Name       string
+	HTTPAddr   string
+	Attributes map[string]string
+	Meta       map[string]string
+}

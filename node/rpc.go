@@ -1,0 +1,206 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/shoal-sched/shoal/jobspec"
+	"github.com/shoal-sched/shoal/placement"
+)
+
+// The peer-to-peer RPC methods. Payloads are JSON (gossip carries them as opaque
+// bytes), so a job travels exactly as the API shows it.
+const (
+	rpcBid     = "bid"      // coordinator -> candidate: placement.BidRequest -> placement.Bid
+	rpcAward   = "award"    // coordinator -> winner: awardRequest -> awardResponse
+	rpcStop    = "stop"     // coordinator -> owner: stopRequest -> {}
+	rpcNodeSet = "node.set" // any peer -> target: nodeSetRequest -> {}
+)
+
+// awardRequest gives a winner slots of a group, under the coordinator's epoch. The
+// coordinator chose the allocation ids, so a retried award is idempotent.
+type awardRequest struct {
+	RequestID string
+	JobID     string
+	Epoch     placement.Epoch
+	Job       *jobspec.Job
+	Group     string
+	Allocs    []awardedAlloc
+}
+
+type awardedAlloc struct {
+	ID            string
+	Index         int
+	PreviousAlloc string
+	Reschedules   []time.Time
+	SpecHash      string
+}
+
+type awardResponse struct {
+	Accepted []string // allocation ids created
+	Reason   string   // when some were refused
+}
+
+// stopRequest asks an allocation's owner to stop it.
+type stopRequest struct {
+	AllocID string
+	JobID   string
+	Epoch   placement.Epoch
+	Reason  string
+}
+
+// errStaleEpoch refuses a message from a coordinator that has been superseded.
+var errStaleEpoch = errors.New("stale coordinator epoch")
+
+func (n *Node) registerRPC() {
+	handle := func(method string, f func(ctx context.Context, from string, req []byte) (any, error)) {
+		n.g.Handle(method, func(ctx context.Context, from string, req []byte) ([]byte, error) {
+			resp, err := f(ctx, from, req)
+			if err != nil {
+				return nil, err
+			}
+			return json.Marshal(resp)
+		})
+	}
+	handle(rpcBid, func(ctx context.Context, from string, b []byte) (any, error) {
+		var req placement.BidRequest
+		if err := json.Unmarshal(b, &req); err != nil {
+			return nil, fmt.Errorf("bid request: %w", err)
+		}
+		return n.bid(req)
+	})
+	handle(rpcAward, func(ctx context.Context, from string, b []byte) (any, error) {
+		var req awardRequest
+		if err := json.Unmarshal(b, &req); err != nil {
+			return nil, fmt.Errorf("award: %w", err)
+		}
+		return n.accept(req)
+	})
+	handle(rpcStop, func(ctx context.Context, from string, b []byte) (any, error) {
+		var req stopRequest
+		if err := json.Unmarshal(b, &req); err != nil {
+			return nil, fmt.Errorf("stop: %w", err)
+		}
+		if !n.observeEpoch(req.JobID, req.Epoch) {
+			return nil, errStaleEpoch
+		}
+		n.stopLocal(req.AllocID, req.Reason)
+		return struct{}{}, nil
+	})
+	handle(rpcNodeSet, func(ctx context.Context, from string, b []byte) (any, error) {
+		var req nodeSetRequest
+		if err := json.Unmarshal(b, &req); err != nil {
+			return nil, fmt.Errorf("node.set: %w", err)
+		}
+		n.applyNodeSet(req)
+		return struct{}{}, nil
+	})
+}
+
+// call makes an RPC with JSON payloads; to self it is a direct call.
+func (n *Node) call(ctx context.Context, nodeName, method string, req, resp any) error {
+	b, err := json.Marshal(req)
+	if err != nil {
+		return err
+	}
+	var raw []byte
+	if err := n.g.Call(ctx, nodeName, method, b, &raw); err != nil {
+		return err
+	}
+	if resp == nil {
+		return nil
+	}
+	return json.Unmarshal(raw, resp)
+}
+
+// observeEpoch records e for job and reports whether a message under e is acceptable
+// (e is not lower than the highest epoch seen). Higher epochs are persisted.
+func (n *Node) observeEpoch(job string, e placement.Epoch) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if !n.epochs.Accept(job, e) {
+		return false
+	}
+	if e > n.epochs.Highest(job) {
+		n.epochs.Observe(job, e)
+	}
+	n.epochs.Observe(job, e)
+	n.store.PutEpoch(job, uint64(e))
+	return true
+}
+
+// localState is this peer's exact view for bidding. n.mu must be held.
+func (n *Node) localStateLocked(now time.Time) placement.LocalState {
+	self := n.selfNode()
+	var allocs []placement.Alloc
+	for _, la := range n.local {
+		allocs = append(allocs, la.rec.Alloc)
+	}
+	var rs []placement.Reservation
+	for id, r := range n.holds {
+		if r.Active(now) {
+			rs = append(rs, r)
+		} else {
+			delete(n.holds, id)
+		}
+	}
+	return placement.LocalState{Node: self, Allocs: allocs, Reservations: rs}
+}
+
+// selfNode is this peer as placement sees it.
+func (n *Node) selfNode() placement.Node {
+	cpu, mem := n.capacity()
+	return placement.Node{
+		ID: n.id, Name: n.cfg.Name, Datacenter: n.cfg.Datacenter, Class: n.cfg.NodeClass,
+		Attributes: n.fp.Attributes, Meta: n.cfg.Meta, CPUTotal: cpu, MemoryTotalMB: mem,
+		Eligible: n.eligible, Alive: true, Draining: n.draining,
+	}
+}
+
+// bid answers a coordinator's request with this peer's exact state, and holds the
+// capacity it bids until the award comes or the hold expires.
+func (n *Node) bid(req placement.BidRequest) (placement.Bid, error) {
+	if !n.observeEpoch(req.JobID, req.Epoch) {
+		return placement.Bid{}, errStaleEpoch
+	}
+	now := time.Now()
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if !n.eligible || n.draining {
+		return placement.Bid{RequestID: req.RequestID, NodeID: n.id, Reason: "node is ineligible or draining"}, nil
+	}
+	b := placement.MakeBid(req, n.localStateLocked(now), now)
+	if b.MaxSlots > 0 {
+		n.holds[req.RequestID] = b.Reservation
+	}
+	n.metrics.bids.Inc()
+	return b, nil
+}
+
+// accept carries out an award: this peer creates the allocation records (it owns
+// them) and starts their runners, and releases the auction's hold.
+func (n *Node) accept(req awardRequest) (awardResponse, error) {
+	if !n.observeEpoch(req.JobID, req.Epoch) {
+		return awardResponse{}, errStaleEpoch
+	}
+	if req.Job == nil || req.Job.LookupGroup(req.Group) == nil {
+		return awardResponse{}, fmt.Errorf("award for job %q group %q without the job", req.JobID, req.Group)
+	}
+	n.mu.Lock()
+	delete(n.holds, req.RequestID)
+	n.mu.Unlock()
+	var resp awardResponse
+	for _, a := range req.Allocs {
+		rec := allocRecord{Alloc: placement.Alloc{
+			ID: a.ID, JobID: req.JobID, Group: req.Group, Index: a.Index, JobVersion: req.Job.Version,
+			PreviousAlloc: a.PreviousAlloc, Reschedules: a.Reschedules, Epoch: req.Epoch, SpecHash: a.SpecHash,
+		}}
+		if n.createLocal(rec, req.Job) {
+			resp.Accepted = append(resp.Accepted, a.ID)
+		}
+	}
+	return resp, nil
+}

@@ -1,0 +1,339 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/shoal-sched/shoal/exec"
+	"github.com/shoal-sched/shoal/jobspec"
+	"github.com/shoal-sched/shoal/node/api"
+	"github.com/shoal-sched/shoal/placement"
+)
+
+// driver is what a runner needs from exec. *exec.Driver implements it.
+type driver interface {
+	PrepareImage(ctx context.Context, ref string) (exec.ImageInfo, error)
+	Start(ctx context.Context, spec exec.TaskSpec) (*exec.Task, error)
+}
+
+// runner runs one local allocation: its tasks through the driver, restarted in place
+// per the restart block, with every status change written to the allocation record
+// through update. It is owned by the Node: started by startRunner, stopped by stop
+// (or by its ctx), and it returns only when every task is gone.
+type runner struct {
+	allocID   string
+	job       *jobspec.Job
+	group     *jobspec.Group
+	drv       driver
+	update    func(id string, f func(*allocRecord)) // owner-side record update (persist + publish)
+	log       *slog.Logger
+	now       func() time.Time
+	recovered map[string]*exec.Task // task name -> task reattached after a restart
+
+	stopOnce sync.Once
+	stopCh   chan struct{} // closed to stop every task
+	done     chan struct{} // closed when run returns
+}
+
+func newRunner(allocID string, job *jobspec.Job, group *jobspec.Group, drv driver, update func(string, func(*allocRecord)), log *slog.Logger) *runner {
+	return &runner{
+		allocID: allocID, job: job, group: group, drv: drv, update: update,
+		log: log.With("alloc", allocID, "job", job.ID, "group", group.Name), now: time.Now,
+		recovered: map[string]*exec.Task{},
+		stopCh:    make(chan struct{}), done: make(chan struct{}),
+	}
+}
+
+// stop asks every task to stop (kill signal, then SIGKILL after kill_timeout); it does
+// not wait: wait on r.done.
+func (r *runner) stop() { r.stopOnce.Do(func() { close(r.stopCh) }) }
+
+func (r *runner) stopping() bool {
+	select {
+	case <-r.stopCh:
+		return true
+	default:
+		return false
+	}
+}
+
+// taskID is the driver's id of a task of this allocation.
+func taskID(allocID, task string) string { return allocID + "-" + task }
+
+// run starts every task and supervises them until they are all done. The allocation
+// is complete when every task exited 0 in a batch job, failed when a task exhausted
+// its restart policy (in mode "fail"), and otherwise ends when stopped.
+func (r *runner) run(ctx context.Context) {
+	defer close(r.done)
+	type result struct {
+		task   string
+		failed bool
+	}
+	results := make(chan result, len(r.group.Tasks))
+	taskCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	for _, t := range r.group.Tasks {
+		go func() { results <- result{t.Name, r.superviseTask(taskCtx, t)} }()
+	}
+	failed := false
+	for range r.group.Tasks {
+		res := <-results
+		if res.failed && !failed {
+			failed = true
+			r.stop() // one task failing for good fails the whole allocation
+		}
+	}
+	r.update(r.allocID, func(a *allocRecord) {
+		switch {
+		case failed:
+			a.ClientStatus = placement.ClientFailed
+			a.ClientDescription = "a task failed and its restart policy is exhausted"
+		case r.stopping() || ctx.Err() != nil:
+			if a.ClientStatus != placement.ClientFailed && a.ClientStatus != placement.ClientComplete {
+				a.ClientStatus = placement.ClientComplete
+				a.ClientDescription = "stopped"
+			}
+		default:
+			a.ClientStatus = placement.ClientComplete
+			a.ClientDescription = "all tasks exited successfully"
+		}
+	})
+}
+
+// restartPolicy returns the task's policy, else the group's, else Nomad's defaults.
+func (r *runner) restartPolicy(t *jobspec.Task) jobspec.RestartPolicy {
+	if t.Restart != nil {
+		return *t.Restart
+	}
+	if r.group.Restart != nil {
+		return *r.group.Restart
+	}
+	if r.job.Type == jobspec.TypeBatch {
+		return jobspec.RestartPolicy{Attempts: 3, Interval: 24 * time.Hour, Delay: 15 * time.Second, Mode: "fail"}
+	}
+	return jobspec.RestartPolicy{Attempts: 2, Interval: 30 * time.Minute, Delay: 15 * time.Second, Mode: "fail"}
+}
+
+// superviseTask runs one task until it is stopped, completes (batch) or fails for good;
+// it reports whether it failed for good.
+func (r *runner) superviseTask(ctx context.Context, t *jobspec.Task) (failed bool) {
+	log := r.log.With("task", t.Name)
+	policy := r.restartPolicy(t)
+	var restarts []time.Time // restarts within the current interval
+	total := 0
+	setState := func(f func(*api.TaskState)) {
+		r.update(r.allocID, func(a *allocRecord) {
+			if a.TaskStates == nil {
+				a.TaskStates = map[string]api.TaskState{}
+			}
+			ts := a.TaskStates[t.Name]
+			f(&ts)
+			ts.Restarts = total
+			a.TaskStates[t.Name] = ts
+			a.RestartCount = 0
+			for _, s := range a.TaskStates {
+				a.RestartCount += s.Restarts
+			}
+			a.ClientStatus = aggregateStatus(a.TaskStates, len(r.group.Tasks), a.ClientStatus)
+		})
+	}
+	var prev *exec.Task // the last exited task: kept so its logs stay readable until the next start
+	for {
+		task := r.recovered[t.Name]
+		delete(r.recovered, t.Name)
+		if task == nil {
+			if prev != nil {
+				prev.Destroy()
+				prev = nil
+			}
+			var err error
+			task, err = r.start(ctx, t)
+			if err != nil {
+				log.Warn("task did not start", "err", err)
+				setState(func(s *api.TaskState) { s.State = "dead"; s.Failed = true; s.Message = err.Error() })
+				if errors.Is(err, errPermanent) {
+					return true
+				}
+				goto restart
+			}
+		}
+		setState(func(s *api.TaskState) {
+			s.State = "running"
+			s.Failed = false
+			s.StartedAt = r.now()
+			s.Message = ""
+		})
+		{
+			res, err := r.wait(ctx, task)
+			if r.stopping() || ctx.Err() != nil {
+				setState(func(s *api.TaskState) { s.State = "dead"; s.FinishedAt = r.now(); s.Message = "stopped" })
+				return false
+			}
+			msg := fmt.Sprintf("exited with code %d", res.ExitCode)
+			if res.OOMKilled {
+				msg = "killed: out of memory"
+			} else if err != nil {
+				msg = err.Error()
+			}
+			prev = task
+			success := err == nil && res.ExitCode == 0 && !res.OOMKilled
+			if success && r.job.Type == jobspec.TypeBatch {
+				setState(func(s *api.TaskState) { s.State = "dead"; s.ExitCode = 0; s.FinishedAt = r.now(); s.Message = msg })
+				return false
+			}
+			setState(func(s *api.TaskState) {
+				s.State = "dead"
+				s.ExitCode = res.ExitCode
+				s.Failed = !success
+				s.FinishedAt = r.now()
+				s.Message = msg
+			})
+			log.Info("task exited", "exit_code", res.ExitCode, "oom", res.OOMKilled)
+		}
+	restart:
+		now := r.now()
+		kept := restarts[:0]
+		for _, at := range restarts {
+			if now.Sub(at) < policy.Interval {
+				kept = append(kept, at)
+			}
+		}
+		restarts = kept
+		delay := policy.Delay
+		if len(restarts) >= policy.Attempts {
+			if policy.Mode != "delay" {
+				log.Warn("restart policy exhausted", "attempts", policy.Attempts, "interval", policy.Interval)
+				setState(func(s *api.TaskState) {
+					s.Failed = true
+					s.Message = fmt.Sprintf("%s; restart policy exhausted (%d attempts in %s)", s.Message, policy.Attempts, policy.Interval)
+				})
+				return true
+			}
+			delay = policy.Interval - now.Sub(restarts[0]) // mode delay: wait out the interval
+			restarts = restarts[:0]
+		}
+		select {
+		case <-time.After(delay):
+		case <-r.stopCh:
+			return false
+		case <-ctx.Done():
+			return false
+		}
+		restarts = append(restarts, r.now())
+		total++
+	}
+}
+
+// errPermanent marks a start failure that no restart can fix (a bad task spec).
+var errPermanent = errors.New("permanent")
+
+func (r *runner) start(ctx context.Context, t *jobspec.Task) (*exec.Task, error) {
+	spec, err := taskSpec(r.allocID, r.job, r.group, t)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", errPermanent, err)
+	}
+	if spec.Kind == exec.KindContainer {
+		if _, err := r.drv.PrepareImage(ctx, spec.Image); err != nil {
+			return nil, fmt.Errorf("preparing image %q: %w", spec.Image, err)
+		}
+	}
+	return r.drv.Start(ctx, spec)
+}
+
+// wait waits for the task to exit, stopping it (kill signal, kill_timeout, SIGKILL)
+// when the runner is told to stop.
+func (r *runner) wait(ctx context.Context, task *exec.Task) (exec.ExitResult, error) {
+	type exit struct {
+		res exec.ExitResult
+		err error
+	}
+	ch := make(chan exit, 1)
+	go func() {
+		res, err := task.Wait(context.Background())
+		ch <- exit{res, err}
+	}()
+	select {
+	case e := <-ch:
+		return e.res, e.err
+	case <-r.stopCh:
+	case <-ctx.Done():
+		// The peer is shutting down: leave the task running; a restarted peer
+		// reattaches to it (exec Recover).
+		return exec.ExitResult{}, ctx.Err()
+	}
+	stopCtx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	if err := task.Stop(stopCtx); err != nil {
+		r.log.Warn("stopping task", "err", err)
+	}
+	e := <-ch
+	task.Destroy()
+	return e.res, e.err
+}
+
+// aggregateStatus derives an allocation's client status from its tasks' states.
+func aggregateStatus(states map[string]api.TaskState, tasks int, cur string) string {
+	if cur == placement.ClientFailed || cur == placement.ClientComplete || cur == placement.ClientLost {
+		return cur
+	}
+	running := 0
+	for _, s := range states {
+		if s.State == "running" {
+			running++
+		}
+	}
+	if running == tasks {
+		return placement.ClientRunning
+	}
+	if cur == placement.ClientRunning && running > 0 {
+		return placement.ClientRunning
+	}
+	return placement.ClientPending
+}
+
+// taskSpec turns a job's task into the driver's spec. Tasks with network ports use
+// the host's network in this version (no port mapping yet).
+func taskSpec(allocID string, job *jobspec.Job, g *jobspec.Group, t *jobspec.Task) (exec.TaskSpec, error) {
+	s := exec.TaskSpec{
+		ID:          taskID(allocID, t.Name),
+		Command:     t.Config.Command,
+		Args:        t.Config.Args,
+		Entrypoint:  t.Config.Entrypoint,
+		WorkDir:     t.Config.WorkDir,
+		User:        t.User,
+		CPUMHz:      t.Resources.CPU,
+		MemoryMB:    t.Resources.MemoryMB,
+		MemoryMaxMB: t.Resources.MemoryMaxMB,
+		KillSignal:  t.KillSignal,
+		KillTimeout: t.KillTimeout,
+		Env:         map[string]string{},
+	}
+	switch t.Driver {
+	case jobspec.DriverExec:
+		s.Kind = exec.KindExec
+	case jobspec.DriverContainer, jobspec.DriverDocker:
+		s.Kind = exec.KindContainer
+		s.Image = t.Config.Image
+	default:
+		return s, fmt.Errorf("task %q: driver %q: accepted: exec, container", t.Name, t.Driver)
+	}
+	if g.Network != nil && (g.Network.Mode == "host" || len(g.Network.Ports) > 0) || len(t.Config.Ports) > 0 {
+		s.HostNetwork = true
+	}
+	for k, v := range t.Env {
+		s.Env[k] = v
+	}
+	for k, v := range map[string]string{
+		"NOMAD_ALLOC_ID": allocID, "NOMAD_JOB_ID": job.ID, "NOMAD_JOB_NAME": job.Name,
+		"NOMAD_GROUP_NAME": g.Name, "NOMAD_TASK_NAME": t.Name,
+	} {
+		if _, set := s.Env[k]; !set {
+			s.Env[k] = v
+		}
+	}
+	return s, nil
+}
