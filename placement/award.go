@@ -179,12 +179,24 @@ func (a *assigner) whyNot(offers []*offer, refusals []Rejection) string {
 		reason = "distinct_property limit reached on every bidding peer"
 	case len(offers) > 0:
 		total := 0
+		limits := make(map[string]int)
 		for _, o := range offers {
 			total += o.limit
+			if o.bid.Limit != "" {
+				limits[o.bid.Limit]++
+			}
 		}
-		reason = fmt.Sprintf("bidding peers are full (%d peers offered %d slots in all)", len(offers), total)
+		reason = fmt.Sprintf("bidding peers are full (%s offered %d slots in all", nPeers(len(offers)), total)
+		for i, l := range slices.Sorted(maps.Keys(limits)) {
+			sep := ", "
+			if i == 0 {
+				sep = "; limited by "
+			}
+			reason += fmt.Sprintf("%s%s on %d", sep, l, limits[l])
+		}
+		reason += ")"
 	default:
-		reason = "no bidding peer can take it"
+		reason = "no peer can take it"
 	}
 	if len(refusals) > 0 {
 		reason += ": " + Explain(refusals)

@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/shoal-sched/shoal/jobspec"
@@ -162,6 +163,9 @@ type Bid struct {
 	// MaxSlots is how many of the requested slots the peer can take with its exact free
 	// capacity, minus what other auctions hold reserved. 0 means none, and Reason says why.
 	MaxSlots int
+	// Limit names what capped MaxSlots below the slots asked for ("free memory",
+	// "static port 8080", "distinct_hosts"), so unplaced slots can be explained.
+	Limit string
 	// PerSlot[k] is the score of taking a (k+1)-th slot, having taken k: the coordinator
 	// sees how the peer changes as it fills, and can pack or spread.
 	PerSlot []SlotScore
@@ -211,10 +215,17 @@ func MakeBid(req BidRequest, local LocalState, now time.Time) Bid {
 		return refuse(rej.Reason, rej.Detail)
 	}
 	need := stack.Need()
-	slots := min(len(req.Slots), fitCount(need, free))
-	if len(stack.ports) > 0 || stack.distinctHosts {
-		slots = min(slots, 1) // a static port, or distinct_hosts, allows one per peer
+	slots, limit := fitCount(need, free)
+	switch {
+	case len(stack.ports) > 0 && slots > 1:
+		slots, limit = 1, "static port "+strconv.Itoa(stack.ports[0])
+	case stack.distinctHosts && slots > 1:
+		slots, limit = 1, "distinct_hosts"
 	}
+	if slots >= len(req.Slots) {
+		slots, limit = len(req.Slots), ""
+	}
+	bid.Limit = limit
 
 	sc := newScorer(req.Job, g, req.Penalized)
 	fixed := sc.fixed(n)
@@ -236,16 +247,26 @@ func MakeBid(req BidRequest, local LocalState, now time.Time) Bid {
 	return bid
 }
 
-// fitCount is how many instances of need fit in free.
-func fitCount(need, free Usage) int {
-	n := int(^uint(0) >> 1)
+// fitCount is how many instances of need fit in free, and which resource runs out first.
+func fitCount(need, free Usage) (int, string) {
+	n, limit := int(^uint(0)>>1), ""
 	if need.CPU > 0 {
-		n = min(n, free.CPU/need.CPU)
+		n, limit = free.CPU/need.CPU, "free cpu"
 	}
-	if need.MemoryMB > 0 {
-		n = min(n, free.MemoryMB/need.MemoryMB)
+	if need.MemoryMB > 0 && free.MemoryMB/need.MemoryMB < n {
+		n, limit = free.MemoryMB/need.MemoryMB, "free memory"
 	}
-	return max(n, 0)
+	return max(n, 0), limit
+}
+
+// Refusals turns the peers Candidates left out into refusing bids for req, so that
+// Award can explain unplaced slots by every peer, asked or not.
+func Refusals(req BidRequest, rejected []Rejection) []Bid {
+	bids := make([]Bid, len(rejected))
+	for i, r := range rejected {
+		bids[i] = Bid{RequestID: req.RequestID, NodeID: r.NodeID, Reason: r.Reason, Detail: r.Detail}
+	}
+	return bids
 }
 
 // Candidates chooses whom a coordinator asks to bid for missing slots of group: the

@@ -164,7 +164,7 @@ func TestAward(t *testing.T) {
 		{"packs the fuller peer first", []Bid{empty, half}, map[string]int{"half": 2, "empty": 2}, ""},
 		{"no bids", nil, map[string]int{}, "no peer bid"},
 		{"refusals are explained", []Bid{full}, map[string]int{}, "1 peer is too small for 1024 MiB memory"},
-		{"capacity runs out", []Bid{half, full}, map[string]int{"half": 2}, "bidding peers are full (1 peers offered 2 slots in all): 1 peer is too small"},
+		{"capacity runs out", []Bid{half, full}, map[string]int{"half": 2}, "bidding peers are full (1 peer offered 2 slots in all; limited by free cpu on 1): 1 peer is too small"},
 		{"stale request ignored", []Bid{stale}, map[string]int{}, "no peer bid"},
 		{"duplicate bid counted once", []Bid{half, half}, map[string]int{"half": 2}, "bidding peers are full"},
 	}

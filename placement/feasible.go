@@ -297,13 +297,21 @@ func Explain(rejs []Rejection) string {
 		if i > 0 {
 			b.WriteString(", ")
 		}
+		reason := rc.Reason
 		if rc.Peers == 1 {
-			b.WriteString("1 peer " + singular(rc.Reason))
-		} else {
-			fmt.Fprintf(&b, "%d peers %s", rc.Peers, rc.Reason)
+			reason = singular(reason)
 		}
+		b.WriteString(nPeers(rc.Peers) + " " + reason)
 	}
 	return b.String()
+}
+
+// nPeers is "1 peer" or "N peers".
+func nPeers(n int) string {
+	if n == 1 {
+		return "1 peer"
+	}
+	return strconv.Itoa(n) + " peers"
 }
 
 // singular turns a reason phrased for "N peers" into one for "1 peer".

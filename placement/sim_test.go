@@ -1,0 +1,358 @@
+package placement
+
+import (
+	"cmp"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/shoal-sched/shoal/jobspec"
+)
+
+// sim is a deterministic in-process cluster for multi-round tests: peers with exact
+// capacity, the allocation records their owners hold, a clock, and partitions. Each
+// side of a partition sees the other side's peers as dead, elects its own coordinator
+// per job (HRW over its view), runs Reconcile and the whole auction (Candidates,
+// MakeBid on every candidate's exact state, Award) and carries out the result only
+// where it can reach. Everything is ordered, so runs replay exactly.
+type sim struct {
+	now     time.Time
+	nodes   map[string]*Node
+	order   []string           // node IDs in the order added
+	allocs  map[string]*Alloc  // the owners' records
+	jobs    map[string]*simJob // by ID
+	sides   [][]string         // nil when healed
+	lost    map[string]bool    // lost marks, valid while the owner is unreachable
+	known   map[string]bool    // records every side knew when the partition began
+	epochs  map[string]*EpochTracker
+	counter int
+	round   uint64
+}
+
+type simJob struct {
+	job     *jobspec.Job
+	stopped bool
+}
+
+func newSim() *sim {
+	return &sim{now: t0, nodes: map[string]*Node{}, allocs: map[string]*Alloc{}, jobs: map[string]*simJob{},
+		lost: map[string]bool{}, epochs: map[string]*EpochTracker{}}
+}
+
+func (s *sim) addNode(n Node) {
+	s.nodes[n.ID] = &n
+	s.order = append(s.order, n.ID)
+	s.epochs[n.ID] = &EpochTracker{}
+}
+
+// sideOf returns the peers reachable from id (all live peers when healed).
+func (s *sim) sideOf(id string) []string {
+	for _, side := range s.sides {
+		if slices.Contains(side, id) {
+			return side
+		}
+	}
+	if s.sides != nil {
+		return []string{id}
+	}
+	return s.order
+}
+
+// view is the member list as seen from id: peers across a partition look dead, and
+// free capacity is advertised from the owners' records.
+func (s *sim) view(from string) []Node {
+	side := s.sideOf(from)
+	var view []Node
+	for _, id := range s.order {
+		n := *s.nodes[id]
+		n.Alive = n.Alive && slices.Contains(side, id)
+		free := FreeResources(n, s.allocsOn(id))
+		n.CPUFree, n.MemoryFreeMB = free.CPU, free.MemoryMB
+		view = append(view, n)
+	}
+	return view
+}
+
+// allocsView is every record of job as seen from a side: the owners' records, with the
+// side's lost marks applied to allocations whose owner it cannot reach.
+func (s *sim) allocsView(jobID string, view []Node) []Alloc {
+	alive := map[string]bool{}
+	for _, n := range view {
+		alive[n.ID] = n.Alive
+	}
+	var out []Alloc
+	for _, id := range slices.Sorted(maps.Keys(s.allocs)) {
+		a := *s.allocs[id]
+		if a.JobID != jobID || (!alive[a.NodeID] && s.sides != nil && !s.known[a.ID]) {
+			continue // created across the partition: this side has not heard of it
+		}
+		if s.lost[a.ID] && !alive[a.NodeID] && !a.Terminal() {
+			a.ClientStatus = ClientLost
+		}
+		out = append(out, a)
+	}
+	return out
+}
+
+func (s *sim) allocsOn(nodeID string) []Alloc {
+	var out []Alloc
+	for _, id := range slices.Sorted(maps.Keys(s.allocs)) {
+		if a := s.allocs[id]; a.NodeID == nodeID {
+			out = append(out, *a)
+		}
+	}
+	return out
+}
+
+// coordinators returns, per side, the peer that coordinates jobID there.
+func (s *sim) coordinators(jobID string) []string {
+	var out []string
+	seen := map[string]bool{}
+	for _, id := range s.order {
+		if !s.nodes[id].Alive || seen[id] {
+			continue
+		}
+		for _, m := range s.sideOf(id) {
+			seen[m] = true
+		}
+		if c, ok := Coordinator(jobID, s.view(id)); ok && !slices.Contains(out, c) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// reconcile runs one round for every job on every side and returns what happened.
+// With verbose, it also reports what blocks a job (Result.Blocked and Notes).
+func (s *sim) reconcile(verbose bool) (lines []string, acted bool) {
+	s.round++
+	for _, jobID := range slices.Sorted(maps.Keys(s.jobs)) {
+		coords := s.coordinators(jobID)
+		if len(coords) == 0 && verbose {
+			lines = append(lines, jobID+": no live peer to coordinate it")
+		}
+		for _, coord := range coords {
+			l, a := s.coordinate(jobID, coord, verbose)
+			lines = append(lines, l...)
+			acted = acted || a
+		}
+	}
+	return lines, acted
+}
+
+func (s *sim) coordinate(jobID, coord string, verbose bool) ([]string, bool) {
+	sj := s.jobs[jobID]
+	view := s.view(coord)
+	allocs := s.allocsView(jobID, view)
+	tracker := s.epochs[coord]
+	for _, a := range allocs {
+		tracker.Observe(jobID, a.Epoch)
+	}
+	res := Reconcile(ReconcileInput{Job: sj.job, Stopped: sj.stopped, Allocs: allocs, Nodes: view, Now: s.now})
+	var notes []string
+	if verbose {
+		for _, b := range res.Blocked {
+			notes = append(notes, fmt.Sprintf("%s@%s: blocked %s: %s", jobID, coord, b.Slot, b.Reason))
+		}
+		for _, n := range res.Notes {
+			notes = append(notes, fmt.Sprintf("%s@%s: %s", jobID, coord, n))
+		}
+	}
+	if res.Empty() {
+		return notes, false
+	}
+	epoch := tracker.Next(jobID)
+	prefix := fmt.Sprintf("%s@%s e%d: ", jobID, coord, epoch)
+	var lines []string
+	reach := s.sideOf(coord)
+	for _, l := range res.MarkLost {
+		s.lost[l.AllocID] = true
+		lines = append(lines, prefix+fmt.Sprintf("lost %s on %s: %s", l.AllocID, l.NodeID, l.Reason))
+	}
+	for _, st := range res.Stop {
+		if !slices.Contains(reach, st.NodeID) || !s.nodes[st.NodeID].Alive {
+			continue // cannot reach the owner: a later round re-derives the stop
+		}
+		a := s.allocs[st.AllocID]
+		a.DesiredStatus, a.DesiredDescription, a.ClientStatus, a.ModifyTime = DesiredStop, st.Reason, ClientComplete, s.now
+		lines = append(lines, prefix+fmt.Sprintf("stop %s on %s: %s", st.AllocID, st.NodeID, st.Reason))
+	}
+	placed := s.auction(sj.job, coord, epoch, view, allocs, res.Place)
+	for _, l := range placed {
+		lines = append(lines, prefix+l)
+	}
+	return append(lines, notes...), true
+}
+
+// auction carries out placements: system ones on their peer, the rest by auction per
+// group. Placements still waiting for NotBefore are left for a later round.
+func (s *sim) auction(job *jobspec.Job, coord string, epoch Epoch, view []Node, allocs []Alloc, places []Placement) []string {
+	var lines []string
+	byGroup := map[string][]Placement{}
+	for _, p := range places {
+		switch {
+		case p.NotBefore.After(s.now):
+			lines = append(lines, fmt.Sprintf("wait %s[%d] until +%s: %s", p.Group, p.Index, p.NotBefore.Sub(t0), p.Reason))
+		case p.NodeID != "":
+			s.create(job, p, p.NodeID, epoch)
+			lines = append(lines, fmt.Sprintf("place %s[%d] on %s: %s", p.Group, p.Index, p.NodeID, p.Reason))
+		default:
+			byGroup[p.Group] = append(byGroup[p.Group], p)
+		}
+	}
+	for _, group := range slices.Sorted(maps.Keys(byGroup)) {
+		ps := byGroup[group]
+		slots := make([]int, len(ps))
+		byIndex := map[int]Placement{}
+		for i, p := range ps {
+			slots[i] = p.Index
+			byIndex[p.Index] = p
+		}
+		seed := Seed(job.ID, s.round)
+		cands, rejected := Candidates(job, group, len(slots), view, 2, seed)
+		req := NewBidRequest(job, group, slots, allocs, view, s.now)
+		req.RequestID, req.Epoch, req.Coordinator, req.Seed = fmt.Sprintf("r%d", s.round), epoch, coord, seed
+		var bids []Bid
+		for _, c := range cands {
+			if !s.epochs[c.ID].Accept(job.ID, epoch) {
+				continue // fenced: a higher epoch was seen
+			}
+			bids = append(bids, MakeBid(req, LocalState{Node: *s.nodes[c.ID], Allocs: s.allocsOn(c.ID)}, s.now))
+		}
+		awards, unplaced := Award(req, append(bids, Refusals(req, rejected)...), seed)
+		for _, a := range awards {
+			s.create(job, byIndex[a.Slot], a.NodeID, epoch)
+			lines = append(lines, fmt.Sprintf("place %s[%d] on %s: %s", group, a.Slot, a.NodeID, byIndex[a.Slot].Reason))
+		}
+		for _, u := range unplaced {
+			lines = append(lines, fmt.Sprintf("unplaced %s[%d]: %s", group, u.Slot, u.Reason))
+		}
+	}
+	return lines
+}
+
+func (s *sim) create(job *jobspec.Job, p Placement, nodeID string, epoch Epoch) {
+	s.counter++
+	g := job.LookupGroup(p.Group)
+	var ports []int
+	if g.Network != nil {
+		for _, port := range g.Network.Ports {
+			if port.Static > 0 {
+				ports = append(ports, port.Static)
+			}
+		}
+	}
+	a := &Alloc{ID: fmt.Sprintf("a%d", s.counter), JobID: job.ID, Group: p.Group, Index: p.Index,
+		JobVersion: p.JobVersion, SpecHash: p.SpecHash, NodeID: nodeID, DesiredStatus: DesiredRun,
+		ClientStatus: ClientPending, Resources: g.TotalResources(), Ports: ports, CreateTime: s.now,
+		ModifyTime: s.now, Reschedules: p.Reschedules, PreviousAlloc: p.PreviousAlloc, Epoch: epoch}
+	s.allocs[a.ID] = a
+}
+
+// tick advances the clock; pending allocations on live peers start running.
+func (s *sim) tick(d time.Duration) {
+	s.now = s.now.Add(d)
+	for _, id := range slices.Sorted(maps.Keys(s.allocs)) {
+		a := s.allocs[id]
+		if a.ClientStatus == ClientPending && a.DesiredStatus == DesiredRun && s.nodes[a.NodeID].Alive {
+			a.ClientStatus, a.StartedAt, a.ModifyTime = ClientRunning, s.now, s.now
+		}
+	}
+}
+
+// stabilize reconciles and ticks until nothing happens, at most rounds times.
+func (s *sim) stabilize(rounds int, step time.Duration) (lines []string, converged bool) {
+	for range rounds {
+		l, acted := s.reconcile(false)
+		lines = append(lines, l...)
+		s.tick(step)
+		if !acted {
+			return lines, true
+		}
+	}
+	return lines, false
+}
+
+// heal ends a partition. Lost marks are dropped: once an owner is reachable its own
+// record speaks for its allocation, and doubled slots are resolved by Outranks.
+func (s *sim) heal() {
+	s.sides = nil
+	clear(s.lost)
+}
+
+// partition splits the cluster into sides; each keeps the records it knew.
+func (s *sim) partition(sides [][]string) {
+	s.sides = sides
+	s.known = make(map[string]bool, len(s.allocs))
+	for id := range s.allocs {
+		s.known[id] = true
+	}
+}
+
+// slotReport checks that every slot of every running job holds exactly one running
+// allocation (batch slots: or one complete) and returns the problems.
+func (s *sim) slotReport() []string {
+	var bad []string
+	for _, jobID := range slices.Sorted(maps.Keys(s.jobs)) {
+		sj := s.jobs[jobID]
+		for _, g := range sj.job.Groups {
+			want := g.Count
+			if sj.stopped {
+				want = 0
+			}
+			perSlot := map[int]int{}
+			for _, a := range s.allocs {
+				if a.JobID == jobID && a.Group == g.Name && !a.Terminal() && s.nodes[a.NodeID].Alive {
+					if a.ClientStatus == ClientRunning {
+						perSlot[a.Index]++
+					} else {
+						perSlot[a.Index] += 100 // pending: not settled
+					}
+				}
+			}
+			for i := range max(want, 0) {
+				if perSlot[i] != 1 {
+					bad = append(bad, fmt.Sprintf("%s: %d running", SlotName(jobID, g.Name, i), perSlot[i]))
+				}
+				delete(perSlot, i)
+			}
+			for i, c := range perSlot {
+				bad = append(bad, fmt.Sprintf("%s: %d live beyond count", SlotName(jobID, g.Name, i), c))
+			}
+		}
+	}
+	slices.Sort(bad)
+	return bad
+}
+
+// overCommitted lists peers whose live allocations exceed their capacity.
+func (s *sim) overCommitted() []string {
+	var bad []string
+	for _, id := range s.order {
+		n := s.nodes[id]
+		if u := Used(s.allocsOn(id)); !u.fits(Usage{n.CPUTotal, n.MemoryTotalMB}) {
+			bad = append(bad, fmt.Sprintf("%s uses %v of %d/%d", id, u, n.CPUTotal, n.MemoryTotalMB))
+		}
+	}
+	return bad
+}
+
+// table renders the allocation records, one line each, for the golden scripts.
+func (s *sim) table() string {
+	ids := slices.SortedFunc(maps.Keys(s.allocs), func(a, b string) int {
+		x, y := s.allocs[a], s.allocs[b]
+		return cmp.Or(cmp.Compare(x.JobID, y.JobID), cmp.Compare(x.Group, y.Group), cmp.Compare(x.Index, y.Index), cmp.Compare(len(a), len(b)), cmp.Compare(a, b))
+	})
+	var b strings.Builder
+	for _, id := range ids {
+		a := s.allocs[id]
+		status := a.ClientStatus
+		if a.DesiredStatus == DesiredStop {
+			status = "stopped (" + a.DesiredDescription + ")"
+		}
+		fmt.Fprintf(&b, "%s %s on %s v%d e%d: %s\n", a.Slot(), a.ID, a.NodeID, a.JobVersion, a.Epoch, status)
+	}
+	return b.String()
+}
