@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/opencontainers/runc/libcontainer"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
 
@@ -35,6 +36,10 @@ type Driver struct {
 	refs     map[string]ImageInfo // image ref -> unpacked image
 	starting map[string]int       // image digest -> Starts in flight (kept by GC)
 	digests  map[string]*sync.Mutex
+
+	hostOnce      sync.Once
+	hostErr       error
+	hostSubmounts []specs.Mount // host system dirs that are separate mounts
 }
 
 // New checks cfg, creates the data dir layout and makes the calling process a child
@@ -149,6 +154,13 @@ func (d *Driver) Start(ctx context.Context, spec TaskSpec) (_ *Task, retErr erro
 		lookupRoot = "/"
 	)
 	dir := d.taskDir(s.ID)
+	if s.Kind == KindExec {
+		root, err := d.hostRoot()
+		if err != nil {
+			return nil, fmt.Errorf("starting task %q: %w", s.ID, err)
+		}
+		rootfs = root
+	}
 	if s.Kind == KindContainer {
 		info, err := d.image(ctx, s.Image)
 		if err != nil {

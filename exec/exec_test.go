@@ -1,6 +1,7 @@
 package exec
 
 import (
+	"fmt"
 	"context"
 	"io"
 	"log/slog"
@@ -52,6 +53,11 @@ func newDriver(t testing.TB) *Driver {
 		t.Fatalf("New: %v", err)
 	}
 	t.Cleanup(func() {
+		defer func() {
+			if err := d.Close(); err != nil {
+				t.Errorf("Close: %v", err)
+			}
+		}()
 		d.mu.Lock()
 		var live []*Task
 		for _, task := range d.tasks {
@@ -147,4 +153,13 @@ func TestSmoke(t *testing.T) {
 	}
 }
 
-func runRole(role string) int { return 2 }
+func runRole(role string) int {
+	switch role {
+	case "probe":
+		return runProbes()
+	case "first-peer":
+		return runFirstPeer()
+	}
+	fmt.Fprintf(os.Stderr, "unknown %s %q\n", roleEnv, role)
+	return 2
+}

@@ -68,6 +68,7 @@ func (d *Driver) buildLaunch(s *TaskSpec, rootfs, lookupRoot, taskDir string, im
 		// overlays and logs, container state) and the host's secrets.
 		spec.Linux.MaskedPaths = append(spec.Linux.MaskedPaths, d.cfg.DataDir, d.cfg.stateDir())
 		spec.Linux.MaskedPaths = append(spec.Linux.MaskedPaths, execMaskedPaths...)
+		spec.Mounts = append(spec.Mounts, d.hostSubmounts...)
 	}
 	if d.seccomp {
 		spec.Linux.Seccomp = defaultSeccomp()

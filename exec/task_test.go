@@ -47,6 +47,9 @@ func TestRunContainer(t *testing.T) {
 			s.ReadOnlyRoot = true
 			return s
 		}(), wantStdout: "ro\nlocal-ok\n"},
+		{name: "no_new_privs, seccomp, capabilities", spec: shTask(img, "", "grep -E '^(NoNewPrivs|Seccomp|CapEff):' /proc/self/status"),
+			// Docker's default set (a80425fb) without CAP_NET_RAW (0x2000).
+			wantStdout: fmt.Sprintf("CapEff:\t00000000a80405fb\nNoNewPrivs:\t1\nSeccomp:\t%d\n", map[bool]int{true: 2, false: 0}[SeccompAvailable])},
 		{name: "writable overlay root", spec: shTask(img, "", "echo new > /etc/motd && cat /etc/motd"), wantStdout: "new\n"},
 	}
 	for i, tt := range tests {

@@ -1,0 +1,2 @@
+package exec
+func runFirstPeer() int { return 2 }
