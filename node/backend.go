@@ -52,6 +52,22 @@ func (n *Node) clusterAllocs() []allocRecord {
 	return out
 }
 
+// showLost marks, for display, the live allocations of peers that are not alive as
+// lost: their owner cannot say so itself, and placement already treats them so.
+func (n *Node) showLost(recs []allocRecord) []allocRecord {
+	alive := map[string]bool{}
+	for _, m := range n.g.Members() {
+		alive[m.Tags.NodeID] = m.Status == gossip.StatusAlive
+	}
+	for i := range recs {
+		if !recs[i].Terminal() && !alive[recs[i].NodeID] {
+			recs[i].ClientStatus = placement.ClientLost
+			recs[i].ClientDescription = "its peer is down"
+		}
+	}
+	return recs
+}
+
 // jobStatus is Nomad's: dead when stopped (or all allocations of a batch job are
 // done), running when any allocation runs, else pending.
 func jobStatus(je jobEntry, allocs []allocRecord) string {
@@ -79,7 +95,7 @@ func jobStatus(je jobEntry, allocs []allocRecord) string {
 // ListJobs implements the API's GET /v1/jobs.
 func (n *Node) ListJobs() []api.JobListStub {
 	byJob := map[string][]allocRecord{}
-	for _, a := range n.clusterAllocs() {
+	for _, a := range n.showLost(n.clusterAllocs()) {
 		byJob[a.JobID] = append(byJob[a.JobID], a)
 	}
 	out := []api.JobListStub{}
@@ -243,7 +259,7 @@ func (n *Node) ScaleJob(ctx context.Context, id, group string, count int) error 
 func (n *Node) JobAllocs(id string) ([]api.Alloc, error) {
 	_, known := n.jobEntry(id)
 	out := []api.Alloc{}
-	for _, a := range n.clusterAllocs() {
+	for _, a := range n.showLost(n.clusterAllocs()) {
 		if a.JobID == id {
 			out = append(out, a.api())
 		}
@@ -255,7 +271,7 @@ func (n *Node) JobAllocs(id string) ([]api.Alloc, error) {
 }
 
 func (n *Node) findAlloc(id string) (allocRecord, error) {
-	all := n.clusterAllocs()
+	all := n.showLost(n.clusterAllocs())
 	ids := make([]string, len(all))
 	for i, a := range all {
 		ids[i] = a.ID

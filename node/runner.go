@@ -138,7 +138,9 @@ func (r *runner) superviseTask(ctx context.Context, t *jobspec.Task) (failed boo
 			for _, s := range a.TaskStates {
 				a.RestartCount += s.Restarts
 			}
-			a.ClientStatus = aggregateStatus(a.TaskStates, len(r.group.Tasks), a.ClientStatus)
+			if !r.stopping() { // a stopping allocation stays as it is until run ends it
+				a.ClientStatus = aggregateStatus(a.TaskStates, len(r.group.Tasks), a.ClientStatus)
+			}
 		})
 	}
 	var prev *exec.Task // the last exited task: kept so its logs stay readable until the next start
