@@ -251,24 +251,27 @@ func (s *sim) create(job *jobspec.Job, p Placement, nodeID string, epoch Epoch) 
 	s.allocs[a.ID] = a
 }
 
-// tick advances the clock; pending allocations on live peers start running.
-func (s *sim) tick(d time.Duration) {
+// tick advances the clock; pending allocations on live peers start running. It
+// reports whether any did.
+func (s *sim) tick(d time.Duration) (changed bool) {
 	s.now = s.now.Add(d)
 	for _, id := range slices.Sorted(maps.Keys(s.allocs)) {
 		a := s.allocs[id]
 		if a.ClientStatus == ClientPending && a.DesiredStatus == DesiredRun && s.nodes[a.NodeID].Alive {
 			a.ClientStatus, a.StartedAt, a.ModifyTime = ClientRunning, s.now, s.now
+			changed = true
 		}
 	}
+	return changed
 }
 
-// stabilize reconciles and ticks until nothing happens, at most rounds times.
+// stabilize reconciles and ticks until a round changes nothing (no action, and no
+// allocation started), at most rounds times.
 func (s *sim) stabilize(rounds int, step time.Duration) (lines []string, converged bool) {
 	for range rounds {
 		l, acted := s.reconcile(false)
 		lines = append(lines, l...)
-		s.tick(step)
-		if !acted {
+		if started := s.tick(step); !acted && !started {
 			return lines, true
 		}
 	}
