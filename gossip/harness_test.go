@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"sort"
+	"sync"
 	"testing"
 	"time"
 )
@@ -49,9 +50,16 @@ func newCluster(t testing.TB, n int, mod func(*Config)) *cluster {
 		c.peers = append(c.peers, c.start(nodeName(i), int64(i+1), ""))
 	}
 	t.Cleanup(c.shutdown)
+	errs := make(chan error, n)
 	for i := 1; i < n; i++ {
-		if _, err := c.peers[i].Join([]string{c.peers[0].LocalAddr()}); err != nil {
-			t.Fatalf("join %s: %v", c.peers[i].Name(), err)
+		go func(p *Peer) {
+			_, err := p.Join([]string{c.peers[0].LocalAddr()})
+			errs <- err
+		}(c.peers[i])
+	}
+	for i := 1; i < n; i++ {
+		if err := <-errs; err != nil {
+			t.Fatalf("join: %v", err)
 		}
 	}
 	c.waitAlive(n)
@@ -81,9 +89,15 @@ func (c *cluster) start(name string, seed int64, snapshot string) *Peer {
 }
 
 func (c *cluster) shutdown() {
+	var wg sync.WaitGroup
 	for _, p := range c.peers {
-		_ = p.Shutdown()
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = p.Shutdown()
+		}()
 	}
+	wg.Wait()
 }
 
 // live returns the peers not shut down.
@@ -122,7 +136,7 @@ func (c *cluster) waitAlive(n int) {
 	c.t.Helper()
 	eventually(c.t, fmt.Sprintf("every peer sees %d alive", n), func() bool {
 		for _, p := range c.live() {
-			if aliveCount(p) != n {
+			if p.serf.Memberlist().NumMembers() != n {
 				return false
 			}
 		}

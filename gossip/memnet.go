@@ -26,6 +26,7 @@ type MemNetwork struct {
 	addrOwner map[string]string        // any address -> node name
 	dead      map[string]bool
 	blocked   map[[2]string]bool
+	connMu    sync.Mutex
 	conns     map[*memConn]struct{}
 	nextIP    uint32
 	loss      float64
@@ -132,6 +133,9 @@ func (n *MemNetwork) SetLoss(p float64) {
 
 // Stats returns the counters of what node name sent.
 func (n *MemNetwork) Stats(name string) *NetStats {
+	if s, ok := n.stats.Load(name); ok {
+		return s.(*NetStats)
+	}
 	s, _ := n.stats.LoadOrStore(name, &NetStats{})
 	return s.(*NetStats)
 }
@@ -162,14 +166,19 @@ func (n *MemNetwork) lose() bool {
 }
 
 func (n *MemNetwork) breakConns(match func(*memConn) bool) {
-	n.mu.Lock()
+	n.connMu.Lock()
 	var broken []*memConn
 	for c := range n.conns {
+		broken = append(broken, c)
+	}
+	n.connMu.Unlock()
+	kept := broken[:0]
+	for _, c := range broken {
 		if match(c) {
-			broken = append(broken, c)
+			kept = append(kept, c)
 		}
 	}
-	n.mu.Unlock()
+	broken = kept
 	for _, c := range broken {
 		_ = c.Close()
 	}
@@ -180,10 +189,10 @@ func (n *MemNetwork) pipe(a, b string, local, remote net.Addr) (client, server *
 	p1, p2 := net.Pipe()
 	client = &memConn{Conn: p1, net: n, a: a, b: b, local: local, remote: remote, writer: a}
 	server = &memConn{Conn: p2, net: n, a: a, b: b, local: remote, remote: local, writer: b}
-	n.mu.Lock()
+	n.connMu.Lock()
 	n.conns[client] = struct{}{}
 	n.conns[server] = struct{}{}
-	n.mu.Unlock()
+	n.connMu.Unlock()
 	return client, server
 }
 
@@ -375,9 +384,9 @@ func (c *memConn) Write(p []byte) (int, error) {
 
 func (c *memConn) Close() error {
 	c.once.Do(func() {
-		c.net.mu.Lock()
+		c.net.connMu.Lock()
 		delete(c.net.conns, c)
-		c.net.mu.Unlock()
+		c.net.connMu.Unlock()
 		_ = c.Conn.Close()
 	})
 	return nil
