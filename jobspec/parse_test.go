@@ -276,3 +276,40 @@ func TestSuggest(t *testing.T) {
 		}
 	}
 }
+
+func TestInterpolation(t *testing.T) {
+	src := `variable "name" {
+  default = "web"
+}
+job "j" {
+  group "g" {
+    task "t" {
+      driver = "exec"
+      config {
+        command = "/bin/echo"
+        args    = ["${var.name}-${node.datacenter}", "$${literal}", "${upper(var.name)}:${NOMAD_PORT_http}"]
+      }
+      env {
+        HOST = "${attr.unique.hostname}"
+      }
+    }
+  }
+}`
+	job, err := Parse("j.hcl", []byte(src), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	task := job.Groups[0].Tasks[0]
+	want := []string{"web-${node.datacenter}", "${literal}", "WEB:${NOMAD_PORT_http}"}
+	if fmt.Sprint(task.Config.Args) != fmt.Sprint(want) {
+		t.Errorf("args = %q, want %q", task.Config.Args, want)
+	}
+	if got := task.Env["HOST"]; got != "${attr.unique.hostname}" {
+		t.Errorf("env HOST = %q, want the run-time reference kept", got)
+	}
+	// A run-time value outside a string cannot be known when parsing.
+	_, err = Parse("j.hcl", []byte(strings.Replace(src, `command = "/bin/echo"`, `command = attr.x`, 1)), nil)
+	if err == nil || !strings.Contains(err.Error(), "j.hcl:9:19: group \"g\" task \"t\": config.command: run-time values") {
+		t.Errorf("want an error about a run-time value outside a string, got %v", err)
+	}
+}

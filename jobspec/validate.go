@@ -146,6 +146,9 @@ func (v *validator) group(j *Job, g *Group) {
 	if g.Update != nil {
 		v.update(path, g.Update)
 	}
+	if d := g.EphemeralDisk; d != nil && d.SizeMB < 0 {
+		v.errf(field(path, "ephemeral_disk.size"), d.SizeMB, "size %d is negative; want 0 or more (MB)", d.SizeMB)
+	}
 	ports := v.network(path, g.Network)
 	for i, s := range g.Services {
 		v.service(path, fmt.Sprintf("service[%d]", i), s, ports)

@@ -39,11 +39,7 @@ func (p *parser) eval(expr hclsyntax.Expression, f string) (cty.Value, bool) {
 		return cty.NilVal, false
 	}
 	if runtime {
-		s, ok := p.renderTemplate(expr, f)
-		if !ok {
-			return cty.NilVal, false
-		}
-		return cty.StringVal(s), true
+		return p.evalRuntime(expr, f)
 	}
 	v, hd := expr.Value(p.ctx)
 	if hd.HasErrors() {
@@ -109,6 +105,50 @@ func kindOf(root string) string {
 
 func declaredHint(name string, names []string) string {
 	return listHint(name, names, "declared", "; declare it with a variable block")
+}
+
+// evalRuntime evaluates an expression holding run-time references: strings keep them
+// as written, and lists and maps of such strings are evaluated element by element.
+func (p *parser) evalRuntime(expr hclsyntax.Expression, f string) (cty.Value, bool) {
+	switch e := expr.(type) {
+	case *hclsyntax.TupleConsExpr:
+		vals := make([]cty.Value, 0, len(e.Exprs))
+		for _, item := range e.Exprs {
+			v, ok := p.eval(item, f)
+			if !ok {
+				return cty.NilVal, false
+			}
+			vals = append(vals, v)
+		}
+		return cty.TupleVal(vals), true
+	case *hclsyntax.ObjectConsExpr:
+		attrs := map[string]cty.Value{}
+		for _, item := range e.Items {
+			k, hd := item.KeyExpr.Value(p.ctx)
+			if hd.HasErrors() {
+				p.addHCL(hd, f)
+				return cty.NilVal, false
+			}
+			key, err := convert.Convert(unmark(k), cty.String)
+			if err != nil || key.IsNull() || !key.IsKnown() {
+				p.errAt(item.KeyExpr.Range(), f, p.text(item.KeyExpr.Range()), "a map key must be a string")
+				return cty.NilVal, false
+			}
+			v, ok := p.eval(item.ValueExpr, f)
+			if !ok {
+				return cty.NilVal, false
+			}
+			attrs[key.AsString()] = v
+		}
+		return cty.ObjectVal(attrs), true
+	case *hclsyntax.ParenthesesExpr:
+		return p.eval(e.Expression, f)
+	}
+	s, ok := p.renderTemplate(expr, f)
+	if !ok {
+		return cty.NilVal, false
+	}
+	return cty.StringVal(s), true
 }
 
 // renderTemplate turns a string template holding run-time references into a string,
