@@ -288,11 +288,11 @@ func (c Config) Validate() error {
 		name string
 		v    int
 	}{{"ports.http", c.HTTPPort}, {"ports.rpc", c.RPCPort}, {"ports.gossip", c.GossipPort}} {
-		if p.v < 1 || p.v > 65535 {
-			bad(p.name, p.v, "a port in 1-65535")
+		if p.v < 0 || p.v > 65535 {
+			bad(p.name, p.v, "a port in 1-65535 (0: any free port, for tests)")
 		}
 	}
-	if c.HTTPPort == c.RPCPort || c.HTTPPort == c.GossipPort || c.RPCPort == c.GossipPort {
+	if c.HTTPPort != 0 && (c.HTTPPort == c.RPCPort || c.HTTPPort == c.GossipPort) || c.RPCPort != 0 && c.RPCPort == c.GossipPort {
 		bad("ports", fmt.Sprintf("http=%d rpc=%d gossip=%d", c.HTTPPort, c.RPCPort, c.GossipPort), "three distinct ports")
 	}
 	if c.Datacenter == "" {

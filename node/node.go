@@ -53,9 +53,9 @@ type Node struct {
 	wg      sync.WaitGroup // runner goroutines
 
 	mu       sync.Mutex
-	local    map[string]*localAlloc           // this peer's allocations, by id
-	epochs   placement.EpochTracker           // highest coordinator epoch seen per job
-	holds    map[string]placement.Reservation // bidder reservations by request id
+	local    map[string]*localAlloc            // this peer's allocations, by id
+	epochs   placement.EpochTracker            // highest coordinator epoch seen per job
+	holds    map[string]placement.Reservation  // bidder reservations by request id
 	inflight map[string]map[string]allocRecord // coordinator: job -> awarded allocs not yet seen in gossip
 	eligible bool
 	draining bool
@@ -193,11 +193,23 @@ func (n *Node) tags() gossip.Tags {
 	cpu, mem := n.capacity()
 	return gossip.Tags{
 		NodeID: n.id, Datacenter: n.cfg.Datacenter, Class: n.cfg.NodeClass, Version: Version,
-		RPCAddr:  net.JoinHostPort(n.advertiseAddr(), strconv.Itoa(n.cfg.RPCPort)),
+		RPCAddr:  n.rpcAddr(),
 		CPUTotal: int64(cpu), MemTotalMB: int64(mem),
 		CPUFree: int64(max(free.CPU, 0)), MemFreeMB: int64(max(free.MemoryMB, 0)),
 		Eligible: eligible, Draining: draining,
 	}
+}
+
+// rpcAddr is the advertised RPC address; empty (gossip fills it in) when the port
+// is picked by the system (RPCPort 0, tests).
+func (n *Node) rpcAddr() string {
+	if n.cfg.RPCPort == 0 {
+		if n.g != nil {
+			return n.g.LocalTags().RPCAddr
+		}
+		return ""
+	}
+	return net.JoinHostPort(n.advertiseAddr(), strconv.Itoa(n.cfg.RPCPort))
 }
 
 // capacity is what allocations may use: the host's totals minus the reserved part.
@@ -226,7 +238,8 @@ func (n *Node) freeLocked() placement.Usage {
 
 // publishInfo puts this peer's attributes in the node table and its tags in serf.
 func (n *Node) publishInfo() {
-	info := nodeInfo{Name: n.cfg.Name, HTTPAddr: net.JoinHostPort(n.advertiseAddr(), strconv.Itoa(n.cfg.HTTPPort)),
+	_, port, _ := net.SplitHostPort(n.HTTPAddr())
+	info := nodeInfo{Name: n.cfg.Name, HTTPAddr: net.JoinHostPort(n.advertiseAddr(), port),
 		Attributes: n.fp.Attributes, Meta: n.cfg.Meta}
 	n.infos.SetOwn("info", mustJSON(info))
 	if err := n.g.SetTags(n.tags()); err != nil {
@@ -294,9 +307,10 @@ func (n *Node) onJobChange(e gossip.Entry) {
 // Run runs the peer until ctx ends: it reattaches to running tasks, joins the
 // cluster, and runs its components, each stopped in this order on shutdown:
 //  1. the HTTP API (no new requests),
-//  2. the coordinator loop (no new auctions),
-//  3. gossip Leave: others see this peer "left" at once and replace its allocations,
-//  4. the local tasks are stopped (they would be doubled otherwise),
+//  2. gossip Leave: others see this peer "left" at once and replace its allocations;
+//     meanwhile the local tasks are stopped (they would be doubled otherwise),
+//  3. the coordinator loop and the other components,
+//  4. the runners (once their tasks are gone),
 //  5. gossip Shutdown (already done by Leave; idempotent) and the store.
 //
 // A peer killed with SIGKILL skips all of this; restarted, it reattaches instead.
@@ -339,14 +353,18 @@ func (n *Node) Run(ctx context.Context) error {
 	shutCtx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	n.httpSrv.Shutdown(shutCtx)
 	cancel()
-	// 2 + 3. Leave before stopping the components, so the leave intent spreads
-	// while this peer still answers gossip.
+	// 2 + 3 + 4. Leave (others replace our allocations at once) while the local
+	// tasks stop: both take a while (leave propagation, kill_timeout), so together.
+	stopped := make(chan struct{})
+	go func() {
+		defer close(stopped)
+		n.stopAllLocal("peer left the cluster")
+	}()
 	if err := n.g.Leave(); err != nil {
 		n.log.Warn("leaving the cluster", "err", err)
 	}
 	stopComponents()
-	// 4. Stop the local tasks.
-	n.stopAllLocal("peer left the cluster")
+	<-stopped
 	comps.Wait()
 	n.wg.Wait()
 	// 5.
