@@ -40,10 +40,14 @@ var probes = map[string]func() error{
 	"write /proc/sysrq-trigger": func() error {
 		return os.WriteFile("/proc/sysrq-trigger", []byte("h"), 0)
 	},
-	"mount tmpfs":    func() error { return unix.Mount("tmpfs", "/mnt", "tmpfs", 0, "") },
-	"init_module":    func() error { return unix.InitModule([]byte("not a module"), "") },
-	"raw socket":     func() error { fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW, unix.IPPROTO_ICMP); unix.Close(fd); return err },
-	"write /usr":     func() error { return os.WriteFile("/usr/shoal-probe", nil, 0o644) },
+	"mount tmpfs": func() error { return unix.Mount("tmpfs", "/mnt", "tmpfs", 0, "") },
+	"init_module": func() error { return unix.InitModule([]byte("not a module"), "") },
+	"raw socket": func() error {
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_RAW, unix.IPPROTO_ICMP)
+		unix.Close(fd)
+		return err
+	},
+	"write /usr": func() error { return os.WriteFile("/usr/shoal-probe", nil, 0o644) },
 }
 
 // runProbes is the "probe" role: it prints one line per probe.
