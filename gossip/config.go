@@ -83,6 +83,8 @@ type Config struct {
 	RPCMaxIdle          int           // idle pooled connections kept per remote peer
 	RPCIdleTimeout      time.Duration // pooled connections idle longer are closed
 	Seed                int64         // seeds the random peer choice of anti-entropy (0 = time)
+
+	rpcVersion byte // tests: speak another RPC protocol version (0 = rpcVersion)
 }
 
 // DefaultLANConfig returns memberlist's and serf's own LAN defaults (the values

@@ -136,7 +136,7 @@ func (c *cluster) waitAlive(n int) {
 	c.t.Helper()
 	eventually(c.t, fmt.Sprintf("every peer sees %d alive", n), func() bool {
 		for _, p := range c.live() {
-			if p.serf.Memberlist().NumMembers() != n {
+			if p.serf.Memberlist().NumMembers() != n || len(p.aliveOthers())+1 != n {
 				return false
 			}
 		}

@@ -1,6 +1,7 @@
 package gossip
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -106,7 +107,7 @@ func New(cfg Config) (*Peer, error) {
 	}
 	p.rpc = &rpc{
 		name: cfg.NodeName, netw: netw, ln: ln, log: log.With("component", "rpc"),
-		keys: p.keys, version: rpcVersion, maxFrame: cfg.RPCMaxMessage, maxIdle: cfg.RPCMaxIdle,
+		keys: p.keys, version: cmp.Or(cfg.rpcVersion, rpcVersion), maxFrame: cfg.RPCMaxMessage, maxIdle: cfg.RPCMaxIdle,
 		idleTTL: cfg.RPCIdleTimeout, timeout: cfg.RPCTimeout,
 		handlers: map[string]Handler{}, idle: map[string][]*pooledConn{}, conns: map[net.Conn]struct{}{},
 	}

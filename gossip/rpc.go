@@ -7,7 +7,9 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -77,6 +79,7 @@ type rpc struct {
 	conns    map[net.Conn]struct{} // server side, for shutdown
 	closed   bool
 	wg       sync.WaitGroup
+	dials    atomic.Int64 // connections dialed (pool misses)
 }
 
 type pooledConn struct {
@@ -202,6 +205,7 @@ func (r *rpc) get(ctx context.Context, addr string) (*pooledConn, bool, error) {
 		_ = pc.Close()
 	}
 	r.mu.Unlock()
+	r.dials.Add(1)
 	c, err := r.netw.DialContext(ctx, addr)
 	if err != nil {
 		return nil, false, err
@@ -264,6 +268,8 @@ func (r *rpc) call(ctx context.Context, node, addr, method string, body []byte) 
 		}
 		if ctxErr := ctx.Err(); ctxErr != nil {
 			err = fmt.Errorf("%w (%v)", ctxErr, err)
+		} else if errors.Is(err, os.ErrDeadlineExceeded) && !time.Now().Before(dl) {
+			err = fmt.Errorf("%w (%v)", context.DeadlineExceeded, err)
 		}
 		return nil, fmt.Errorf("rpc %s to %s (%s): %w", method, node, addr, err)
 	}
