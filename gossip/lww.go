@@ -54,6 +54,56 @@ func (s lwwState) merge(e Entry) bool {
 
 const numBuckets = 64
 
+// bucketHashes returns the XOR of the entry hashes per key bucket.
+func (s lwwState) bucketHashes() []uint64 {
+	out := make([]uint64, numBuckets)
+	for _, e := range s {
+		out[bucketOf(e.Key)] ^= entryHash(e)
+	}
+	return out
+}
+
+// inBuckets returns the entries in the given buckets.
+func (s lwwState) inBuckets(bs []int) []Entry {
+	want := map[int]bool{}
+	for _, b := range bs {
+		want[b] = true
+	}
+	var out []Entry
+	for k, e := range s {
+		if want[bucketOf(k)] {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+// diffBuckets lists the buckets whose hashes differ.
+func diffBuckets(mine, theirs []uint64) []int {
+	var diff []int
+	for b := range mine {
+		if b >= len(theirs) || mine[b] != theirs[b] {
+			diff = append(diff, b)
+		}
+	}
+	return diff
+}
+
+// notIn returns the entries of mine that the peer did not send identically.
+func notIn(mine, sent []Entry) []Entry {
+	have := make(map[string]uint64, len(sent))
+	for _, e := range sent {
+		have[e.Key] = entryHash(e)
+	}
+	var out []Entry
+	for _, e := range mine {
+		if h, ok := have[e.Key]; !ok || h != entryHash(e) {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
 func bucketOf(key string) int {
 	h := fnv.New32a()
 	h.Write([]byte(key))
@@ -271,19 +321,9 @@ func (m *LWWMap) bucketHashes() []uint64 {
 
 // inBuckets returns the entries (tombstones included) in the given buckets.
 func (m *LWWMap) inBuckets(bs []int) []Entry {
-	want := map[int]bool{}
-	for _, b := range bs {
-		want[b] = true
-	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var out []Entry
-	for k, e := range m.entries {
-		if want[bucketOf(k)] {
-			out = append(out, e)
-		}
-	}
-	return out
+	return m.entries.inBuckets(bs)
 }
 
 // get returns the entry held for key, tombstone or not.

@@ -379,13 +379,7 @@ func (r *replicator) syncWith(ctx context.Context, peer string) error {
 	}
 	for name, theirs := range resp.Buckets {
 		m := r.mapFor(name)
-		mine := m.bucketHashes()
-		var diff []int
-		for b := range mine {
-			if b >= len(theirs) || mine[b] != theirs[b] {
-				diff = append(diff, b)
-			}
-		}
+		diff := diffBuckets(m.bucketHashes(), theirs)
 		if len(diff) == 0 {
 			continue
 		}
@@ -474,17 +468,7 @@ func (r *replicator) registerHandlers() {
 		}
 		m := r.mapFor(req.Map)
 		m.merge(req.Entries, true)
-		sent := make(map[string]uint64, len(req.Entries))
-		for _, e := range req.Entries {
-			sent[e.Key] = entryHash(e)
-		}
-		var back []Entry
-		for _, e := range m.inBuckets(req.Buckets) {
-			if h, ok := sent[e.Key]; !ok || h != entryHash(e) {
-				back = append(back, e)
-			}
-		}
-		return Encode(back)
+		return Encode(notIn(m.inBuckets(req.Buckets), req.Entries))
 	})
 	h(methodTableGet, func(_ context.Context, _ string, b []byte) ([]byte, error) {
 		var req tableGetReq
