@@ -285,44 +285,54 @@ func Candidates(job *jobspec.Job, group string, missing int, nodes []Node, d int
 		return nil, nil
 	}
 	stack := NewStack(job, g)
-	var feasible []Node
+	var feasible []int // indexes into nodes, in node ID order
 	var rejected []Rejection
 	for i := range nodes {
 		if rej, ok := stack.CheckNode(&nodes[i]); ok {
-			feasible = append(feasible, nodes[i])
+			feasible = append(feasible, i)
 		} else {
 			rejected = append(rejected, rej)
 		}
 	}
-	slices.SortFunc(feasible, func(a, b Node) int { return cmp.Compare(a.ID, b.ID) })
+	slices.SortFunc(feasible, func(a, b int) int { return cmp.Compare(nodes[a].ID, nodes[b].ID) })
 	slices.SortFunc(rejected, func(a, b Rejection) int { return cmp.Compare(a.NodeID, b.NodeID) })
-	want := max(d, 1) * missing
-	if len(feasible) <= want {
-		return feasible, rejected
-	}
 
-	chosen := feasible[:0:0]
-	rest := feasible
-	if len(job.Spreads)+len(g.Spreads) == 0 {
-		// The best fits first: highest bin-pack score on advertised capacity.
-		need := stack.Need()
-		score := func(n *Node) float64 {
+	want := max(d, 1) * missing
+	chosen := feasible
+	if len(feasible) > want {
+		chosen = sample(nodes, feasible, stack.Need(), missing, want, len(job.Spreads)+len(g.Spreads) > 0, seed)
+		slices.SortFunc(chosen, func(a, b int) int { return cmp.Compare(nodes[a].ID, nodes[b].ID) })
+	}
+	out := make([]Node, len(chosen))
+	for k, i := range chosen {
+		out[k] = nodes[i]
+	}
+	return out, rejected
+}
+
+// sample picks want of the feasible peers: unless the job spreads, the best bin-pack
+// fits by advertised capacity for the first missing, then the rest at random (a partial
+// Fisher-Yates shuffle from seed).
+func sample(nodes []Node, feasible []int, need Usage, missing, want int, spreads bool, seed int64) []int {
+	rest := slices.Clone(feasible)
+	var chosen []int
+	if !spreads {
+		score := make(map[int]float64, len(rest))
+		for _, i := range rest {
+			n := &nodes[i]
 			total := Usage{n.CPUTotal, n.MemoryTotalMB}
-			return BinPackScore(total, total.sub(Usage{n.CPUFree, n.MemoryFreeMB}).add(need))
+			score[i] = BinPackScore(total, total.sub(Usage{n.CPUFree, n.MemoryFreeMB}).add(need))
 		}
-		rest = slices.Clone(feasible)
-		slices.SortStableFunc(rest, func(a, b Node) int { return cmp.Compare(score(&b), score(&a)) })
+		slices.SortStableFunc(rest, func(a, b int) int { return cmp.Compare(score[b], score[a]) })
 		best := min(missing, want)
 		chosen = append(chosen, rest[:best]...)
 		rest = rest[best:]
 	}
-	// The rest at random: a partial Fisher-Yates shuffle from the decision's seed.
 	rng := rand.New(rand.NewPCG(uint64(seed), 0x5ca1ab1e))
 	for i := 0; len(chosen) < want && i < len(rest); i++ {
 		j := i + rng.IntN(len(rest)-i)
 		rest[i], rest[j] = rest[j], rest[i]
 		chosen = append(chosen, rest[i])
 	}
-	slices.SortFunc(chosen, func(a, b Node) int { return cmp.Compare(a.ID, b.ID) })
-	return chosen, rejected
+	return chosen
 }

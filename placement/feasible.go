@@ -2,7 +2,6 @@ package placement
 
 import (
 	"cmp"
-	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -222,15 +221,16 @@ func (s *Stack) checkConstraints(n *Node) (reason, detail string) {
 // checkCapacity compares one instance's need with free. A peer whose total capacity can
 // never hold the instance gets its own reason, so "no peer can ever fit this" is visible.
 func checkCapacity(need Usage, n *Node, free Usage) (reason, detail string) {
+	itoa := strconv.Itoa // details are built for every rejected peer: keep them cheap
 	switch {
 	case need.CPU > n.CPUTotal:
-		return "are too small for " + strconv.Itoa(need.CPU) + " MHz cpu", fmt.Sprintf("has %d MHz in all", n.CPUTotal)
+		return "are too small for " + itoa(need.CPU) + " MHz cpu", "has " + itoa(n.CPUTotal) + " MHz in all"
 	case need.MemoryMB > n.MemoryTotalMB:
-		return "are too small for " + strconv.Itoa(need.MemoryMB) + " MiB memory", fmt.Sprintf("has %d MiB in all", n.MemoryTotalMB)
+		return "are too small for " + itoa(need.MemoryMB) + " MiB memory", "has " + itoa(n.MemoryTotalMB) + " MiB in all"
 	case need.CPU > free.CPU:
-		return "lack free cpu", fmt.Sprintf("needs %d MHz, has %d MHz free", need.CPU, free.CPU)
+		return "lack free cpu", "needs " + itoa(need.CPU) + " MHz, has " + itoa(free.CPU) + " MHz free"
 	case need.MemoryMB > free.MemoryMB:
-		return "lack free memory", fmt.Sprintf("needs %d MiB, has %d MiB free", need.MemoryMB, free.MemoryMB)
+		return "lack free memory", "needs " + itoa(need.MemoryMB) + " MiB, has " + itoa(free.MemoryMB) + " MiB free"
 	}
 	return "", ""
 }

@@ -129,7 +129,7 @@ func Outranks(a, b *Alloc) bool {
 // Reconcile compares a job with its observed allocations and decides what to do. It is
 // pure: same input, same Result, whatever the order of Allocs and Nodes.
 func Reconcile(in ReconcileInput) Result {
-	r := &reconciler{in: in, nodes: make(map[string]*Node, len(in.Nodes))}
+	r := &reconciler{in: in, nodes: make(map[string]*Node, len(in.Nodes)), hashes: make(map[string]string)}
 	for i := range in.Nodes {
 		r.nodes[in.Nodes[i].ID] = &in.Nodes[i]
 	}
@@ -146,7 +146,18 @@ type reconciler struct {
 	in     ReconcileInput
 	nodes  map[string]*Node
 	allocs []Alloc // sorted by group, index, create time, id
+	hashes map[string]string
 	out    Result
+}
+
+// hash is GroupHash(g), computed once per reconciliation.
+func (r *reconciler) hash(g *jobspec.Group) string {
+	h, ok := r.hashes[g.Name]
+	if !ok {
+		h = GroupHash(g)
+		r.hashes[g.Name] = h
+	}
+	return h
 }
 
 func (r *reconciler) run() {
@@ -217,7 +228,7 @@ func (r *reconciler) stop(a *Alloc, reason string) {
 }
 
 func (r *reconciler) place(g *jobspec.Group, index int, nodeID string, prev *Alloc, reason string) *Placement {
-	p := Placement{Group: g.Name, Index: index, JobVersion: r.in.Job.Version, SpecHash: GroupHash(g),
+	p := Placement{Group: g.Name, Index: index, JobVersion: r.in.Job.Version, SpecHash: r.hash(g),
 		NodeID: nodeID, Reason: reason}
 	if prev != nil {
 		p.PreviousAlloc = prev.ID
@@ -281,7 +292,7 @@ func (r *reconciler) slots(g *jobspec.Group, allocs []*Alloc) {
 		r.stop(a, ReasonCountReduced)
 	}
 
-	hash := GroupHash(g)
+	hash := r.hash(g)
 	var outdated []*Alloc
 	for index := range max(g.Count, 0) {
 		history := byIndex[index]
@@ -393,7 +404,7 @@ func (r *reconciler) system(g *jobspec.Group, allocs []*Alloc) {
 		ids = append(ids, id)
 	}
 	slices.Sort(ids)
-	hash := GroupHash(g)
+	hash := r.hash(g)
 	var outdated []*Alloc
 	for _, id := range ids {
 		n := r.nodes[id]
