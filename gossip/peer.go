@@ -214,6 +214,9 @@ func serfConfig(cfg Config, ring *memberlist.Keyring, keyringPath string, log *s
 	sc.ReconnectTimeout, sc.TombstoneTimeout = cfg.ReconnectTimeout, cfg.TombstoneTimeout
 	sc.LeavePropagateDelay, sc.BroadcastTimeout = cfg.LeavePropagate, cfg.BroadcastTimeout
 	sc.UserEventSizeLimit = MaxUserEventBytes
+	// Queries (key rotation uses them) time out after GossipInterval*mult*log10(N+1):
+	// keep that at least a second even with test-fast gossip.
+	sc.QueryTimeoutMult = max(sc.QueryTimeoutMult, int(time.Second/cfg.GossipInterval))
 	sc.EnableNameConflictResolution = false // a restarted peer reclaims its name (DeadNodeReclaimTime)
 	sc.DisableCoordinates = true            // unused; saves bytes in every ping
 	return sc
