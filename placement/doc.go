@@ -1,9 +1,108 @@
 // Package placement holds every decision Shoal makes, as pure functions of their inputs:
-// who coordinates a job (rendezvous hashing and epochs), which peers are feasible, how a
-// peer bids and how a coordinator awards, and how observed allocations are reconciled with
-// the desired jobs.
+// who coordinates a job, which peers can take it, how a peer bids and how a coordinator
+// awards, and how observed allocations are reconciled with the desired job.
 //
-// It imports only jobspec. It does no I/O, starts no goroutine, reads no clock and uses no
-// global random source: time and randomness are inputs, and actions are returned as data
-// for node to carry out.
+// It imports only jobspec. It does no I/O, starts no goroutine, reads no clock and uses
+// no global random source: time (now) and randomness (a seed) are inputs, and actions
+// are returned as data for node to carry out. Same inputs, same outputs, whatever the
+// order of the slices passed in; so any decision can be replayed from a log.
+//
+// # The decision flow
+//
+// Every peer runs the same loop for every job; only the job's coordinator acts.
+//
+//	 member list ──► Coordinator(job, nodes) ── is it me? ──no──► (wait; refuse stale epochs)
+//	                         │ yes: epoch = tracker.Next(job)
+//	                         ▼
+//	 job + allocs ──► Reconcile(ReconcileInput) ──► Result
+//	  + nodes + now          │    Stop ─────────► owners stop them
+//	                         │    MarkLost ─────► recorded against the dead owner
+//	                         │    Place (NodeID) ► system job: that peer places its own
+//	                         │    NextEval ─────► reconcile again then
+//	                         ▼    Place (auction), once NotBefore has passed
+//	           Candidates(job, group, missing, nodes, d, seed)     advertised view
+//	                         │  d x missing peers: best fits + random (power of d)
+//	                         ▼
+//	           NewBidRequest ──RPC──► each candidate: MakeBid(req, LocalState, now)
+//	                         │        exact free capacity, ports, distinct_hosts;
+//	                         │        scores per extra slot; holds a Reservation
+//	                         ▼
+//	           Award(req, bids + Refusals(req, rejected), seed)
+//	                         │  greedy by score, spread and distinct_property applied,
+//	                         │  never beyond a bid's MaxSlots
+//	                         ├──► SlotAward ──RPC──► winner creates the Alloc (it owns it)
+//	                         └──► Unplaced{Slot, Reason} ──► retry with 4 x d, then all
+//
+// # Rules that every peer must apply identically
+//
+// Coordinator: rendezvous hashing (HRW) of the job ID over the alive and eligible peers,
+// with FNV-1a 64 and the splitmix64 finaliser (hrw). Ranked gives the succession.
+// The hash is part of the protocol: a test pins it.
+//
+// Epochs: a coordinator acts under EpochTracker.Next(job), which is above every epoch
+// it has seen for the job (observe the Epoch of every Alloc too). Peers pass every
+// request and award through EpochTracker.Accept and drop those below the highest seen.
+//
+// Doubled slots: when two live allocations fill one slot (a partition healed, or two
+// coordinators raced under equal epochs), the survivor is the one with the higher
+// (Epoch, JobVersion, CreateTime, ID), in that order (Outranks): the latest
+// coordinator's decision wins. Reconcile stops the others only once the survivor is
+// running, so the slot is never empty while this happens, and never stops both.
+//
+// Lost marks: MarkLost is a coordinator's note about an allocation whose owner it
+// cannot reach. node applies the mark (ClientStatus lost) to the records it passes to
+// Reconcile only while the owner is dead in its view; once the owner is back, the
+// owner's own record speaks, and the doubled-slot rule settles the slot.
+//
+// # Feasibility, scoring, bidding
+//
+// Feasibility is a chain of stages (status, datacenter, constraints, capacity, ports,
+// distinct_hosts; see feasible.go), each rejection a Rejection whose Reason is shared by
+// every peer failing the same way, so Explain can say "3 peers lack free memory,
+// 2 peers fail constraint ${node.class} = gpu". A constraint on a missing attribute fails
+// and names it (except is_not_set); an invalid one rejects every peer, with the error.
+//
+// Scores follow Nomad, for comparability (score.go): bin-pack (ScoreFitBinPack / 18),
+// job anti-affinity, affinity, a penalty on peers where the group recently failed, and
+// spread; the final score is the mean of the scorers that applied. A bidder computes the
+// node-local ones for each further slot it could take (Bid.PerSlot), so the coordinator
+// sees how the peer fills and can pack or spread; spread and distinct_property need the
+// whole job, so Award applies them while assigning, from BidRequest.PropertyCounts.
+//
+// A bid's MaxSlots comes from the bidder's exact free capacity (totals minus live
+// allocations minus other auctions' unexpired reservations), is one at most with a
+// static port or distinct_hosts, and Bid.Limit says what capped it. The bidder stores
+// Bid.Reservation and drops it on award or when it expires (ActiveReservations).
+//
+// # Reconciliation
+//
+// Reconcile handles service jobs (Count slots, each with exactly one live allocation),
+// batch jobs (a slot that completed is done, never replaced) and system jobs (one per
+// alive peer that passes status, datacenter and constraints; Index is 0 and the slot is
+// the peer; failures are not rescheduled until the job changes). It stops allocations
+// above Count (highest index first), of removed groups, and of stopped or purged jobs;
+// replaces lost ones at once; reschedules failed ones per the reschedule policy
+// (attempts within interval, constant/exponential/fibonacci delay up to max_delay;
+// Placement.NotBefore and Result.NextEval); moves allocations off draining peers by
+// placing first and stopping once the replacement runs; and rolls out a new job version
+// under the update block: at most max_parallel replacements in flight, where a
+// replacement is in flight until it has run for min_healthy_time. A version replaces an
+// allocation only when GroupHash (the group minus count, update, reschedule, spread and
+// affinity) changed, so scaling replaces nothing. Restarting a task in place is not
+// placement's: the peer that runs it does that, per the restart block, and reports the
+// allocation failed only once restarts are used up.
+//
+// Slots that will not be placed say why in Result.Blocked; groups that place nothing
+// (count 0) say so in Result.Notes; Award says why a slot is Unplaced.
+//
+// # Not yet
+//
+// healthy_deadline and progress_deadline are not enforced (an unhealthy replacement
+// holds its max_parallel place until it fails), canaries and auto_revert are not
+// implemented, and a version change never updates an allocation in place.
+//
+// # Concurrency
+//
+// Every function is pure and safe to call from any goroutine. Stack is immutable after
+// NewStack. EpochTracker is a plain value that its owner must not share unsynchronised.
 package placement
