@@ -1,7 +1,60 @@
 // Package exec runs one task as one container, directly with runc's libcontainer: it
-// prepares root filesystems from OCI images (or the host's, for the exec driver), starts,
+// prepares root filesystems from OCI images (or the host's, for the exec kind), starts,
 // signals, stops, waits for and destroys containers, reads their stats and logs, and
 // reattaches to running containers after the peer restarts.
 //
 // It imports no package of ours and knows nothing of jobs, allocations or the cluster.
+//
+// # Use
+//
+//	// First thing in main: the binary is also the container init.
+//	if len(os.Args) > 1 && os.Args[1] == exec.InitArg { exec.Init() }
+//
+//	cfg := exec.DefaultConfig()
+//	cfg.DataDir = "/var/lib/shoal/exec"
+//	d, err := exec.New(cfg)           // makes the process a child subreaper
+//	tasks, err := d.Recover()          // containers left by a previous peer process
+//	info, err := d.PrepareImage(ctx, "registry.example/app:1") // optional: Start does it too
+//	t, err := d.Start(ctx, exec.TaskSpec{ID: allocID + "-web", Kind: exec.KindContainer, Image: ref, ...})
+//	res, err := t.Wait(ctx)            // ExitResult{ExitCode, Signal, OOMKilled, Unknown}
+//	err = t.Stop(ctx)                  // kill signal, then SIGKILL after the kill timeout
+//	st, err := t.Stats()               // CPU, memory, pids from the cgroup
+//	rc, err := d.Logs(id, exec.Stdout, follow)
+//	err = t.Destroy()                  // cgroups, state, overlay, task dir: all gone
+//	removed, err := d.GCImages()       // unpacked images no task uses
+//	err = d.Close()                    // at shutdown; tasks keep running
+//
+// # Layout under Config.DataDir
+//
+//	images/<alg>-<digest>/rootfs   an image's layers flattened once (whiteouts applied), shared read-only
+//	images/<alg>-<digest>/image.json
+//	tasks/<id>/{local,secrets,tmp}  bound at /local, /secrets, /tmp in the container
+//	tasks/<id>/logs/stdout[.N]      rotated output; .stdout.fifo is what the container writes to
+//	tasks/<id>/{upper,work,rootfs}  the task's overlay (container kind, unless ReadOnlyRoot)
+//	tasks/<id>/task.json            what Recover needs (kill signal and timeout, image, overlay)
+//	state/<id>/                     libcontainer's state (Config.StateDir)
+//	hostfs/                         the exec kind's read-only, non-recursive bind of the host's /
+//
+// # Isolation
+//
+// Every task gets new pid, mount, uts, ipc and network namespaces (a network namespace
+// with only loopback unless TaskSpec.HostNetwork), its own cgroup under the peer's own
+// cgroup (Config.CgroupParent/<id>; v1 and v2), memory limit and reservation, CPU
+// shares and a pids limit; Docker's default capabilities without CAP_NET_RAW;
+// no_new_privs; runc's masked and read-only /proc and /sys paths; RLIMIT_NOFILE
+// 1024/65536; a seccomp deny list (mount, kexec, modules, bpf, perf, keyrings,
+// ptrace, namespaces, ...) when built with the `seccomp` tag (SeccompAvailable). The
+// exec kind runs the host's root read-only, with the driver's data dir, /root and
+// the shadow files masked, as user nobody unless TaskSpec.User says otherwise.
+//
+// # Logs and restarts
+//
+// The container writes to a FIFO it holds read-write, and the peer copies it into
+// size-rotated files. While the peer is down, output waits in the pipe (writers block
+// once 64 KiB are pending) and the restarted peer carries on copying; only output
+// still in the pipe when a task exits while the peer is down is lost.
+//
+// After a restart the exit status of a task is known only if this process adopted its
+// process (as child subreaper); otherwise ExitResult.Unknown is set. OOM kills are
+// always read from the cgroup.
 package exec

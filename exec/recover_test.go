@@ -126,4 +126,3 @@ func TestRecover(t *testing.T) {
 		}
 	}
 }
-

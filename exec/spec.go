@@ -37,45 +37,7 @@ type launch struct {
 // buildLaunch turns a task into a libcontainer config through a runtime-spec (runc's
 // own conversion, so that masked paths, devices and mount options match `runc run`).
 func (d *Driver) buildLaunch(s *TaskSpec, rootfs, lookupRoot, taskDir string, img *ImageConfig) (*launch, error) {
-	spec := specconv.Example()
-	spec.Root = &specs.Root{Path: rootfs, Readonly: s.ReadOnlyRoot || s.Kind == KindExec}
-	spec.Process.Terminal = false
-	spec.Process.Capabilities = &specs.LinuxCapabilities{
-		Bounding: defaultCaps, Permitted: defaultCaps, Effective: defaultCaps,
-	}
-	spec.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Soft: 1024, Hard: 65536}}
-	spec.Hostname = s.Hostname
-	if spec.Hostname == "" {
-		spec.Hostname = s.ID[:min(len(s.ID), 63)]
-	}
-	// cgroup v1 would mount the host's whole hierarchy read-only: leave it out.
-	spec.Mounts = dropMount(spec.Mounts, "/sys/fs/cgroup")
-	spec.Mounts = append(spec.Mounts,
-		bindMount(filepath.Join(taskDir, "local"), "/local", "rw", "nosuid", "nodev"),
-		bindMount(filepath.Join(taskDir, "secrets"), "/secrets", "rw", "nosuid", "nodev", "noexec"),
-		bindMount(filepath.Join(taskDir, "tmp"), "/tmp", "rw", "nosuid", "nodev"),
-	)
-	if s.HostNetwork {
-		spec.Linux.Namespaces = dropNamespace(spec.Linux.Namespaces, specs.NetworkNamespace)
-		if s.Kind == KindContainer && !s.ReadOnlyRoot {
-			spec.Mounts = append(spec.Mounts,
-				bindMount("/etc/resolv.conf", "/etc/resolv.conf", "ro"),
-				bindMount("/etc/hosts", "/etc/hosts", "ro"))
-		}
-	}
-	if s.Kind == KindExec {
-		// The host's root, read-only: hide the driver's own data (other tasks'
-		// overlays and logs, container state) and the host's secrets.
-		spec.Linux.MaskedPaths = append(spec.Linux.MaskedPaths, d.cfg.DataDir, d.cfg.stateDir())
-		spec.Linux.MaskedPaths = append(spec.Linux.MaskedPaths, execMaskedPaths...)
-		spec.Mounts = append(spec.Mounts, d.hostSubmounts...)
-	}
-	if d.seccomp {
-		spec.Linux.Seccomp = defaultSeccomp()
-	}
-	spec.Linux.Resources = d.resources(s)
-	spec.Linux.CgroupsPath = d.cgroupPath(s.ID)
-
+	spec := d.runtimeSpec(s, rootfs, taskDir)
 	cfg, err := specconv.CreateLibcontainerConfig(&specconv.CreateOpts{
 		CgroupName: s.ID,
 		Spec:       spec,
@@ -128,6 +90,51 @@ func (d *Driver) buildLaunch(s *TaskSpec, rootfs, lookupRoot, taskDir string, im
 		uid: execUser.Uid,
 		gid: execUser.Gid,
 	}, nil
+}
+
+// runtimeSpec is the OCI runtime spec of a task (without its process, which
+// libcontainer takes separately): runc's example spec with our isolation defaults.
+func (d *Driver) runtimeSpec(s *TaskSpec, rootfs, taskDir string) *specs.Spec {
+	spec := specconv.Example()
+	spec.Root = &specs.Root{Path: rootfs, Readonly: s.ReadOnlyRoot || s.Kind == KindExec}
+	spec.Process.Terminal = false
+	spec.Process.Capabilities = &specs.LinuxCapabilities{
+		Bounding: defaultCaps, Permitted: defaultCaps, Effective: defaultCaps,
+	}
+	spec.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Soft: 1024, Hard: 65536}}
+	spec.Hostname = s.Hostname
+	if spec.Hostname == "" {
+		spec.Hostname = s.ID[:min(len(s.ID), 63)]
+	}
+	// cgroup v1 would mount the host's whole hierarchy read-only: leave it out.
+	spec.Mounts = dropMount(spec.Mounts, "/sys/fs/cgroup")
+	spec.Mounts = append(spec.Mounts,
+		bindMount(filepath.Join(taskDir, "local"), "/local", "rw", "nosuid", "nodev"),
+		bindMount(filepath.Join(taskDir, "secrets"), "/secrets", "rw", "nosuid", "nodev", "noexec"),
+		bindMount(filepath.Join(taskDir, "tmp"), "/tmp", "rw", "nosuid", "nodev"),
+	)
+	if s.HostNetwork {
+		spec.Linux.Namespaces = dropNamespace(spec.Linux.Namespaces, specs.NetworkNamespace)
+		if s.Kind == KindContainer && !s.ReadOnlyRoot {
+			spec.Mounts = append(spec.Mounts,
+				bindMount("/etc/resolv.conf", "/etc/resolv.conf", "ro"),
+				bindMount("/etc/hosts", "/etc/hosts", "ro"))
+		}
+	}
+	if s.Kind == KindExec {
+		// The host's root, read-only: hide the driver's own data (other tasks'
+		// overlays and logs, container state) and the host's secrets.
+		spec.Linux.MaskedPaths = append(spec.Linux.MaskedPaths, d.cfg.DataDir, d.cfg.stateDir())
+		spec.Linux.MaskedPaths = append(spec.Linux.MaskedPaths, execMaskedPaths...)
+		spec.Mounts = append(spec.Mounts, d.hostSubmounts...)
+	}
+	if d.seccomp {
+		spec.Linux.Seccomp = defaultSeccomp()
+	}
+	spec.Linux.Resources = d.resources(s)
+	spec.Linux.CgroupsPath = d.cgroupPath(s.ID)
+
+	return spec
 }
 
 // resources maps the task's limits to cgroup settings.
