@@ -159,6 +159,8 @@ func runRole(role string) int {
 		return runProbes()
 	case "first-peer":
 		return runFirstPeer()
+	case "runtime-runner":
+		return runRuntimeRunner()
 	}
 	fmt.Fprintf(os.Stderr, "unknown %s %q\n", roleEnv, role)
 	return 2
