@@ -7,26 +7,20 @@ import (
 	"github.com/shoal-sched/shoal/jobspec"
 )
 
-// Default reschedule policies when a group has none, as in Nomad.
-var (
-	defaultServiceReschedule = jobspec.ReschedulePolicy{Delay: 30 * time.Second,
-		DelayFunction: "exponential", MaxDelay: time.Hour, Unlimited: true}
-	defaultBatchReschedule = jobspec.ReschedulePolicy{Attempts: 1, Interval: 24 * time.Hour,
-		Delay: 5 * time.Second, DelayFunction: "constant"}
-)
-
 // maxRescheduleHistory bounds the reschedule times carried from one allocation to its
 // replacement: enough to count attempts and grow delays to any MaxDelay.
 const maxRescheduleHistory = 32
 
+// reschedulePolicy is the group's policy, or jobspec's default for the job type when a
+// job arrived without one (parsed jobs always carry one).
 func reschedulePolicy(job *jobspec.Job, g *jobspec.Group) jobspec.ReschedulePolicy {
 	if g.Reschedule != nil {
 		return *g.Reschedule
 	}
-	if job.Type == jobspec.TypeBatch {
-		return defaultBatchReschedule
+	if p := jobspec.DefaultReschedulePolicy(job.Type); p != nil {
+		return *p
 	}
-	return defaultServiceReschedule
+	return jobspec.ReschedulePolicy{}
 }
 
 // rescheduleDecision is what to do about a failed allocation: when its replacement may

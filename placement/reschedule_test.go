@@ -51,7 +51,7 @@ func TestDecideReschedule(t *testing.T) {
 		{"one attempt used", limited, failed(t0.Add(-5 * m)), t0.Add(m), ""},
 		{"attempts used up", limited, failed(t0.Add(-5*m), t0.Add(-2*m)), time.Time{}, "reschedule attempts exhausted (2 of 2 within 10m0s)"},
 		{"old attempts fall out of the interval", limited, failed(t0.Add(-30*m), t0.Add(-2*m)), t0.Add(m), ""},
-		{"unlimited", defaultServiceReschedule, failed(t0, t0, t0, t0), t0.Add(8 * 30 * time.Second * 2), ""},
+		{"unlimited", *jobspec.DefaultReschedulePolicy(jobspec.TypeService), failed(t0, t0, t0, t0), t0.Add(8 * 30 * time.Second * 2), ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -209,29 +209,29 @@ func spreadScore(specs []spreadSpec, props map[string]string, counts map[string]
 }
 
 // evenSpreadBoost is Nomad's even-spread boost: positive for a value below the least
-// used one, -1 when all values are level, and otherwise relative to the spread.
+// used one, negative above it, and relative to the spread otherwise. One deviation:
+// when every value is level Nomad gives every peer -1, which tells peers apart not at
+// all but drags each mean down so far that the other scorers (anti-affinity) stop
+// mattering; here a level spread does not apply (0).
 func evenSpreadBoost(used map[string]int, value string) float64 {
-	if len(used) == 0 {
-		return 0
-	}
 	cur := used[value]
-	minC, maxC := -1, 0
+	minC, maxC := 0, 0
 	for _, c := range used {
 		if c <= 0 {
 			continue
 		}
-		if minC < 0 || c < minC {
+		if minC == 0 || c < minC {
 			minC = c
 		}
 		maxC = max(maxC, c)
 	}
 	switch {
-	case minC <= 0:
-		return 0
+	case minC == 0:
+		return 0 // nothing placed yet
 	case cur != minC:
 		return float64(minC-cur) / float64(minC)
 	case minC == maxC:
-		return -1
+		return 0
 	}
 	return float64(maxC-minC) / float64(minC)
 }

@@ -17,10 +17,11 @@ import (
 //
 // Commands:
 //
-//	add-nodes count=N [cpu=MHz] [mem=MiB] [dc=DC] [class=C]   peers n1, n2, ...
+//	add-nodes count=N [cpu=MHz] [mem=MiB] [dc=DC] [class=C] [attrs=k:v,...] [meta=k:v,...]
 //	submit job=ID [type=service|batch|system] [count=N] [cpu=] [mem=] [image=]
 //	       [max-parallel=N] [min-healthy=DUR] [port=P] [distinct-hosts] [dc=PATTERN]
 //	       [constraint=L,OP,R] [spread=ATTR]                   a resubmit bumps the version
+//	submit (input: an HCL job file, parsed by jobspec)
 //	stop job=ID
 //	fail-node ID | drain ID | fail-alloc slot=JOB/GROUP[I] | complete-alloc slot=...
 //	partition (input: one side per line, peer IDs separated by spaces) | heal
@@ -82,11 +83,24 @@ func runCommand(t *testing.T, s *sim, d *datadriven.TestData) string {
 			id := fmt.Sprintf("n%d", len(s.order)+1)
 			n := sizedNode(id, num("cpu", 4000), num("mem", 4096))
 			n.Datacenter, n.Class = arg("dc", "dc1"), arg("class", "")
+			for _, kv := range strings.Split(arg("attrs", ""), ",") {
+				if k, v, ok := strings.Cut(kv, ":"); ok {
+					n.Attributes[k] = v
+				}
+			}
+			for _, kv := range strings.Split(arg("meta", ""), ",") {
+				if k, v, ok := strings.Cut(kv, ":"); ok {
+					n.Meta[k] = v
+				}
+			}
 			s.addNode(n)
 			out = append(out, id)
 		}
 		return strings.Join(out, " ")
 	case "submit":
+		if strings.TrimSpace(d.Input) != "" {
+			return submitHCL(t, s, d)
+		}
 		id := arg("job", "web")
 		j := testJob(num("count", 1), num("cpu", 100), num("mem", 128))
 		j.ID, j.Type, j.Datacenters = id, arg("type", jobspec.TypeService), []string{arg("dc", "*")}
@@ -169,6 +183,21 @@ func runCommand(t *testing.T, s *sim, d *datadriven.TestData) string {
 	}
 	t.Fatalf("%s: unknown command %q", d.Pos, d.Cmd)
 	return ""
+}
+
+// submitHCL submits the job file in the command's input, parsed by jobspec as a user's
+// would be. A resubmit of the same ID bumps the version.
+func submitHCL(t *testing.T, s *sim, d *datadriven.TestData) string {
+	j, err := jobspec.Parse("script.hcl", []byte(d.Input), nil)
+	if err != nil {
+		return "error: " + err.Error()
+	}
+	j.Version = 1
+	if old, ok := s.jobs[j.ID]; ok {
+		j.Version = old.job.Version + 1
+	}
+	s.jobs[j.ID] = &simJob{job: j}
+	return fmt.Sprintf("%s v%d", j.ID, j.Version)
 }
 
 func lines2out(lines []string) string {

@@ -317,12 +317,12 @@ func (s *sim) slotReport() []string {
 			}
 			for i := range max(want, 0) {
 				if perSlot[i] != 1 {
-					bad = append(bad, fmt.Sprintf("%s: %d running", SlotName(jobID, g.Name, i), perSlot[i]))
+					bad = append(bad, fmt.Sprintf("%s: %d running", jobspec.SlotName(jobID, g.Name, i), perSlot[i]))
 				}
 				delete(perSlot, i)
 			}
 			for i, c := range perSlot {
-				bad = append(bad, fmt.Sprintf("%s: %d live beyond count", SlotName(jobID, g.Name, i), c))
+				bad = append(bad, fmt.Sprintf("%s: %d live beyond count", jobspec.SlotName(jobID, g.Name, i), c))
 			}
 		}
 	}

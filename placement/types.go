@@ -1,7 +1,6 @@
 package placement
 
 import (
-	"fmt"
 	"time"
 
 	"github.com/shoal-sched/shoal/jobspec"
@@ -85,13 +84,8 @@ type Alloc struct {
 	Epoch         Epoch       // the coordinator epoch it was awarded under
 }
 
-// SlotName names a slot: "job/group[index]".
-func SlotName(jobID, group string, index int) string {
-	return fmt.Sprintf("%s/%s[%d]", jobID, group, index)
-}
-
 // Slot returns the slot a fills: "job/group[index]".
-func (a *Alloc) Slot() string { return SlotName(a.JobID, a.Group, a.Index) }
+func (a *Alloc) Slot() string { return jobspec.SlotName(a.JobID, a.Group, a.Index) }
 
 // Terminal reports whether a is over: asked to stop, or finished, failed or lost.
 // A terminal allocation holds no resources and fills no slot.
