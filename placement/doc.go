@@ -11,27 +11,27 @@
 //
 // Every peer runs the same loop for every job; only the job's coordinator acts.
 //
-//	 member list ──► Coordinator(job, nodes) ── is it me? ──no──► (wait; refuse stale epochs)
-//	                         │ yes: epoch = tracker.Next(job)
-//	                         ▼
-//	 job + allocs ──► Reconcile(ReconcileInput) ──► Result
-//	  + nodes + now          │    Stop ─────────► owners stop them
-//	                         │    MarkLost ─────► recorded against the dead owner
-//	                         │    Place (NodeID) ► system job: that peer places its own
-//	                         │    NextEval ─────► reconcile again then
-//	                         ▼    Place (auction), once NotBefore has passed
-//	           Candidates(job, group, missing, nodes, d, seed)     advertised view
-//	                         │  d x missing peers: best fits + random (power of d)
-//	                         ▼
-//	           NewBidRequest ──RPC──► each candidate: MakeBid(req, LocalState, now)
-//	                         │        exact free capacity, ports, distinct_hosts;
-//	                         │        scores per extra slot; holds a Reservation
-//	                         ▼
-//	           Award(req, bids + Refusals(req, rejected), seed)
-//	                         │  greedy by score, spread and distinct_property applied,
-//	                         │  never beyond a bid's MaxSlots
-//	                         ├──► SlotAward ──RPC──► winner creates the Alloc (it owns it)
-//	                         └──► Unplaced{Slot, Reason} ──► retry with 4 x d, then all
+//	member list ──► Coordinator(job, nodes) ── is it me? ──no──► (wait; refuse stale epochs)
+//	                        │ yes: epoch = tracker.Next(job)
+//	                        ▼
+//	job + allocs ──► Reconcile(ReconcileInput) ──► Result
+//	 + nodes + now          │    Stop ─────────► owners stop them
+//	                        │    MarkLost ─────► recorded against the dead owner
+//	                        │    Place (NodeID) ► system job: that peer places its own
+//	                        │    NextEval ─────► reconcile again then
+//	                        ▼    Place (auction), once NotBefore has passed
+//	          Candidates(job, group, missing, nodes, d, seed)     advertised view
+//	                        │  d x missing peers: best fits + random (power of d)
+//	                        ▼
+//	          NewBidRequest ──RPC──► each candidate: MakeBid(req, LocalState, now)
+//	                        │        exact free capacity, ports, distinct_hosts;
+//	                        │        scores per extra slot; holds a Reservation
+//	                        ▼
+//	          Award(req, bids + Refusals(req, rejected), seed)
+//	                        │  greedy by score, spread and distinct_property applied,
+//	                        │  never beyond a bid's MaxSlots
+//	                        ├──► SlotAward ──RPC──► winner creates the Alloc (it owns it)
+//	                        └──► Unplaced{Slot, Reason} ──► retry with 4 x d, then all
 //
 // # Rules that every peer must apply identically
 //
