@@ -1,6 +1,7 @@
 package jobspec
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -174,4 +175,30 @@ func BenchmarkValidate100Groups(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// FuzzValidateJSON feeds arbitrary JSON jobs (as the HTTP API receives them) to
+// Canonicalize and Validate: they must never panic, and an accepted job must
+// survive the canonical encoding.
+func FuzzValidateJSON(f *testing.F) {
+	f.Add([]byte(`{"ID":"a","TaskGroups":[{"Name":"g","Count":1,"Tasks":[{"Name":"t","Driver":"exec","Config":{"command":"/bin/true"}}]}]}`))
+	f.Add([]byte(`{"ID":"a","TaskGroups":[null,{"Tasks":[null]}]}`))
+	f.Add([]byte(`{"ID":"a","Spreads":[{"SpreadTarget":[{"Percent":200}]}],"TaskGroups":[{"Network":{"Ports":[{"Label":"x"}]},"Services":[{"PortLabel":"y","Checks":[{}]}]}]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var job Job
+		if json.Unmarshal(data, &job) != nil {
+			return
+		}
+		job.Canonicalize()
+		if job.Validate() != nil {
+			return
+		}
+		b, err := Encode(&job)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Decode(b); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
