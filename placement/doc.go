@@ -86,7 +86,9 @@
 // Placement.NotBefore and Result.NextEval); moves allocations off draining peers by
 // placing first and stopping once the replacement runs; and rolls out a new job version
 // under the update block: at most max_parallel replacements in flight, where a
-// replacement is in flight until it has run for min_healthy_time. A version replaces an
+// replacement is in flight until it has run for min_healthy_time; the rollout pauses
+// (Result.Blocked) when a new allocation fails or misses healthy_deadline, leaving the old
+// version serving until a newer job version is submitted. A version replaces an
 // allocation only when GroupHash (the group minus count, update, reschedule, spread and
 // affinity) changed, so scaling replaces nothing. Restarting a task in place is not
 // placement's: the peer that runs it does that, per the restart block, and reports the
@@ -97,9 +99,8 @@
 //
 // # Not yet
 //
-// healthy_deadline and progress_deadline are not enforced (an unhealthy replacement
-// holds its max_parallel place until it fails), canaries and auto_revert are not
-// implemented, and a version change never updates an allocation in place.
+// progress_deadline, canaries and auto_revert are not implemented, and a version
+// change never updates an allocation in place (it replaces it, or leaves it alone).
 //
 // # Concurrency
 //

@@ -360,7 +360,10 @@ func (r *reconciler) refill(g *jobspec.Group, index int, history []*Alloc) {
 
 // rollingUpdate replaces outdated allocations, at most MaxParallel in flight: a
 // replacement is in flight until it has run for MinHealthyTime. Each replacement stops
-// the old allocation and places the new one in the same step.
+// the old allocation and places the new one in the same step. The rollout pauses (and
+// says so in Blocked) once an allocation of the new version has failed or has not
+// become healthy within HealthyDeadline: the old version keeps serving until a newer
+// job version is submitted.
 func (r *reconciler) rollingUpdate(g *jobspec.Group, allocs, outdated []*Alloc, hash string, replace func(*Alloc)) {
 	if len(outdated) == 0 {
 		return
@@ -370,17 +373,22 @@ func (r *reconciler) rollingUpdate(g *jobspec.Group, allocs, outdated []*Alloc, 
 		u = r.in.Job.Update
 	}
 	budget := len(outdated)
-	var minHealthy time.Duration
 	if u != nil && u.MaxParallel > 0 {
-		minHealthy = u.MinHealthyTime
 		inFlight := 0
 		for _, a := range allocs {
-			if a.Terminal() || r.outdated(a, hash) || a.healthy(r.in.Now, minHealthy) {
+			if r.outdated(a, hash) {
+				continue
+			}
+			if why := r.unhealthy(a, u); why != "" {
+				r.out.Blocked = append(r.out.Blocked, Blocked{outdated[0].Slot(), "rolling update paused: " + why})
+				return
+			}
+			if a.Terminal() || a.healthy(r.in.Now, u.MinHealthyTime) {
 				continue
 			}
 			inFlight++
 			if a.ClientStatus == ClientRunning && !a.StartedAt.IsZero() {
-				r.wakeAt(a.StartedAt.Add(minHealthy))
+				r.wakeAt(a.StartedAt.Add(u.MinHealthyTime))
 			}
 		}
 		budget = max(0, u.MaxParallel-inFlight)
@@ -389,6 +397,18 @@ func (r *reconciler) rollingUpdate(g *jobspec.Group, allocs, outdated []*Alloc, 
 		r.stop(a, ReasonUpdate)
 		replace(a)
 	}
+}
+
+// unhealthy says why an allocation of the new version stops a rollout, or "".
+func (r *reconciler) unhealthy(a *Alloc, u *jobspec.Update) string {
+	switch {
+	case a.ClientStatus == ClientFailed:
+		return a.Slot() + " (" + a.ID + ") of the new version failed"
+	case u.HealthyDeadline > 0 && !a.Terminal() && !a.healthy(r.in.Now, u.MinHealthyTime) &&
+		!r.in.Now.Before(a.CreateTime.Add(u.HealthyDeadline)):
+		return a.Slot() + " (" + a.ID + ") of the new version not healthy within healthy_deadline " + u.HealthyDeadline.String()
+	}
+	return ""
 }
 
 // system reconciles a system group: one allocation on every alive peer that fits it.

@@ -142,6 +142,18 @@ func TestReconcile(t *testing.T) {
 				a.JobVersion, a.SpecHash, a.StartedAt = 2, GroupHash(testJob(2, 100, 128, newVersion).Groups[0]), t0.Add(-4*time.Second)
 			}), alloc("a1", 1, "n2", ClientRunning)},
 			want: []string{"next eval +6s"}},
+		{name: "a failed replacement pauses the rollout", job: testJob(2, 100, 128, newVersion), nodes: nodes,
+			allocs: []Alloc{alloc("b0", 0, "n3", ClientFailed, func(a *Alloc) {
+				a.JobVersion, a.SpecHash, a.ModifyTime = 2, GroupHash(testJob(2, 100, 128, newVersion).Groups[0]), t0
+			}), alloc("a1", 1, "n2", ClientRunning)},
+			want: []string{"place api[0] v2 after b0 not before +30s: reschedules a failed allocation",
+				"blocked web/api[1]: rolling update paused: web/api[0] (b0) of the new version failed", "next eval +30s"}},
+		{name: "a replacement unhealthy past its deadline pauses the rollout", nodes: nodes,
+			job: testJob(2, 100, 128, newVersion, func(j *jobspec.Job) { j.Update.HealthyDeadline = time.Minute }),
+			allocs: []Alloc{alloc("b0", 0, "n3", ClientPending, func(a *Alloc) {
+				a.JobVersion, a.SpecHash, a.CreateTime = 2, GroupHash(testJob(2, 100, 128, newVersion).Groups[0]), t0.Add(-2*time.Minute)
+			}), alloc("a1", 1, "n2", ClientRunning)},
+			want: []string{"blocked web/api[1]: rolling update paused: web/api[0] (b0) of the new version not healthy within healthy_deadline 1m0s"}},
 		{name: "version bump that leaves the group alone replaces nothing", job: testJob(2, 100, 128, func(j *jobspec.Job) { j.Version = 7 }), nodes: nodes,
 			allocs: []Alloc{alloc("a0", 0, "n1", ClientRunning), alloc("a1", 1, "n2", ClientRunning)}},
 		{name: "group removed", job: testJob(1, 100, 128), nodes: nodes,
