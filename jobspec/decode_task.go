@@ -72,6 +72,8 @@ func (p *parser) decodeTask(blk *hclsyntax.Block, g *Group, gpath string) *Task 
 		t.Config = p.taskConfig(c, path, t.Driver)
 	} else {
 		p.errAt(blk.DefRange(), field(path, "config"), "", "missing config block; the %s driver needs one", t.Driver)
+		p.reported[field(path, "config.image")] = true
+		p.reported[field(path, "config.command")] = true
 	}
 	if r := p.single(b, path, "", "resources"); r != nil {
 		p.resources(r, path, &t.Resources)

@@ -210,3 +210,28 @@ func TestSlotName(t *testing.T) {
 		t.Errorf("SlotName = %q, want %q", got, want)
 	}
 }
+
+func TestInDatacenter(t *testing.T) {
+	tests := []struct {
+		dcs  []string
+		dc   string
+		want bool
+	}{
+		{[]string{"*"}, "dc1", true},
+		{[]string{"dc1", "dc2"}, "dc2", true},
+		{[]string{"dc1"}, "dc3", false},
+		{[]string{"us-*"}, "us-east", true},
+		{[]string{"us-*"}, "eu-west", false},
+		{nil, "dc1", false},
+	}
+	for _, tc := range tests {
+		if got := (&Job{Datacenters: tc.dcs}).InDatacenter(tc.dc); got != tc.want {
+			t.Errorf("datacenters %q, InDatacenter(%q) = %v, want %v", tc.dcs, tc.dc, got, tc.want)
+		}
+	}
+	j := validJob()
+	j.Datacenters = []string{"dc[1"}
+	if err := j.Validate(); err == nil || !strings.Contains(err.Error(), `datacenters[0]: "dc[1" is not a valid datacenter pattern`) {
+		t.Errorf("want a bad pattern error, got %v", err)
+	}
+}

@@ -2,6 +2,7 @@ package jobspec
 
 import (
 	"fmt"
+	"path"
 	"regexp"
 	"strconv"
 	"strings"
@@ -87,6 +88,8 @@ func (j *Job) validate() Diagnostics {
 	for i, dc := range j.Datacenters {
 		if dc == "" {
 			v.errf(fmt.Sprintf("datacenters[%d]", i), dc, "datacenter name is empty")
+		} else if _, err := path.Match(dc, ""); err != nil {
+			v.errf(fmt.Sprintf("datacenters[%d]", i), dc, "%q is not a valid datacenter pattern; accepted: a name, or a glob such as \"*\" or \"us-*\"", dc)
 		}
 	}
 	if j.Priority < 1 || j.Priority > 100 {
