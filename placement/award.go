@@ -49,10 +49,7 @@ func Award(req BidRequest, bids []Bid, seed int64) ([]SlotAward, []Unplaced) {
 	byNode := make(map[string]bool)
 	sorted := slices.Clone(bids)
 	slices.SortStableFunc(sorted, func(a, b Bid) int {
-		if c := cmp.Compare(a.NodeID, b.NodeID); c != 0 {
-			return c
-		}
-		return cmp.Compare(b.MaxSlots, a.MaxSlots)
+		return cmp.Or(cmp.Compare(a.NodeID, b.NodeID), cmp.Compare(b.MaxSlots, a.MaxSlots), cmp.Compare(b.Score, a.Score))
 	})
 	for i := range sorted {
 		b := &sorted[i]
@@ -63,7 +60,11 @@ func Award(req BidRequest, bids []Bid, seed int64) ([]SlotAward, []Unplaced) {
 		if limit := min(b.MaxSlots, len(b.PerSlot)); limit > 0 {
 			offers = append(offers, &offer{bid: b, limit: limit, rank: tieBreak(seed, b.NodeID)})
 		} else {
-			refusals = append(refusals, Rejection{NodeID: b.NodeID, Reason: b.Reason, Detail: b.Detail})
+			reason := b.Reason
+			if reason == "" {
+				reason = "bid no slots, without a reason"
+			}
+			refusals = append(refusals, Rejection{NodeID: b.NodeID, Reason: reason, Detail: b.Detail})
 		}
 	}
 

@@ -26,10 +26,10 @@ type BidRequest struct {
 	JobID       string
 	Group       string
 	JobVersion  uint64
-	Epoch       Epoch  // the coordinator's epoch for the job; bidders refuse lower ones
-	Coordinator string // the coordinator's node ID
-	Slots       []int  // the slot indexes wanted
-	Resources   jobspec.Resources
+	Epoch       Epoch             // the coordinator's epoch for the job; bidders refuse lower ones
+	Coordinator string            // the coordinator's node ID
+	Slots       []int             // the slot indexes wanted
+	Resources   jobspec.Resources // per slot; informational (bidders compute it from Job)
 	Job         *jobspec.Job
 	Seed        int64 // Seed(jobID, round): tie-breaks, so the round can be replayed
 
@@ -46,7 +46,11 @@ type BidRequest struct {
 // allocs are the job's allocations across the cluster, nodes the member list.
 // The caller fills in RequestID, Epoch, Coordinator and Seed.
 func NewBidRequest(job *jobspec.Job, group string, slots []int, allocs []Alloc, nodes []Node, now time.Time) BidRequest {
-	req := BidRequest{JobID: job.ID, Group: group, JobVersion: job.Version, Slots: slices.Clone(slots), Job: job}
+	req := BidRequest{Group: group, Slots: slices.Clone(slots), Job: job}
+	if job == nil {
+		return req // MakeBid and Award refuse it, saying why
+	}
+	req.JobID, req.JobVersion = job.ID, job.Version
 	g := job.LookupGroup(group)
 	if g == nil {
 		return req
@@ -94,6 +98,9 @@ func PropertyCounts(job *jobspec.Job, group *jobspec.Group, allocs []Alloc, node
 	if len(keys) == 0 {
 		return nil
 	}
+	// A spread and a distinct_property on one attribute share one count.
+	slices.SortFunc(keys, func(a, b key) int { return cmp.Or(cmp.Compare(a.counted, b.counted), cmp.Compare(a.attr, b.attr)) })
+	keys = slices.Compact(keys)
 	byID := make(map[string]*Node, len(nodes))
 	for i := range nodes {
 		byID[nodes[i].ID] = &nodes[i]
@@ -225,6 +232,9 @@ func MakeBid(req BidRequest, local LocalState, now time.Time) Bid {
 	if slots >= len(req.Slots) {
 		slots, limit = len(req.Slots), ""
 	}
+	if slots <= 0 { // CheckLocal saw room for one; only nonsense resources get here
+		return refuse("lack free capacity", "")
+	}
 	bid.Limit = limit
 
 	sc := newScorer(req.Job, g, req.Penalized)
@@ -280,8 +290,11 @@ func Refusals(req BidRequest, rejected []Rejection) []Bid {
 // It also returns why the other peers were left out, for Explain. The result does not
 // depend on the order of nodes.
 func Candidates(job *jobspec.Job, group string, missing int, nodes []Node, d int, seed int64) ([]Node, []Rejection) {
+	if job == nil || missing <= 0 {
+		return nil, nil
+	}
 	g := job.LookupGroup(group)
-	if g == nil || missing <= 0 {
+	if g == nil {
 		return nil, nil
 	}
 	stack := NewStack(job, g)

@@ -271,6 +271,40 @@ func TestCandidates(t *testing.T) {
 	}
 }
 
+func TestNilAndEmptyInputs(t *testing.T) {
+	req := NewBidRequest(nil, "api", []int{0}, nil, nil, t0)
+	if bid := MakeBid(req, LocalState{Node: sizedNode("n1", 1000, 1000)}, t0); bid.MaxSlots != 0 || bid.Reason == "" {
+		t.Fatalf("bid on a nil job = %+v, want a refusal with a reason", bid)
+	}
+	if _, unplaced := Award(req, nil, 1); len(unplaced) != 1 || unplaced[0].Reason != "the request carries no job" {
+		t.Fatalf("Award on a nil job: unplaced = %v", unplaced)
+	}
+	if c, r := Candidates(nil, "api", 1, threePeers(), 2, 1); c != nil || r != nil {
+		t.Fatal("Candidates on a nil job must return nothing")
+	}
+	if _, unplaced := Award(request(testJob(1, 1, 1), 0), []Bid{{RequestID: "r1", NodeID: "x"}}, 1); len(unplaced) != 1 ||
+		!strings.Contains(unplaced[0].Reason, "1 peer bids no slots, without a reason") {
+		t.Fatalf("a bare zero bid: unplaced = %v", unplaced)
+	}
+}
+
+// A spread and a distinct_property on the same attribute count each allocation once.
+func TestPropertyCountsShareAttributes(t *testing.T) {
+	job := testJob(3, 100, 128, func(j *jobspec.Job) {
+		j.Spreads = []jobspec.Spread{{Attribute: "${meta.rack}", Weight: 50}}
+		j.Groups[0].Constraints = []jobspec.Constraint{{LTarget: "${meta.rack}", Operand: OpDistinctProp, RTarget: "2"}}
+	})
+	nodes := threePeers()
+	for i := range nodes {
+		nodes[i].Meta["rack"] = "r1"
+	}
+	allocs := []Alloc{running("web", "api", 0, "n1", 100, 128), running("web", "api", 1, "n2", 100, 128), running("web", "other", 0, "n3", 100, 128)}
+	got := PropertyCounts(job, job.Groups[0], allocs, nodes)
+	if got["${meta.rack}"]["r1"] != 2 {
+		t.Fatalf("PropertyCounts = %v, want r1 counted twice (the group's two allocations)", got)
+	}
+}
+
 func ids(ns []Node) []string {
 	out := make([]string, len(ns))
 	for i, n := range ns {

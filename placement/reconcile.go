@@ -208,9 +208,11 @@ func (r *reconciler) alive(nodeID string) bool {
 	return ok && n.Alive
 }
 
+// draining reports whether the peer's allocations must move away. Marking a peer
+// ineligible only keeps new allocations off it, as in Nomad.
 func (r *reconciler) draining(nodeID string) bool {
 	n := r.nodes[nodeID]
-	return n != nil && (n.Draining || !n.Eligible)
+	return n != nil && n.Draining
 }
 
 func (r *reconciler) groupAllocs(group string) []*Alloc {
@@ -437,7 +439,11 @@ func (r *reconciler) system(g *jobspec.Group, allocs []*Alloc) {
 				live = append(live, a)
 			}
 		}
-		if rej, ok := stack.CheckFit(n); !ok {
+		fit := *n
+		if len(live) > 0 {
+			fit.Eligible = true // ineligible keeps what it runs; it only takes nothing new
+		}
+		if rej, ok := stack.CheckFit(&fit); !ok {
 			for _, a := range live {
 				r.stop(a, ReasonNodeUnfit+": "+singular(rej.Reason))
 			}

@@ -154,6 +154,9 @@ func TestReconcile(t *testing.T) {
 				a.JobVersion, a.SpecHash, a.CreateTime = 2, GroupHash(testJob(2, 100, 128, newVersion).Groups[0]), t0.Add(-2*time.Minute)
 			}), alloc("a1", 1, "n2", ClientRunning)},
 			want: []string{"blocked web/api[1]: rolling update paused: web/api[0] (b0) of the new version not healthy within healthy_deadline 1m0s"}},
+		{name: "ineligible peer keeps its allocation", job: testJob(1, 100, 128),
+			nodes:  func() []Node { ns := threePeers(); ns[0].Eligible = false; return ns }(),
+			allocs: []Alloc{alloc("a0", 0, "n1", ClientRunning)}},
 		{name: "version bump that leaves the group alone replaces nothing", job: testJob(2, 100, 128, func(j *jobspec.Job) { j.Version = 7 }), nodes: nodes,
 			allocs: []Alloc{alloc("a0", 0, "n1", ClientRunning), alloc("a1", 1, "n2", ClientRunning)}},
 		{name: "group removed", job: testJob(1, 100, 128), nodes: nodes,
@@ -189,8 +192,12 @@ func TestReconcileSystem(t *testing.T) {
 		want   []string
 	}{
 		{"one per fitting peer", nil, nodes, []string{"place api[0] v1 on n1: slot is empty", "place api[0] v1 on n2: slot is empty"}},
-		{"peer that no longer fits stops its copy", []Alloc{sys("s1", "n1", ClientRunning), sys("s2", "n2", ClientRunning), sys("s3", "n3", ClientRunning)}, nodes,
-			[]string{"stop s3 on n3: peer no longer fits the system job: is ineligible"}},
+		{"ineligible peer keeps its copy", []Alloc{sys("s1", "n1", ClientRunning), sys("s2", "n2", ClientRunning), sys("s3", "n3", ClientRunning)}, nodes, nil},
+		{"draining peer stops its copy", []Alloc{sys("s1", "n1", ClientRunning), sys("s2", "n2", ClientRunning)},
+			func() []Node { ns := slices.Clone(nodes); ns[1].Draining = true; return ns }(),
+			[]string{"stop s2 on n2: peer no longer fits the system job: is draining"}},
+		{"peer outside the datacenters stops its copy", []Alloc{sys("s1", "n1", ClientRunning), sys("s2", "n2", ClientRunning), sys("s4", "n4", ClientRunning)}, nodes,
+			[]string{"stop s4 on n4: peer no longer fits the system job: is not in datacenter dc1"}},
 		{"new peer gets one", []Alloc{sys("s1", "n1", ClientRunning)}, nodes, []string{"place api[0] v1 on n2: slot is empty"}},
 		{"failed copy is not rescheduled", []Alloc{sys("s1", "n1", ClientRunning), sys("s2", "n2", ClientFailed)}, nodes,
 			[]string{"blocked web/api[0] on n2: failed on this peer; system jobs are not rescheduled until the job changes"}},
