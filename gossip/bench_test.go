@@ -1,0 +1,276 @@
+package gossip
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"os"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// TestGossipBench measures convergence, failure detection, traffic at rest and
+// false deaths on the in-memory network (docs/bench/gossip.md). It is off by
+// default; run it with e.g.
+//
+//	SHOAL_BENCH=10,100,500 go test -run TestGossipBench -v -timeout 60m ./gossip/
+//
+// SHOAL_BENCH_PROFILES=lan,node selects the timing profiles.
+func TestGossipBench(t *testing.T) {
+	spec := os.Getenv("SHOAL_BENCH")
+	if spec == "" {
+		t.Skip("set SHOAL_BENCH=10,100,500 to run the gossip benchmark")
+	}
+	profiles := map[string]func() Config{"lan": DefaultLANConfig, "node": DefaultNodeConfig}
+	names := strings.Split(os.Getenv("SHOAL_BENCH_PROFILES"), ",")
+	if names[0] == "" {
+		names = []string{"lan", "node"}
+	}
+	fmt.Printf("| N | timings | form | tag 99.9%% | tag 100%% | entry 99.9%% | entry 100%% | kill->dead p50 | p99 | max | msgs/peer/s | bytes/peer/s | false deaths (busy) |\n")
+	fmt.Printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, s := range strings.Split(spec, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil {
+			t.Fatalf("SHOAL_BENCH=%q: %v", spec, err)
+		}
+		for _, name := range names {
+			r := runBench(t, n, name, profiles[name])
+			fmt.Printf("| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %.1f | %.0f | %d |\n",
+				n, name, r.form, r.tag999, r.tag100, r.entry999, r.entry100, r.killP50, r.killP99, r.killMax,
+				r.msgsPerSec, r.bytesPerSec, r.falseDeaths)
+		}
+	}
+}
+
+type benchResult struct {
+	form, tag999, tag100, entry999, entry100, killP50, killP99, killMax string
+	msgsPerSec, bytesPerSec                                             float64
+	falseDeaths                                                         int
+}
+
+// recorder collects when each observer saw what.
+type recorder struct {
+	mu      sync.Mutex
+	tagSeen map[string]time.Time            // observer -> time
+	entry   map[string]time.Time            // observer -> time
+	failed  map[string]map[string]time.Time // member -> observer -> time
+}
+
+func (r *recorder) failedAt(member string) map[string]time.Time {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := map[string]time.Time{}
+	for k, v := range r.failed[member] {
+		out[k] = v
+	}
+	return out
+}
+
+func (r *recorder) count(m map[string]time.Time) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(m)
+}
+
+func quantile(ds []time.Duration, q float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	i := int(math.Ceil(q*float64(len(ds)))) - 1
+	return ds[max(0, min(i, len(ds)-1))]
+}
+
+func fmtDur(d time.Duration, ok bool) string {
+	if !ok {
+		return "n/a"
+	}
+	return d.Round(time.Millisecond).String()
+}
+
+// spread returns the times to reach 99.9% and 100% of want observers.
+func spread(t0 time.Time, seen map[string]time.Time, want int) (string, string) {
+	var ds []time.Duration
+	for _, at := range seen {
+		ds = append(ds, at.Sub(t0))
+	}
+	sort.Slice(ds, func(i, j int) bool { return ds[i] < ds[j] })
+	need := int(math.Ceil(0.999 * float64(want)))
+	p999, p100 := "n/a", "n/a"
+	if len(ds) >= need {
+		p999 = fmtDur(ds[need-1], true)
+	}
+	if len(ds) >= want {
+		p100 = fmtDur(ds[want-1], true)
+	}
+	return p999, p100
+}
+
+func waitFor(deadline time.Duration, cond func() bool) bool {
+	end := time.Now().Add(deadline)
+	for time.Now().Before(end) {
+		if cond() {
+			return true
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return cond()
+}
+
+func runBench(t *testing.T, n int, profile string, base func() Config) benchResult {
+	var res benchResult
+	rec := &recorder{tagSeen: map[string]time.Time{}, entry: map[string]time.Time{}, failed: map[string]map[string]time.Time{}}
+	c := &cluster{t: t, net: NewMemNetwork(1), mod: func(cfg *Config) {
+		b := base()
+		b.NodeName, b.Transport, b.Seed, b.Logger = cfg.NodeName, cfg.Transport, cfg.Seed, cfg.Logger
+		b.BindAddr, b.BindPort, b.RPCPort = "127.0.0.1", 0, 0
+		*cfg = b
+	}}
+	defer c.shutdown()
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		c.peers = append(c.peers, c.start(nodeName(i), int64(i+1), ""))
+	}
+	target := c.peers[1].Name()
+	for _, p := range c.peers {
+		ch := p.Events()
+		observer := p.Name()
+		go func() {
+			for e := range ch {
+				now := time.Now()
+				rec.mu.Lock()
+				switch {
+				case e.Type == EventUpdate && e.Member.Name == target && e.Member.Tags.CPUFree == 777:
+					if _, ok := rec.tagSeen[observer]; !ok {
+						rec.tagSeen[observer] = now
+					}
+				case e.Type == EventFailed:
+					if rec.failed[e.Member.Name] == nil {
+						rec.failed[e.Member.Name] = map[string]time.Time{}
+					}
+					rec.failed[e.Member.Name][observer] = now
+				}
+				rec.mu.Unlock()
+			}
+		}()
+		p.Map("jobs").OnChange(func(e Entry) {
+			if e.Key == "bench" {
+				rec.mu.Lock()
+				if _, ok := rec.entry[observer]; !ok {
+					rec.entry[observer] = time.Now()
+				}
+				rec.mu.Unlock()
+			}
+		})
+	}
+	// Join in waves of 20, each to a random earlier peer, as peers boot.
+	for i := 1; i < n; i += 20 {
+		var wg sync.WaitGroup
+		for j := i; j < min(i+20, n); j++ {
+			wg.Add(1)
+			go func(p *Peer, seed *Peer) {
+				defer wg.Done()
+				if _, err := p.Join([]string{seed.LocalAddr()}); err != nil {
+					t.Errorf("join %s: %v", p.Name(), err)
+				}
+			}(c.peers[j], c.peers[j%i])
+		}
+		wg.Wait()
+	}
+	formed := waitFor(10*time.Minute, func() bool {
+		for _, p := range c.peers {
+			if len(p.aliveOthers()) != n-1 {
+				return false
+			}
+		}
+		return true
+	})
+	res.form = fmtDur(time.Since(start), formed)
+	if !formed {
+		t.Logf("N=%d %s: cluster did not form", n, profile)
+		return res
+	}
+	time.Sleep(3 * time.Second) // let join traffic drain
+
+	// Traffic at rest.
+	var m0, b0 int64
+	for _, p := range c.peers {
+		s := c.net.Stats(p.Name())
+		m0, b0 = m0+s.Messages.Load(), b0+s.Bytes.Load()
+	}
+	const window = 10 * time.Second
+	time.Sleep(window)
+	var m1, b1 int64
+	for _, p := range c.peers {
+		s := c.net.Stats(p.Name())
+		m1, b1 = m1+s.Messages.Load(), b1+s.Bytes.Load()
+	}
+	res.msgsPerSec = float64(m1-m0) / float64(n) / window.Seconds()
+	res.bytesPerSec = float64(b1-b0) / float64(n) / window.Seconds()
+
+	// Tag update.
+	t0 := time.Now()
+	if err := c.peers[1].SetTagsNow(Tags{CPUFree: 777}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(time.Minute, func() bool { return rec.count(rec.tagSeen) >= n-1 })
+	rec.mu.Lock()
+	res.tag999, res.tag100 = spread(t0, rec.tagSeen, n-1)
+	rec.mu.Unlock()
+
+	// Replicated map entry.
+	t0 = time.Now()
+	c.peers[2].Map("jobs").Put("bench", []byte("job body"))
+	waitFor(time.Minute, func() bool { return rec.count(rec.entry) >= n })
+	rec.mu.Lock()
+	res.entry999, res.entry100 = spread(t0, rec.entry, n)
+	rec.mu.Unlock()
+
+	// False deaths with both cores busy: nobody is killed; count failures seen.
+	busy, stop := 30*time.Second, make(chan struct{})
+	for i := 0; i < runtime.GOMAXPROCS(0); i++ {
+		go func() {
+			x := 0
+			for {
+				select {
+				case <-stop:
+					return
+				default:
+					for k := 0; k < 1e6; k++ {
+						x += k
+					}
+				}
+			}
+		}()
+	}
+	time.Sleep(busy)
+	close(stop)
+	rec.mu.Lock()
+	for _, obs := range rec.failed {
+		res.falseDeaths += len(obs)
+	}
+	rec.mu.Unlock()
+
+	// Kill -> every other peer sees it failed, 3 victims one after another.
+	var ds []time.Duration
+	complete := true
+	for k := 0; k < 3; k++ {
+		victim := c.peers[n-1-k].Name()
+		t0 := time.Now()
+		c.net.Kill(victim)
+		ok := waitFor(2*time.Minute, func() bool { return len(rec.failedAt(victim)) >= n-1-k })
+		complete = complete && ok
+		for _, at := range rec.failedAt(victim) {
+			ds = append(ds, at.Sub(t0))
+		}
+	}
+	res.killP50, res.killP99 = fmtDur(quantile(ds, 0.5), true), fmtDur(quantile(ds, 0.99), true)
+	res.killMax = fmtDur(quantile(ds, 1), complete)
+	_ = context.Background
+	return res
+}
