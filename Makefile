@@ -4,7 +4,7 @@ GO      ?= go
 BIN     := bin/peer
 VERSION ?= 0.1.0-dev
 
-.PHONY: all build test test-short bench demo demo-stop fuzz setup clean
+.PHONY: all build test test-short chaos bench demo demo-stop fuzz setup clean
 
 all: build
 
@@ -18,6 +18,12 @@ build:
 test: setup
 	$(GO) vet ./...
 	$(GO) test -race -count=1 -timeout 30m ./...
+
+# The long chaos scenarios of integration/ (about 20 minutes) and their results table.
+chaos: setup
+	mkdir -p bin && SHOAL_CHAOS=1 SHOAL_REQUIRE_PEER=1 SHOAL_CHAOS_TABLE=$(CURDIR)/bin/chaos-table.md \
+		$(GO) test -count=1 -timeout 90m -v -run 'TestScenario' ./integration/
+	@cat bin/chaos-table.md
 
 bench: setup build
 	$(GO) test -run '^$$' -bench . -benchmem ./...
