@@ -102,6 +102,23 @@
 // progress_deadline, canaries and auto_revert are not implemented, and a version
 // change never updates an allocation in place (it replaces it, or leaves it alone).
 //
+// # API
+//
+//	Coordinator(jobID string, nodes []Node) (nodeID string, ok bool)
+//	Ranked(jobID string, nodes []Node) []string
+//	Seed(jobID string, round uint64) int64
+//	(*EpochTracker).Next / Accept / Observe / Highest / Forget (jobID [, Epoch])
+//	Candidates(job *jobspec.Job, group string, missing int, nodes []Node, d int, seed int64) ([]Node, []Rejection)
+//	NewBidRequest(job *jobspec.Job, group string, slots []int, allocs []Alloc, nodes []Node, now time.Time) BidRequest
+//	MakeBid(req BidRequest, local LocalState, now time.Time) Bid
+//	Refusals(req BidRequest, rejected []Rejection) []Bid
+//	Award(req BidRequest, bids []Bid, seed int64) ([]SlotAward, []Unplaced)
+//	Reconcile(in ReconcileInput) Result
+//	ActiveReservations(rs []Reservation, now time.Time) []Reservation
+//	FreeResources(n Node, allocs []Alloc) Usage; Used(allocs []Alloc) Usage
+//	Outranks(a, b *Alloc) bool; GroupHash(g *jobspec.Group) string
+//	NewStack(job, group) *Stack; (*Stack).CheckNode / CheckFit / CheckLocal; Explain([]Rejection) string
+//
 // # Concurrency
 //
 // Every function is pure and safe to call from any goroutine. Stack is immutable after

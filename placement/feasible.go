@@ -30,7 +30,6 @@ const (
 	StageCapacity   = "capacity"
 	StagePorts      = "ports"
 	StageDistinct   = "distinct"
-	StageRequest    = "request"
 )
 
 // Rejection says why a peer cannot take an instance of a group.

@@ -133,7 +133,11 @@ func Reconcile(in ReconcileInput) Result {
 	for i := range in.Nodes {
 		r.nodes[in.Nodes[i].ID] = &in.Nodes[i]
 	}
-	r.allocs = slices.Clone(in.Allocs)
+	for _, a := range in.Allocs {
+		if in.Job == nil || a.JobID == in.Job.ID { // another job's records are not ours to judge
+			r.allocs = append(r.allocs, a)
+		}
+	}
 	slices.SortFunc(r.allocs, func(a, b Alloc) int {
 		return cmp.Or(cmp.Compare(a.Group, b.Group), cmp.Compare(a.Index, b.Index),
 			a.CreateTime.Compare(b.CreateTime), cmp.Compare(a.ID, b.ID))
