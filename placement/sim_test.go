@@ -235,20 +235,8 @@ func (s *sim) auction(job *jobspec.Job, coord string, epoch Epoch, view []Node, 
 
 func (s *sim) create(job *jobspec.Job, p Placement, nodeID string, epoch Epoch) {
 	s.counter++
-	g := job.LookupGroup(p.Group)
-	var ports []int
-	if g.Network != nil {
-		for _, port := range g.Network.Ports {
-			if port.Static > 0 {
-				ports = append(ports, port.Static)
-			}
-		}
-	}
-	a := &Alloc{ID: fmt.Sprintf("a%d", s.counter), JobID: job.ID, Group: p.Group, Index: p.Index,
-		JobVersion: p.JobVersion, SpecHash: p.SpecHash, NodeID: nodeID, DesiredStatus: DesiredRun,
-		ClientStatus: ClientPending, Resources: g.TotalResources(), Ports: ports, CreateTime: s.now,
-		ModifyTime: s.now, Reschedules: p.Reschedules, PreviousAlloc: p.PreviousAlloc, Epoch: epoch}
-	s.allocs[a.ID] = a
+	a := NewAlloc(job, p, fmt.Sprintf("a%d", s.counter), nodeID, epoch, s.now)
+	s.allocs[a.ID] = &a
 }
 
 // tick advances the clock; pending allocations on live peers start running. It

@@ -134,3 +134,17 @@ func Used(allocs []Alloc) Usage {
 func FreeResources(n Node, allocs []Alloc) Usage {
 	return Usage{CPU: n.CPUTotal, MemoryMB: n.MemoryTotalMB}.sub(Used(allocs))
 }
+
+// NewAlloc is the record a winning peer creates when it accepts an award for p: pending,
+// owned by nodeID, under the coordinator's epoch, holding the group's resources and
+// static ports, and carrying p's reschedule history. id must be unique (node makes it).
+func NewAlloc(job *jobspec.Job, p Placement, id, nodeID string, epoch Epoch, now time.Time) Alloc {
+	a := Alloc{ID: id, JobID: job.ID, Group: p.Group, Index: p.Index, JobVersion: p.JobVersion,
+		SpecHash: p.SpecHash, NodeID: nodeID, DesiredStatus: DesiredRun, ClientStatus: ClientPending,
+		CreateTime: now, ModifyTime: now, Reschedules: p.Reschedules, PreviousAlloc: p.PreviousAlloc, Epoch: epoch}
+	if g := job.LookupGroup(p.Group); g != nil {
+		a.Resources = g.TotalResources()
+		a.Ports = NewStack(job, g).ports
+	}
+	return a
+}
