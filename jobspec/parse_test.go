@@ -313,3 +313,54 @@ job "j" {
 		t.Errorf("want an error about a run-time value outside a string, got %v", err)
 	}
 }
+
+func TestFunctions(t *testing.T) {
+	tests := []struct{ expr, want string }{
+		{`upper("a")`, "A"},
+		{`format("%s-%03d", "web", 7)`, "web-007"},
+		{`join(",", concat(["a"], ["b", "c"]))`, "a,b,c"},
+		{`tostring(length(split(",", "a,b,c")))`, "3"},
+		{`tostring(max(1, 5, 3) + min(2, 4))`, "7"},
+		{`coalesce(null, "x")`, "x"},
+		{`jsonencode({ a = [1, true] })`, `{"a":[1,true]}`},
+		{`base64decode(base64encode("hi"))`, "hi"},
+		{`sha256("abc")`, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"},
+		{`try(var.missing_map.x, "fallback")`, "fallback"},
+		{`regex_replace("a1b2", "[0-9]", "_")`, "a_b_"},
+		{`lookup({ a = "b" }, "a", "none")`, "b"},
+	}
+	for _, tc := range tests {
+		src := fmt.Sprintf(`variable "missing_map" {
+  default = {}
+}
+job "f" {
+  meta {
+    out = %s
+  }
+  group "g" {
+    task "t" {
+      driver = "exec"
+      config {
+        command = "/bin/true"
+      }
+    }
+  }
+}`, tc.expr)
+		job, err := Parse("f.hcl", []byte(src), nil)
+		if err != nil {
+			t.Errorf("%s: %v", tc.expr, err)
+			continue
+		}
+		if got := job.Meta["out"]; got != tc.want {
+			t.Errorf("%s = %q, want %q", tc.expr, got, tc.want)
+		}
+	}
+	_, err := Parse("f.hcl", []byte(`job "f" {
+  meta {
+    out = file("/etc/passwd")
+  }
+}`), nil)
+	if err == nil || !strings.Contains(err.Error(), `f.hcl:3:11: meta.out: Call to unknown function: There is no function named "file"`) {
+		t.Errorf("file() must not be offered, got %v", err)
+	}
+}
