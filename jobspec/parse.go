@@ -54,9 +54,17 @@ func Load(filename string, src []byte, opts Options) (*Job, Diagnostics) {
 			p.reported[d.Field] = true
 		}
 		p.canonicalize(job)
+		seen := map[string]bool{}
 		for _, d := range job.validate() {
-			if !p.reported[d.Field] {
-				p.diags = append(p.diags, p.locate(d))
+			if p.reported[d.Field] {
+				continue
+			}
+			d = p.locate(d)
+			// One mistake in a job-level block, inherited by every group, is one problem.
+			key := fmt.Sprintf("%d:%d:%s", d.Line, d.Column, d.Message)
+			if !seen[key] {
+				seen[key] = true
+				p.diags = append(p.diags, d)
 			}
 		}
 	}
@@ -130,6 +138,16 @@ func (p *parser) parse(opts Options) *Job {
 // falling back to the nearest enclosing block that was written.
 func (p *parser) locate(d Diagnostic) Diagnostic {
 	d.File = p.file
+	// A group's policy may come from the job's block (reschedule, update): point
+	// there when the group has no block of its own.
+	if _, own := p.pos[d.Field]; !own && strings.HasPrefix(d.Field, "group ") {
+		if _, sub, ok := strings.Cut(d.Field, "\": "); ok {
+			if rs := p.pos[sub]; len(rs) > 0 && (strings.HasPrefix(sub, "reschedule.") || strings.HasPrefix(sub, "update.")) {
+				d.Line, d.Column = rs[0].Start.Line, rs[0].Start.Column
+				return d
+			}
+		}
+	}
 	for f := d.Field; ; f = parentField(f) {
 		if rs, ok := p.pos[f]; ok && len(rs) > 0 {
 			r := rs[0]

@@ -146,7 +146,8 @@ func (v *validator) group(j *Job, g *Group) {
 			v.errf(field(path, "reschedule.interval"), r.Interval, "interval must be positive when attempts is limited (attempts = %d)", r.Attempts)
 		}
 	}
-	if g.Update != nil {
+	if g.Update != nil && (j.Update == nil || *g.Update != *j.Update) {
+		// An update inherited unchanged from the job was checked there.
 		v.update(path, g.Update)
 	}
 	if d := g.EphemeralDisk; d != nil && d.SizeMB < 0 {
