@@ -95,8 +95,8 @@ func (d *Driver) digestLock(digest string) *sync.Mutex {
 func (d *Driver) Task(id string) (*Task, bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	t, ok := d.tasks[id]
-	return t, ok
+	t := d.tasks[id]
+	return t, t != nil
 }
 
 // taskMeta is what a restarted peer needs to know about a task, kept in

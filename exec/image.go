@@ -226,7 +226,9 @@ func (d *Driver) GCImages() ([]string, error) {
 	d.mu.Lock()
 	inUse := map[string]bool{}
 	for _, t := range d.tasks {
-		inUse[t.meta.ImageDigest] = true
+		if t != nil { // nil: an ID reserved by a Start in flight, counted in starting
+			inUse[t.meta.ImageDigest] = true
+		}
 	}
 	for digest, n := range d.starting {
 		if n > 0 {
