@@ -188,6 +188,11 @@ func (v *validator) restart(path string, r *RestartPolicy) {
 	v.nonNegative(field(path, "restart.interval"), r.Interval)
 	v.nonNegative(field(path, "restart.delay"), r.Delay)
 	v.oneOf(field(path, "restart.mode"), "restart mode", r.Mode, restartModes)
+	// As Nomad: the attempts must fit in the interval.
+	if r.Attempts > 0 && r.Delay >= 0 && r.Interval > 0 && time.Duration(r.Attempts)*r.Delay > r.Interval {
+		v.errf(field(path, "restart.interval"), r.Interval, "%d attempts %s apart do not fit in an interval of %s; lengthen interval or shorten delay",
+			r.Attempts, r.Delay, r.Interval)
+	}
 }
 
 func (v *validator) update(path string, u *Update) {
@@ -395,7 +400,8 @@ func (v *validator) task(g *Group, t *Task, ports map[string]bool) {
 	if t.KillSignal != "" {
 		v.oneOf(field(path, "kill_signal"), "kill_signal", t.KillSignal, signals)
 	}
-	if t.Restart != nil {
+	if t.Restart != nil && (g.Restart == nil || *t.Restart != *g.Restart) {
+		// A restart policy inherited unchanged from the group was checked there.
 		v.restart(path, t.Restart)
 	}
 }
