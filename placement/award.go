@@ -99,7 +99,6 @@ type assigner struct {
 	counted []countedAttr // every count the assignment keeps up to date
 	counts  map[string]map[string]int
 	desired int
-	blocked bool // a distinct_property limit turned an offer away
 }
 
 // countedAttr is a count kept under key for the peer property attr (see PropertyCounts).
@@ -129,7 +128,6 @@ func newAssigner(req BidRequest, g *jobspec.Group) *assigner {
 func (a *assigner) best(offers []*offer) (*offer, float64) {
 	var best *offer
 	var bestScore float64
-	a.blocked = false
 	for _, o := range offers {
 		if o.taken >= o.limit || !a.allowed(o) {
 			continue
@@ -153,7 +151,6 @@ func (a *assigner) allowed(o *offer) bool {
 	for _, dp := range a.limits {
 		v, ok := o.bid.Properties[dp.attr]
 		if !ok || a.counts[dp.key()][v] >= dp.limit {
-			a.blocked = true
 			return false
 		}
 	}
@@ -172,11 +169,15 @@ func (a *assigner) take(o *offer) {
 
 // whyNot explains an unplaced slot from what the bids said.
 func (a *assigner) whyNot(offers []*offer, refusals []Rejection) string {
+	blocked := false
+	for _, o := range offers {
+		blocked = blocked || (o.taken < o.limit && !a.allowed(o))
+	}
 	var reason string
 	switch {
 	case len(offers) == 0 && len(refusals) == 0:
 		return "no peer bid"
-	case a.blocked:
+	case blocked:
 		reason = "distinct_property limit reached on every bidding peer"
 	case len(offers) > 0:
 		total := 0

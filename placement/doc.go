@@ -31,7 +31,7 @@
 //	                        │  greedy by score, spread and distinct_property applied,
 //	                        │  never beyond a bid's MaxSlots
 //	                        ├──► SlotAward ──RPC──► winner creates the Alloc (it owns it)
-//	                        └──► Unplaced{Slot, Reason} ──► retry with 4 x d, then all
+//	                        └──► Unplaced{Slot, Reason} ──► retry, widening d
 //
 // # Rules that every peer must apply identically
 //

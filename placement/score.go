@@ -73,15 +73,15 @@ type affinity struct {
 
 // scorer holds what a group's node-local scoring needs, compiled once per decision.
 type scorer struct {
-	desired     int
-	affinities  []affinity
-	sumWeights  float64
-	penalized   map[string]bool
-	collideWith func(a *Alloc) bool
+	jobID, group string
+	desired      int
+	affinities   []affinity
+	sumWeights   float64
+	penalized    map[string]bool
 }
 
 func newScorer(job *jobspec.Job, group *jobspec.Group, penalized []string) *scorer {
-	s := &scorer{desired: group.Count, penalized: make(map[string]bool, len(penalized))}
+	s := &scorer{jobID: job.ID, group: group.Name, desired: group.Count, penalized: make(map[string]bool, len(penalized))}
 	for _, id := range penalized {
 		s.penalized[id] = true
 	}
@@ -95,8 +95,6 @@ func newScorer(job *jobspec.Job, group *jobspec.Group, penalized []string) *scor
 			s.sumWeights += math.Abs(float64(a.Weight))
 		}
 	}
-	jobID, name := job.ID, group.Name
-	s.collideWith = func(a *Alloc) bool { return !a.Terminal() && a.JobID == jobID && a.Group == name }
 	return s
 }
 
@@ -119,7 +117,7 @@ func (s *scorer) affinityScore(n *Node) (float64, bool) {
 func (s *scorer) collisions(allocs []Alloc) int {
 	c := 0
 	for i := range allocs {
-		if s.collideWith(&allocs[i]) {
+		if a := &allocs[i]; !a.Terminal() && a.JobID == s.jobID && a.Group == s.group {
 			c++
 		}
 	}
