@@ -172,8 +172,8 @@ func TestStartLatency(t *testing.T) {
 		tasks = append(tasks, task)
 	}
 	rssAfter := rss()
-	fmt.Printf("\npeer memory per running task: %d KiB (RSS %d -> %d KiB for %d sleeping tasks; goroutines %d)\n",
-		(rssAfter-rssBefore)/sleepers, rssBefore, rssAfter, sleepers, runtime.NumGoroutine())
+	fmt.Printf("\npeer memory per running task: %d KiB (RSS %d -> %d KiB for %d sleeping tasks; goroutines %d, threads %s)\n",
+		(rssAfter-rssBefore)/sleepers, rssBefore, rssAfter, sleepers, runtime.NumGoroutine(), procStatus("Threads:"))
 	for _, task := range tasks {
 		task.Destroy()
 	}
@@ -191,14 +191,19 @@ func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 func rss() int {
 	runtime.GC()
 	debug.FreeOSMemory()
+	n, _ := strconv.Atoi(procStatus("VmRSS:"))
+	return n
+}
+
+// procStatus is the first word of a /proc/self/status field.
+func procStatus(field string) string {
 	b, _ := os.ReadFile("/proc/self/status")
 	for _, l := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(l, "VmRSS:"); ok {
-			n, _ := strconv.Atoi(strings.Fields(v)[0])
-			return n
+		if v, ok := strings.CutPrefix(l, field); ok && len(strings.Fields(v)) > 0 {
+			return strings.Fields(v)[0]
 		}
 	}
-	return 0
+	return ""
 }
 
 // runtimeRunner returns a function that runs `<runtime> run` of a bundle and times

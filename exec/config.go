@@ -63,6 +63,9 @@ func (c Config) Validate() error {
 	if c.DataDir == "" || !filepath.IsAbs(c.DataDir) {
 		errs = append(errs, fmt.Errorf("exec config: data_dir %q: must be an absolute path", c.DataDir))
 	}
+	if strings.ContainsAny(c.DataDir, ",:") {
+		errs = append(errs, fmt.Errorf("exec config: data_dir %q: must not contain ',' or ':' (overlayfs options cannot quote them)", c.DataDir))
+	}
 	if c.StateDir != "" && !filepath.IsAbs(c.StateDir) {
 		errs = append(errs, fmt.Errorf("exec config: state_dir %q: must be an absolute path", c.StateDir))
 	}

@@ -118,13 +118,19 @@ func (d *Driver) recoverOne(id string) (*Task, error) {
 	return t, nil
 }
 
-// watchPid waits for a process that is not (necessarily) our child to exit, with a
-// pidfd parked on the netpoller: no thread and no polling per task.
+// watchPid waits for a process that is not (necessarily) our child to exit.
 func (t *Task) watchPid() {
-	fd, err := unix.PidfdOpen(t.pid, unix.PIDFD_NONBLOCK)
+	awaitExit(t.pid)
+	t.finish(reapIfChild(t.pid))
+}
+
+// awaitExit returns once pid has exited (it may still be a zombie). It parks on the
+// netpoller with a pidfd, so waiting costs no OS thread, unlike a blocking wait4;
+// with a thousand tasks that is a thousand threads saved.
+func awaitExit(pid int) {
+	fd, err := unix.PidfdOpen(pid, unix.PIDFD_NONBLOCK)
 	if err != nil {
-		t.finish(reapIfChild(t.pid)) // already gone
-		return
+		return // already gone
 	}
 	f := os.NewFile(uintptr(fd), "pidfd")
 	defer f.Close()
@@ -140,12 +146,11 @@ func (t *Task) watchPid() {
 		for {
 			var done bool
 			if rc == nil || rc.Control(func(fd uintptr) { done = exited(fd) }) != nil || done {
-				break
+				return
 			}
 			time.Sleep(250 * time.Millisecond)
 		}
 	}
-	t.finish(reapIfChild(t.pid))
 }
 
 // reapIfChild collects pid's exit status if it is our (adopted) child.

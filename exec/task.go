@@ -100,6 +100,7 @@ func (t *Task) Wait(ctx context.Context) (ExitResult, error) {
 
 // waitChild reaps the task's process, which is our child.
 func (t *Task) waitChild(p *libcontainer.Process) {
+	awaitExit(t.pid) // then Wait reaps a zombie at once, without holding a thread
 	ps, _ := p.Wait()
 	res := ExitResult{ExitCode: -1, Unknown: true}
 	if ps != nil {

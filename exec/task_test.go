@@ -136,16 +136,18 @@ func TestStop(t *testing.T) {
 		name       string
 		script     string
 		killSignal string
+		timeout    time.Duration
 		want       ExitResult
 	}{
-		{name: "graceful on kill signal", script: `trap "echo bye; exit 0" INT; echo ready; while true; do sleep 0.1; done`, killSignal: "SIGINT", want: ExitResult{ExitCode: 0}},
-		{name: "escalates to SIGKILL", script: `trap "" TERM; echo ready; while true; do sleep 0.1; done`, want: ExitResult{ExitCode: 137, Signal: 9}},
+		// A generous timeout: Stop returns as soon as the task exits.
+		{name: "graceful on kill signal", script: `trap "echo bye; exit 0" INT; echo ready; while true; do sleep 0.1; done`, killSignal: "SIGINT", timeout: time.Minute, want: ExitResult{ExitCode: 0}},
+		{name: "escalates to SIGKILL", script: `trap "" TERM; echo ready; while true; do sleep 0.1; done`, timeout: 300 * time.Millisecond, want: ExitResult{ExitCode: 137, Signal: 9}},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			spec := shTask(img, fmt.Sprintf("stop-%d", i), tt.script)
-			spec.KillSignal, spec.KillTimeout = tt.killSignal, 300*time.Millisecond
+			spec.KillSignal, spec.KillTimeout = tt.killSignal, tt.timeout
 			task, err := d.Start(ctxT(t, time.Minute), spec)
 			if err != nil {
 				t.Fatal(err)
