@@ -70,6 +70,7 @@ type Cluster struct {
 	closed  bool
 	api     map[int]*api.Client
 	jobs    map[string]bool // ledger of submitted jobs: id -> stopped
+	delays  map[int]*delayLine
 }
 
 // Requirements returns why the harness cannot run here, or nil: it needs root and the ip,
@@ -113,7 +114,7 @@ func NewCluster(t testing.TB, n int, opts Options) *Cluster {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := &Cluster{Run: r, t: t, opts: opts, blocked: map[int]map[string]bool{}, api: map[int]*api.Client{}}
+	c := &Cluster{Run: r, t: t, opts: opts, blocked: map[int]map[string]bool{}, api: map[int]*api.Client{}, delays: map[int]*delayLine{}}
 	register(c)
 	t.Cleanup(c.Close)
 	if err := c.create(n); err != nil {
@@ -416,12 +417,31 @@ func (c *Cluster) Heal() error {
 	return errors.Join(errs...)
 }
 
-// Netem shapes the packets leaving host i: lossPct percent dropped, each delayed by delay
-// (tc netem on its interface). Netem(i, 0, 0) removes it. Apply it to every host for a
-// uniformly lossy network: each packet then crosses exactly one netem. On a kernel without
-// the netem qdisc, loss is applied with nftables and a delay returns ErrNoDelay.
+// Netem shapes the packets leaving host i: lossPct percent dropped, each delayed by delay.
+// Netem(i, 0, 0) removes it. Apply it to every host for a uniformly lossy network: each
+// packet then crosses exactly one shaper. It uses tc netem on the host's interface; on a
+// kernel without the netem qdisc, loss is an nftables rule and the delay a relay in this
+// process (delay_linux.go).
 func (c *Cluster) Netem(i int, lossPct float64, delay time.Duration) error {
-	return setNetem(context.Background(), c.Run, i, lossPct, delay)
+	ctx := context.Background()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var errs []error
+	if d := c.delays[i]; d != nil {
+		delete(c.delays, i)
+		errs = append(errs, d.close(ctx))
+	}
+	delayed, err := setNetem(ctx, c.Run, i, lossPct, delay)
+	errs = append(errs, err)
+	if !delayed && err == nil {
+		d, err := newDelayLine(ctx, c.Run, i, delay)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%w: no netem qdisc, and the delay line failed: %w", ErrNoDelay, err))
+		} else {
+			c.delays[i] = d
+		}
+	}
+	return errors.Join(errs...)
 }
 
 // Exec runs a command inside host i's network namespace (not in its cgroup) and returns
@@ -441,6 +461,10 @@ func (c *Cluster) Close() {
 		return
 	}
 	c.closed = true
+	for i, d := range c.delays {
+		_ = d.close(context.Background()) // the sweep removes the links anyway
+		delete(c.delays, i)
+	}
 	c.mu.Unlock()
 	unregister(c)
 	if c.t.Failed() {

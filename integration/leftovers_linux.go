@@ -146,6 +146,7 @@ func knownRuns() []int {
 	}
 	for _, name := range listLinks() {
 		add(parseRun(name, "shv", "h"))
+		add(parseRun(name, "shd", "h"))
 		if rest, ok := strings.CutPrefix(name, "shb"); ok {
 			r, err := strconv.Atoi(rest)
 			add(r, err == nil)
@@ -235,7 +236,8 @@ func sweepResources(r int) error {
 	}
 	for _, l := range listLinks() {
 		rv, okv := parseRun(l, "shv", "h")
-		if (okv && rv == r) || l == bridgeName(r) {
+		rd, okd := parseRun(l, "shd", "h") // a delay line; deleting it removes its shq peer
+		if (okv && rv == r) || (okd && rd == r) || l == bridgeName(r) {
 			if _, err := command(ctx, "ip", "link", "del", l); err != nil && linkExists(l) {
 				errs = append(errs, err)
 			}

@@ -123,15 +123,15 @@ func setBlocked(ctx context.Context, r, i int, blocked []string) error {
 	return err
 }
 
-// ErrNoDelay is returned by Netem when the kernel lacks the netem qdisc (CONFIG_NET_SCH_NETEM),
-// so a delay cannot be added; the loss is still applied (with nftables).
-var ErrNoDelay = errors.New("this kernel has no netem qdisc (CONFIG_NET_SCH_NETEM): packet delay cannot be emulated; loss is applied with nftables")
+// ErrNoDelay wraps the reason a delay could not be added: the kernel lacks the netem qdisc
+// (CONFIG_NET_SCH_NETEM) and the userspace delay line could not be set up either.
+var ErrNoDelay = errors.New("packet delay cannot be emulated")
 
 // setNetem shapes the traffic leaving host i (its eth0): loss in percent, a fixed delay.
-// Zero loss and zero delay remove the shaping. With the netem qdisc, tc does both; without
-// it (this kernel), loss is an nftables rule on the namespace's output hook (numgen random)
-// and a delay returns ErrNoDelay.
-func setNetem(ctx context.Context, r, i int, lossPct float64, delay time.Duration) error {
+// Zero loss and zero delay remove the shaping. With the netem qdisc, tc does both and
+// delayed is true; without it (this kernel), loss is an nftables rule on the namespace's
+// output hook (numgen random) and the caller must add the delay (delayed false).
+func setNetem(ctx context.Context, r, i int, lossPct float64, delay time.Duration) (delayed bool, err error) {
 	ns := nsName(r, i)
 	var errs []error
 	// Remove whatever shaping is in place; errors here mean "nothing to remove".
@@ -140,7 +140,7 @@ func setNetem(ctx context.Context, r, i int, lossPct float64, delay time.Duratio
 		errs = append(errs, err)
 	}
 	if lossPct == 0 && delay == 0 {
-		return errors.Join(errs...)
+		return true, errors.Join(errs...)
 	}
 	args := []string{"-n", ns, "qdisc", "replace", "dev", nsIface, "root", "netem"}
 	if delay > 0 {
@@ -149,12 +149,12 @@ func setNetem(ctx context.Context, r, i int, lossPct float64, delay time.Duratio
 	if lossPct > 0 {
 		args = append(args, "loss", fmt.Sprintf("%g%%", lossPct))
 	}
-	_, err := command(ctx, "tc", args...)
+	_, err = command(ctx, "tc", args...)
 	if err == nil {
-		return errors.Join(errs...)
+		return true, errors.Join(errs...)
 	}
 	if !strings.Contains(err.Error(), "qdisc kind is unknown") {
-		return errors.Join(append(errs, err)...)
+		return false, errors.Join(append(errs, err)...)
 	}
 	if lossPct > 0 {
 		// numgen random mod 10000 gives 0.01% steps.
@@ -167,10 +167,7 @@ func setNetem(ctx context.Context, r, i int, lossPct float64, delay time.Duratio
 			errs = append(errs, err)
 		}
 	}
-	if delay > 0 {
-		errs = append(errs, ErrNoDelay)
-	}
-	return errors.Join(errs...)
+	return delay == 0, errors.Join(errs...)
 }
 
 // shaping returns a description of host i's traffic shaping: its qdisc and loss rules.
