@@ -95,6 +95,11 @@ func TestMakeBid(t *testing.T) {
 			LocalState{Node: node, Reservations: []Reservation{{RequestID: "other", Resources: Usage{0, 3072}, Expires: t0}}}, 4, ""},
 		{"own earlier hold is replaced", request(job, 0, 1, 2, 3, 4),
 			LocalState{Node: node, Reservations: []Reservation{{RequestID: "r1", Resources: Usage{0, 4096}, Expires: t0.Add(time.Second)}}}, 4, ""},
+		{"stopping alloc still holds its memory", request(job, 0, 1, 2, 3, 4), LocalState{Node: node, Allocs: []Alloc{func() Alloc {
+			a := running("db", "x", 0, "n1", 100, 2048)
+			a.DesiredStatus = DesiredStop
+			return a
+		}()}}, 2, ""},
 		{"full peer", request(job, 0), LocalState{Node: node, Allocs: []Alloc{running("db", "x", 0, "n1", 100, 4000)}}, 0, "lack free memory"},
 		{"static port allows one", request(withPort, 0, 1, 2), LocalState{Node: node}, 1, ""},
 		{"static port held by a reservation", request(withPort, 0),

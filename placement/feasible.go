@@ -242,7 +242,7 @@ func checkPorts(want []int, allocs []Alloc, reserved []int) (reason, detail stri
 			return "have static port " + strconv.Itoa(p) + " in use", "reserved by a pending award"
 		}
 		for i := range allocs {
-			if !allocs[i].Terminal() && slices.Contains(allocs[i].Ports, p) {
+			if allocs[i].HoldsResources() && slices.Contains(allocs[i].Ports, p) {
 				return "have static port " + strconv.Itoa(p) + " in use", "held by " + allocs[i].Slot()
 			}
 		}

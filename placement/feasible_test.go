@@ -133,6 +133,7 @@ func TestStages(t *testing.T) {
 		{"lack free memory", base, nil, &Usage{4000, 100}, StageCapacity, "lack free memory"},
 		{"static port held", base, []Alloc{{JobID: "other", Group: "g", DesiredStatus: DesiredRun, ClientStatus: ClientRunning, Ports: []int{8080}}}, nil, StagePorts, "have static port 8080 in use"},
 		{"static port freed by terminal alloc", base, []Alloc{{JobID: "other", Group: "g", DesiredStatus: DesiredStop, ClientStatus: ClientComplete, Ports: []int{8080}}}, nil, "", ""},
+		{"static port held while stopping", base, []Alloc{{JobID: "other", Group: "g", DesiredStatus: DesiredStop, ClientStatus: ClientRunning, Ports: []int{8080}}}, nil, StagePorts, "have static port 8080 in use"},
 	}
 	s := NewStack(job, group)
 	for _, tt := range tests {

@@ -100,6 +100,13 @@ func (a *Alloc) Terminal() bool {
 	return false
 }
 
+// HoldsResources reports whether a still occupies its peer: pending or running, even if
+// asked to stop (its process may take kill_timeout to exit). Capacity and static ports
+// count these; slots count only allocations that are not Terminal.
+func (a *Alloc) HoldsResources() bool {
+	return a.ClientStatus == ClientPending || a.ClientStatus == ClientRunning
+}
+
 // healthy reports whether a has been running for at least minHealthy at now.
 func (a *Alloc) healthy(now time.Time, minHealthy time.Duration) bool {
 	return a.ClientStatus == ClientRunning && !a.StartedAt.IsZero() && !now.Before(a.StartedAt.Add(minHealthy))
@@ -118,11 +125,11 @@ func (u Usage) sub(v Usage) Usage    { return Usage{u.CPU - v.CPU, u.MemoryMB - 
 func (u Usage) times(k int) Usage    { return Usage{u.CPU * k, u.MemoryMB * k} }
 func (u Usage) fits(free Usage) bool { return u.CPU <= free.CPU && u.MemoryMB <= free.MemoryMB }
 
-// Used sums the resources held by the non-terminal allocations in allocs.
+// Used sums the resources held by the allocations in allocs (see HoldsResources).
 func Used(allocs []Alloc) Usage {
 	var u Usage
 	for i := range allocs {
-		if !allocs[i].Terminal() {
+		if allocs[i].HoldsResources() {
 			u = u.add(usageOf(allocs[i].Resources))
 		}
 	}
@@ -130,7 +137,7 @@ func Used(allocs []Alloc) Usage {
 }
 
 // FreeResources is n's exact free capacity given the allocations it runs: its totals
-// minus what the non-terminal ones hold. A peer advertises this as CPUFree/MemoryFreeMB.
+// minus what they hold (see HoldsResources). A peer advertises this as CPUFree/MemoryFreeMB.
 func FreeResources(n Node, allocs []Alloc) Usage {
 	return Usage{CPU: n.CPUTotal, MemoryMB: n.MemoryTotalMB}.sub(Used(allocs))
 }
