@@ -360,3 +360,62 @@ func cpuTime() time.Duration {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
+
+// Per-decision costs, on the same synthetic view.
+
+func BenchmarkCoordinator(b *testing.B) {
+	nodes := syntheticPeers(1000, 42)
+	i := 0
+	for b.Loop() {
+		Coordinator(fmt.Sprintf("job-%d", i%500), nodes)
+		i++
+	}
+}
+
+func anyDC(j *jobspec.Job) { j.Datacenters = []string{"*"} }
+
+func BenchmarkMakeBid(b *testing.B) {
+	job := testJob(40, 200, 256, anyDC)
+	slots := make([]int, 40)
+	for i := range slots {
+		slots[i] = i
+	}
+	req := request(job, slots...)
+	n := sizedNode("big", 16000, 32768) // room for all 40: the most scoring work
+	local := LocalState{Node: n, Allocs: []Alloc{running("other", "g", 0, n.ID, 500, 512)}}
+	if bid := MakeBid(req, local, t0); bid.MaxSlots != 40 {
+		b.Fatalf("MaxSlots = %d (%s), want 40", bid.MaxSlots, bid.Reason)
+	}
+	for b.Loop() {
+		MakeBid(req, local, t0)
+	}
+}
+
+func BenchmarkAward(b *testing.B) {
+	nodes := syntheticPeers(80, 42)
+	job := testJob(40, 200, 256, anyDC)
+	slots := make([]int, 40)
+	for i := range slots {
+		slots[i] = i
+	}
+	req := request(job, slots...)
+	var bids []Bid
+	for _, n := range nodes {
+		bids = append(bids, MakeBid(req, LocalState{Node: n}, t0))
+	}
+	for b.Loop() {
+		Award(req, bids, req.Seed)
+	}
+}
+
+func BenchmarkReconcile(b *testing.B) {
+	nodes := syntheticPeers(1000, 42)
+	job := testJob(40, 200, 256)
+	var allocs []Alloc
+	for i := range 40 {
+		allocs = append(allocs, running("web", "api", i, nodes[i].ID, 200, 256))
+	}
+	for b.Loop() {
+		Reconcile(ReconcileInput{Job: job, Allocs: allocs, Nodes: nodes, Now: t0})
+	}
+}
