@@ -34,18 +34,26 @@ func FuzzParse(f *testing.F) {
 		if err := job.Validate(); err != nil {
 			t.Fatalf("a parsed job does not validate again: %v", err)
 		}
-		b, err := Encode(job)
-		if err != nil {
+		if _, err := roundTrip(job); err != nil {
 			t.Fatal(err)
-		}
-		back, err := Decode(b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if !reflect.DeepEqual(job, back) {
-			t.Fatalf("msgpack round trip differs:\n%+v\n%+v", job, back)
 		}
 	})
+}
+
+// roundTrip encodes j, decodes it, and says how the result differs, if it does.
+func roundTrip(j *Job) (*Job, error) {
+	b, err := Encode(j)
+	if err != nil {
+		return nil, err
+	}
+	back, err := Decode(b)
+	if err != nil {
+		return nil, err
+	}
+	if !reflect.DeepEqual(j, back) {
+		return back, fmt.Errorf("msgpack round trip differs:\nbefore: %+v\nafter:  %+v", j, back)
+	}
+	return back, nil
 }
 
 // generatedJob is a realistic job with n groups, each with a network, a service with
@@ -193,11 +201,7 @@ func FuzzValidateJSON(f *testing.F) {
 		if job.Validate() != nil {
 			return
 		}
-		b, err := Encode(&job)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := Decode(b); err != nil {
+		if _, err := roundTrip(&job); err != nil {
 			t.Fatal(err)
 		}
 	})

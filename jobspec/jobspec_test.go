@@ -140,16 +140,8 @@ func TestJSONRoundTrip(t *testing.T) {
 func TestMsgpackRoundTripAndHash(t *testing.T) {
 	hashes := map[string]string{}
 	for path, job := range allJobs(t) {
-		b, err := Encode(job)
-		if err != nil {
-			t.Fatalf("%s: %v", path, err)
-		}
-		back, err := Decode(b)
-		if err != nil {
-			t.Fatalf("%s: %v", path, err)
-		}
-		if !reflect.DeepEqual(job, back) {
-			t.Errorf("%s: msgpack round trip differs\nparsed:  %+v\ndecoded: %+v", path, job, back)
+		if _, err := roundTrip(job); err != nil {
+			t.Errorf("%s: %v", path, err)
 		}
 		h := job.Hash()
 		if len(h) != 64 {
