@@ -337,8 +337,9 @@ func (r *reconciler) slots(g *jobspec.Group, allocs []*Alloc) {
 func (r *reconciler) refill(g *jobspec.Group, index int, history []*Alloc) {
 	var last *Alloc
 	for _, a := range history {
-		if r.in.Job.Type == jobspec.TypeBatch && a.ClientStatus == ClientComplete {
-			return // a batch slot that succeeded is done, never replaced
+		if r.in.Job.Type == jobspec.TypeBatch && a.ClientStatus == ClientComplete &&
+			a.DesiredStatus == DesiredRun && !r.outdated(a, r.hash(g)) {
+			return // a batch slot that succeeded (on its own, at this spec) is done
 		}
 		last = a // history is in creation order
 	}

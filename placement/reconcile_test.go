@@ -120,6 +120,16 @@ func TestReconcile(t *testing.T) {
 			want:   []string{"blocked web/api[0]: reschedule attempts exhausted (1 of 1 within 24h0m0s)"}},
 		{name: "completed batch slot is done", job: testJob(1, 100, 128, func(j *jobspec.Job) { j.Type = jobspec.TypeBatch }), nodes: nodes,
 			allocs: []Alloc{alloc("a0", 0, "n1", ClientComplete)}},
+		{name: "batch slot stopped by a scale-down runs again on scale-up", job: testJob(1, 100, 128, func(j *jobspec.Job) { j.Type = jobspec.TypeBatch }), nodes: nodes,
+			allocs: []Alloc{alloc("a0", 0, "n1", "stopped")},
+			want:   []string{"place api[0] v1 after a0: slot is empty"}},
+		{name: "batch slot completed under an older spec runs again", nodes: nodes,
+			job: testJob(1, 100, 128, func(j *jobspec.Job) {
+				j.Type, j.Version = jobspec.TypeBatch, 2
+				j.Groups[0].Tasks[0].Config.Image = "v2"
+			}),
+			allocs: []Alloc{alloc("a0", 0, "n1", ClientComplete)},
+			want:   []string{"place api[0] v2 after a0: slot is empty"}},
 		{name: "completed service slot is refilled", job: testJob(1, 100, 128), nodes: nodes,
 			allocs: []Alloc{alloc("a0", 0, "n1", ClientComplete)},
 			want:   []string{"place api[0] v1 after a0: slot is empty"}},
