@@ -17,6 +17,7 @@ func drawCluster(t *rapid.T) (*sim, *jobspec.Job) {
 		s.addNode(sizedNode(fmt.Sprintf("n%d", i+1), 4000, 4096))
 	}
 	job := testJob(rapid.IntRange(0, 5).Draw(t, "count"), 200, 256)
+	job.Type = rapid.SampledFrom([]string{jobspec.TypeService, jobspec.TypeService, jobspec.TypeSystem}).Draw(t, "type")
 	if rapid.Bool().Draw(t, "rolling") {
 		job.Update = &jobspec.Update{MaxParallel: rapid.IntRange(1, 2).Draw(t, "maxpar"), MinHealthyTime: 10 * time.Second}
 	}
@@ -30,9 +31,15 @@ func TestReconcileReachesFixedPoint(t *testing.T) {
 	rapid.Check(t, func(t *rapid.T) {
 		s, job := drawCluster(t)
 		statuses := []string{ClientRunning, ClientPending, ClientFailed, ClientComplete, ClientLost}
+		if job.Type == jobspec.TypeSystem {
+			statuses = []string{ClientRunning, ClientPending, ClientComplete, ClientLost} // a failed copy stays down, by design
+		}
 		for i := range rapid.IntRange(0, 10).Draw(t, "allocs") {
 			node := s.order[rapid.IntRange(0, len(s.order)-1).Draw(t, "node")]
 			a := running("web", "api", rapid.IntRange(0, 6).Draw(t, "index"), node, 200, 256)
+			if job.Type == jobspec.TypeSystem {
+				a.Index = 0
+			}
 			a.ID = fmt.Sprintf("x%d", i)
 			a.ClientStatus = rapid.SampledFrom(statuses).Draw(t, "status")
 			a.Epoch = Epoch(rapid.IntRange(0, 3).Draw(t, "epoch"))
@@ -84,6 +91,9 @@ func TestPartitionHealConverges(t *testing.T) {
 			case "tick":
 				s.tick(time.Duration(rapid.IntRange(1, 60).Draw(t, "secs")) * time.Second)
 			case "fail-alloc":
+				if job.Type == jobspec.TypeSystem {
+					break // a failed system copy stays down until the job changes, by design
+				}
 				for _, a := range s.allocs {
 					if !a.Terminal() && a.ClientStatus == ClientRunning {
 						a.ClientStatus, a.ModifyTime = ClientFailed, s.now

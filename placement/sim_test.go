@@ -303,6 +303,10 @@ func (s *sim) slotReport() []string {
 					}
 				}
 			}
+			if sj.job.Type == jobspec.TypeSystem {
+				bad = append(bad, s.systemReport(sj, g)...)
+				continue
+			}
 			for i := range max(want, 0) {
 				if perSlot[i] != 1 {
 					bad = append(bad, fmt.Sprintf("%s: %d running", jobspec.SlotName(jobID, g.Name, i), perSlot[i]))
@@ -315,6 +319,35 @@ func (s *sim) slotReport() []string {
 		}
 	}
 	slices.Sort(bad)
+	return bad
+}
+
+// systemReport checks that every alive, schedulable peer runs exactly one allocation of
+// a system job's group (none once the job is stopped), and no other peer runs one.
+func (s *sim) systemReport(sj *simJob, g *jobspec.Group) []string {
+	var bad []string
+	for _, id := range s.order {
+		n := s.nodes[id]
+		if !n.Alive {
+			continue
+		}
+		running, live := 0, 0
+		for _, a := range s.allocs {
+			if a.JobID == sj.job.ID && a.Group == g.Name && a.NodeID == id && !a.Terminal() {
+				live++
+				if a.ClientStatus == ClientRunning {
+					running++
+				}
+			}
+		}
+		want := 1
+		if sj.stopped || !n.Schedulable() {
+			want = 0
+		}
+		if running != want || live != want {
+			bad = append(bad, fmt.Sprintf("%s on %s: %d running, %d live, want %d", sj.job.ID, id, running, live, want))
+		}
+	}
 	return bad
 }
 

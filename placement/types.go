@@ -88,7 +88,8 @@ type Alloc struct {
 func (a *Alloc) Slot() string { return jobspec.SlotName(a.JobID, a.Group, a.Index) }
 
 // Terminal reports whether a is over: asked to stop, or finished, failed or lost.
-// A terminal allocation holds no resources and fills no slot.
+// A terminal allocation fills no slot (while stopping it may still hold resources:
+// see HoldsResources).
 func (a *Alloc) Terminal() bool {
 	if a.DesiredStatus == DesiredStop {
 		return true
