@@ -42,6 +42,11 @@ func TestRunContainer(t *testing.T) {
 		{name: "hostname is the task id", spec: shTask(img, "hostname-check", "hostname"), wantStdout: "hostname-check\n"},
 		{name: "task dirs writable", spec: shTask(img, "", "echo x > /local/f && cat /local/f && echo y > /tmp/f && cat /tmp/f && ls -d /secrets"), wantStdout: "x\ny\n/secrets\n"},
 		{name: "only loopback", spec: shTask(img, "", "ls /sys/class/net"), wantStdout: "lo\n"},
+		{name: "host network", spec: func() TaskSpec {
+			s := shTask(img, "", "ls /sys/class/net | grep -qv '^lo$' && echo host-interfaces; cat /etc/resolv.conf >/dev/null && echo resolv")
+			s.HostNetwork = true
+			return s
+		}(), wantStdout: "host-interfaces\nresolv\n"},
 		{name: "read-only root", spec: func() TaskSpec {
 			s := shTask(img, "", "touch /x 2>/dev/null || echo ro; echo w > /local/w && echo local-ok")
 			s.ReadOnlyRoot = true
