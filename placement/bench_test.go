@@ -129,6 +129,7 @@ type outcome struct {
 	fragmentation    float64 // share of free memory the trace's median allocation cannot use
 	spreadRatio      float64 // spread jobs: mean over jobs of max/min allocations per datacenter
 	spreadPeerMax    float64 // spread jobs: mean over jobs of the most allocations on one peer
+	spreadPeerRatio  float64 // spread jobs: mean over jobs of max/min allocations per peer used
 	overCommitted    []string
 	elapsed          time.Duration
 }
@@ -276,14 +277,16 @@ func measure(c *cluster, trace []*jobspec.Job, out outcome) outcome {
 			lo, hi = min(lo, perJobDC[j.ID][dc]), max(hi, perJobDC[j.ID][dc])
 		}
 		out.spreadRatio += float64(hi) / float64(max(lo, 1))
-		most := 0
+		most, least := 0, math.MaxInt
 		for _, c := range perJobPeer[j.ID] {
-			most = max(most, c)
+			most, least = max(most, c), min(least, c)
 		}
 		out.spreadPeerMax += float64(most)
+		out.spreadPeerRatio += float64(most) / float64(max(least, 1))
 	}
 	out.spreadRatio /= float64(max(spreadJobs, 1))
 	out.spreadPeerMax /= float64(max(spreadJobs, 1))
+	out.spreadPeerRatio /= float64(max(spreadJobs, 1))
 	return out
 }
 
@@ -294,16 +297,17 @@ func qualityTable(peers, jobs int, shoal, ideal outcome) string {
 		if i != 0 {
 			ratio = fmt.Sprintf("%.3f", s/i)
 		}
-		fmt.Fprintf(&b, "| %-44s | %12s | %12s | %6s |\n", name, fmt.Sprintf(format, s), fmt.Sprintf(format, i), ratio)
+		fmt.Fprintf(&b, "| %-48s | %12s | %12s | %6s |\n", name, fmt.Sprintf(format, s), fmt.Sprintf(format, i), ratio)
 	}
 	fmt.Fprintf(&b, "%d peers, %d jobs, %d allocations demanded\n\n", peers, jobs, shoal.demanded)
-	fmt.Fprintf(&b, "| %-44s | %12s | %12s | %6s |\n|%s|%s|%s|%s|\n", "metric", "Shoal", "ideal", "ratio",
-		strings.Repeat("-", 46), strings.Repeat("-", 14), strings.Repeat("-", 14), strings.Repeat("-", 8))
+	fmt.Fprintf(&b, "| %-48s | %12s | %12s | %6s |\n|%s|%s|%s|%s|\n", "metric", "Shoal", "ideal", "ratio",
+		strings.Repeat("-", 50), strings.Repeat("-", 14), strings.Repeat("-", 14), strings.Repeat("-", 8))
 	row("fraction of demand placed", float64(shoal.placed)/float64(shoal.demanded), float64(ideal.placed)/float64(ideal.demanded), "%.4f")
 	row("peers used", float64(shoal.peersUsed), float64(ideal.peersUsed), "%.0f")
 	row("fragmentation (free MiB unusable by median)", shoal.fragmentation, ideal.fragmentation, "%.4f")
 	row("spread jobs: max/min allocations per DC", shoal.spreadRatio, ideal.spreadRatio, "%.3f")
 	row("spread jobs: most allocations on one peer", shoal.spreadPeerMax, ideal.spreadPeerMax, "%.2f")
+	row("spread jobs: max/min allocations per peer used", shoal.spreadPeerRatio, ideal.spreadPeerRatio, "%.2f")
 	row("over-committed peers", float64(len(shoal.overCommitted)), float64(len(ideal.overCommitted)), "%.0f")
 	row("placements per second", float64(shoal.placed)/shoal.elapsed.Seconds(), float64(ideal.placed)/ideal.elapsed.Seconds(), "%.0f")
 	return b.String()
