@@ -27,6 +27,11 @@ func (d *Driver) hostRoot() (string, error) {
 }
 
 func (d *Driver) mountHostRoot() error {
+	for _, dir := range hostSystemDirs {
+		if mounted, _ := mountinfo.Mounted(dir); mounted {
+			d.hostSubmounts = append(d.hostSubmounts, bindMount(dir, dir, "ro", "nosuid", "nodev"))
+		}
+	}
 	p := d.hostfsPath()
 	if err := os.MkdirAll(p, 0o755); err != nil {
 		return err
@@ -44,11 +49,6 @@ func (d *Driver) mountHostRoot() error {
 	if err := unix.Mount("", p, "", unix.MS_PRIVATE, ""); err != nil {
 		_ = unix.Unmount(p, unix.MNT_DETACH)
 		return fmt.Errorf("making %s private: %w", p, err)
-	}
-	for _, dir := range hostSystemDirs {
-		if mounted, _ := mountinfo.Mounted(dir); mounted {
-			d.hostSubmounts = append(d.hostSubmounts, bindMount(dir, dir, "ro", "nosuid", "nodev"))
-		}
 	}
 	return nil
 }
