@@ -373,3 +373,37 @@ func TestAwardProperties(t *testing.T) {
 		}
 	})
 }
+
+func TestActiveReservations(t *testing.T) {
+	rs := []Reservation{{RequestID: "old", Expires: t0.Add(-time.Second)}, {RequestID: "edge", Expires: t0},
+		{RequestID: "live", Expires: t0.Add(time.Second)}}
+	got := ActiveReservations(rs, t0)
+	if len(got) != 1 || got[0].RequestID != "live" {
+		t.Fatalf("ActiveReservations = %v, want only the one expiring after now", got)
+	}
+}
+
+func TestNewAlloc(t *testing.T) {
+	job := testJob(2, 300, 512, func(j *jobspec.Job) {
+		j.Groups[0].Network = &jobspec.Network{Ports: []jobspec.Port{{Label: "http", Static: 8080}, {Label: "dyn"}}}
+	})
+	p := Placement{Group: "api", Index: 1, JobVersion: 1, SpecHash: GroupHash(job.Groups[0]), PreviousAlloc: "old",
+		Reschedules: []time.Time{t0}, Reason: ReasonReschedule}
+	a := NewAlloc(job, p, "a9", "n2", 7, t0)
+	want := Alloc{ID: "a9", JobID: "web", Group: "api", Index: 1, JobVersion: 1, SpecHash: p.SpecHash, NodeID: "n2",
+		DesiredStatus: DesiredRun, ClientStatus: ClientPending, Resources: jobspec.Resources{CPU: 300, MemoryMB: 512, MemoryMaxMB: 512},
+		Ports: []int{8080}, CreateTime: t0, ModifyTime: t0, Reschedules: []time.Time{t0}, PreviousAlloc: "old", Epoch: 7}
+	if fmt.Sprintf("%+v", a) != fmt.Sprintf("%+v", want) {
+		t.Fatalf("NewAlloc =\n%+v\nwant\n%+v", a, want)
+	}
+	if a.Slot() != "web/api[1]" || a.Terminal() || !a.HoldsResources() {
+		t.Fatalf("a new allocation must fill web/api[1], be live and hold resources: %+v", a)
+	}
+	// Reconcile sees it as current: nothing to do for that slot once it runs.
+	a.ClientStatus, a.StartedAt = ClientRunning, t0
+	b := NewAlloc(job, Placement{Group: "api", Index: 0, JobVersion: 1, SpecHash: p.SpecHash}, "a8", "n1", 7, t0)
+	b.ClientStatus, b.StartedAt = ClientRunning, t0
+	if res := Reconcile(ReconcileInput{Job: job, Allocs: []Alloc{a, b}, Nodes: threePeers(), Now: t0}); !res.Empty() {
+		t.Fatalf("Reconcile over fresh allocations = %v, want nothing to do", describe(res))
+	}
+}
