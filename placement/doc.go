@@ -69,17 +69,20 @@
 // sees how the peer fills and can pack or spread; spread and distinct_property need the
 // whole job, so Award applies them while assigning, from BidRequest.PropertyCounts.
 //
-// A bid's MaxSlots comes from the bidder's exact free capacity (totals minus live
-// allocations minus other auctions' unexpired reservations), is one at most with a
+// A bid's MaxSlots comes from the bidder's exact free capacity (totals, minus the
+// allocations still holding resources, even those stopping, minus other auctions'
+// unexpired reservations), is one at most with a
 // static port or distinct_hosts, and Bid.Limit says what capped it. The bidder stores
 // Bid.Reservation and drops it on award or when it expires (ActiveReservations).
 //
 // # Reconciliation
 //
 // Reconcile handles service jobs (Count slots, each with exactly one live allocation),
-// batch jobs (a slot that completed is done, never replaced) and system jobs (one per
-// alive peer that passes status, datacenter and constraints; Index is 0 and the slot is
-// the peer; failures are not rescheduled until the job changes). It stops allocations
+// batch jobs (a slot whose allocation completed on its own, at the current spec, is
+// done and never replaced) and system jobs (one per alive peer that passes status,
+// datacenter and constraints; Index is 0 and the slot is the peer; failures are not
+// rescheduled until the job changes). An ineligible peer keeps what it runs and takes
+// nothing new; draining moves allocations away. It stops allocations
 // above Count (highest index first), of removed groups, and of stopped or purged jobs;
 // replaces lost ones at once; reschedules failed ones per the reschedule policy
 // (attempts within interval, constant/exponential/fibonacci delay up to max_delay;
@@ -116,7 +119,9 @@
 //	Reconcile(in ReconcileInput) Result
 //	ActiveReservations(rs []Reservation, now time.Time) []Reservation
 //	FreeResources(n Node, allocs []Alloc) Usage; Used(allocs []Alloc) Usage
+//	NewAlloc(job *jobspec.Job, p Placement, id, nodeID string, epoch Epoch, now time.Time) Alloc
 //	Outranks(a, b *Alloc) bool; GroupHash(g *jobspec.Group) string
+//	PropertyCounts(job, group, allocs, nodes) map[string]map[string]int
 //	NewStack(job, group) *Stack; (*Stack).CheckNode / CheckFit / CheckLocal; Explain([]Rejection) string
 //
 // # Concurrency
