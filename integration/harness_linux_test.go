@@ -290,20 +290,21 @@ func TestHarnessOrphans(t *testing.T) {
 	startContainer(t, c, 1, "alloc-2222-web")
 	startContainer(t, c, 1, "alloc-3333-web")
 	cases := []struct {
-		name    string
-		running map[string]map[string]bool
-		orphans int
+		name            string
+		running         map[string]map[string]bool
+		orphans, ghosts int
 	}{
-		{"every container accounted", map[string]map[string]bool{"h0": {"alloc-1111": true}, "h1": {"alloc-2222": true, "alloc-3333": true}}, 0},
-		{"one not reported", map[string]map[string]bool{"h0": {"alloc-1111": true}, "h1": {"alloc-2222": true}}, 1},
-		{"reported on the wrong host", map[string]map[string]bool{"h1": {"alloc-1111": true, "alloc-2222": true, "alloc-3333": true}}, 1},
+		{"every container accounted", map[string]map[string]bool{"h0": {"alloc-1111": true}, "h1": {"alloc-2222": true, "alloc-3333": true}}, 0, 0},
+		{"one not reported", map[string]map[string]bool{"h0": {"alloc-1111": true}, "h1": {"alloc-2222": true}}, 1, 0},
+		{"reported on the wrong host", map[string]map[string]bool{"h1": {"alloc-1111": true, "alloc-2222": true, "alloc-3333": true}}, 1, 1},
+		{"reported running, no process", map[string]map[string]bool{"h0": {"alloc-1111": true, "alloc-9999": true}, "h1": {"alloc-2222": true, "alloc-3333": true}}, 0, 1},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			r := &Report{}
 			c.checkOrphans(r, tc.running)
-			if len(r.Orphans) != tc.orphans || len(r.Errors) != 0 {
-				t.Errorf("orphans = %q, errors %q; want %d orphans", r.Orphans, r.Errors, tc.orphans)
+			if len(r.Orphans) != tc.orphans || len(r.Ghosts) != tc.ghosts || len(r.Errors) != 0 {
+				t.Errorf("orphans = %q, ghosts = %q, errors %q; want %d orphans, %d ghosts", r.Orphans, r.Ghosts, r.Errors, tc.orphans, tc.ghosts)
 			}
 		})
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -97,12 +98,13 @@ type Report struct {
 	Doubled []string // a slot with two running allocations
 	Lost    []string // a submitted, not stopped job unknown to a live peer
 	Orphans []string // a process in a host's cgroup that no live peer accounts for
+	Ghosts  []string // an allocation a live peer reports running with no process on its host
 	Errors  []string // API errors and checks that could not run
 }
 
 // OK reports whether no invariant is violated.
 func (r *Report) OK() bool {
-	return len(r.Short)+len(r.Doubled)+len(r.Lost)+len(r.Orphans)+len(r.Errors) == 0
+	return len(r.Short)+len(r.Doubled)+len(r.Lost)+len(r.Orphans)+len(r.Ghosts)+len(r.Errors) == 0
 }
 
 func (r *Report) String() string {
@@ -111,7 +113,7 @@ func (r *Report) String() string {
 	for _, s := range []struct {
 		name  string
 		lines []string
-	}{{"not at count", r.Short}, {"doubled", r.Doubled}, {"lost", r.Lost}, {"orphans", r.Orphans}, {"errors", r.Errors}} {
+	}{{"not at count", r.Short}, {"doubled", r.Doubled}, {"lost", r.Lost}, {"orphans", r.Orphans}, {"ghosts", r.Ghosts}, {"errors", r.Errors}} {
 		if len(s.lines) == 0 {
 			continue
 		}
@@ -134,7 +136,8 @@ func (r *Report) String() string {
 //   - no slot has two running allocations;
 //   - every submitted, not stopped job is known to every live peer;
 //   - every process in a host's cgroup is that host's peer or belongs to an allocation that
-//     a live peer reports running on that host.
+//     a live peer reports running on that host (no orphans);
+//   - every allocation a live peer reports running has a process on its host (no ghosts).
 func (c *Cluster) Check(ctx context.Context) *Report {
 	r := &Report{}
 	jobs := c.Submitted()
@@ -253,44 +256,60 @@ func checkJob(r *Report, view, id string, job *api.Job, allocs []api.Alloc) {
 // checkOrphans looks at every host's cgroup tree: a process other than the host's peer must
 // sit in a container cgroup whose path names an allocation that some live peer reports
 // running on that host. A host whose peer is down must have only such processes too.
+// Conversely, every allocation reported running on a host must have a process there.
 func (c *Cluster) checkOrphans(r *Report, running map[string]map[string]bool) {
 	matched, containers := 0, 0
 	for _, h := range c.Hosts {
-		ps, err := h.cg.procs()
-		if err != nil {
-			r.Errors = append(r.Errors, fmt.Sprintf("%s: %v", h.Name, err))
-			continue
-		}
-		peer := h.PID()
-		for _, p := range ps {
-			if p.PID == peer {
-				continue
-			}
-			if p.Rel == "" {
-				if peer != 0 && parentPID(p.PID) == peer {
-					continue // a child of the peer on its way into a container
-				}
-				r.Orphans = append(r.Orphans, fmt.Sprintf("%s: pid %d (%s) in the host's cgroup, not the peer", h.Name, p.PID, p.Comm))
-				continue
-			}
-			containers++
-			ok := false
-			for id := range running[h.Name] {
-				if strings.Contains(p.Rel, id) {
-					ok = true
-					break
-				}
-			}
-			if ok {
-				matched++
-				continue
-			}
-			r.Orphans = append(r.Orphans, fmt.Sprintf("%s: pid %d (%s) in cgroup %s: no live peer reports an allocation running there", h.Name, p.PID, p.Comm, p.Rel))
-		}
+		m, n := checkHost(r, h, running[h.Name])
+		matched, containers = matched+m, containers+n
 	}
 	if containers > 0 && matched == 0 && len(running) > 0 {
 		r.Errors = append(r.Errors, "no container cgroup path names an allocation id: the exec driver's cgroup naming changed, orphan detection cannot match processes to allocations")
 	}
+}
+
+// checkHost checks one host against the allocations reported running on it and returns how
+// many container processes it matched to an allocation, out of how many it found.
+func checkHost(r *Report, h *Host, running map[string]bool) (matched, containers int) {
+	ps, err := h.cg.procs()
+	if err != nil {
+		r.Errors = append(r.Errors, fmt.Sprintf("%s: %v", h.Name, err))
+		return 0, 0
+	}
+	peer := h.PID()
+	var paths []string
+	for _, p := range ps {
+		if p.PID == peer {
+			continue
+		}
+		if p.Rel == "" {
+			if peer != 0 && parentPID(p.PID) == peer {
+				continue // a child of the peer on its way into a container
+			}
+			r.Orphans = append(r.Orphans, fmt.Sprintf("%s: pid %d (%s) in the host's cgroup, not the peer", h.Name, p.PID, p.Comm))
+			continue
+		}
+		containers++
+		paths = append(paths, p.Rel)
+		ok := false
+		for id := range running {
+			if strings.Contains(p.Rel, id) {
+				ok = true
+				break
+			}
+		}
+		if ok {
+			matched++
+			continue
+		}
+		r.Orphans = append(r.Orphans, fmt.Sprintf("%s: pid %d (%s) in cgroup %s: no live peer reports an allocation running there", h.Name, p.PID, p.Comm, p.Rel))
+	}
+	for id := range running {
+		if !slices.ContainsFunc(paths, func(p string) bool { return strings.Contains(p, id) }) {
+			r.Ghosts = append(r.Ghosts, fmt.Sprintf("%s: allocation %s reported running, but no process of it runs there", h.Name, id))
+		}
+	}
+	return matched, containers
 }
 
 // slot is an allocation's deterministic slot, "job/group[index]".

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -36,18 +37,32 @@ func submitAll(t *testing.T, c *Cluster, count int, ids ...string) map[string]in
 	return counts
 }
 
+// newResult registers the scenario's row, added to the table when the test ends (marked
+// FAILED if it failed).
+func newResult(t *testing.T, r result) *result {
+	res := &r
+	t.Cleanup(func() {
+		if t.Failed() {
+			res.Note = strings.TrimSuffix("FAILED; "+res.Note, "; ")
+		}
+		results.add(*res)
+	})
+	return res
+}
+
 func tally(r *result, rep *Report) {
 	r.Doubled += len(rep.Doubled)
 	r.Lost += len(rep.Lost)
 	r.Orphans += len(rep.Orphans)
+	r.Ghosts += len(rep.Ghosts)
 }
 
 // 1. Kill one of five hosts running three service jobs: detection, replacement, no doubles.
 func TestScenarioKillHost(t *testing.T) {
 	c := peerCluster(t, 5)
-	counts := submitAll(t, c, pick(5, 10), "svc1", "svc2", "svc3")
-	waitHealthy(t, c, 3*time.Minute, "initial placement")
-	res := result{Scenario: "1 kill a host (5 hosts, 3 jobs)"}
+	counts := submitAll(t, c, 10, "svc1", "svc2", "svc3")
+	waitHealthy(t, c, nil, 3*time.Minute, "initial placement")
+	res := newResult(t, result{Scenario: "1 kill a host (5 hosts, 3 jobs)"})
 	for round := 0; round < pick(1, 5); round++ {
 		via := 0
 		victim := busiest(c, via, via)
@@ -68,23 +83,22 @@ func TestScenarioKillHost(t *testing.T) {
 		}
 		res.Replace = append(res.Replace, det+rep)
 		t.Logf("round %d: detected after %v, replacements running %v later", round, det, rep)
-		_, last := waitHealthy(t, c, 2*time.Minute, "after the kill")
-		tally(&res, last)
+		_, last := waitHealthy(t, c, res, 2*time.Minute, "after the kill")
+		tally(res, last)
 		if round+1 < pick(1, 5) {
 			if err := c.Start(victim); err != nil {
 				t.Fatal(err)
 			}
 			waitFormed(t, c, 2*time.Minute)
-			waitHealthy(t, c, 2*time.Minute, "after the host's return")
+			waitHealthy(t, c, res, 2*time.Minute, "after the host's return")
 		}
 	}
-	results.add(res)
 }
 
 // 2. Kill the coordinator of a job in the middle of placing it.
 func TestScenarioKillCoordinator(t *testing.T) {
 	c := peerCluster(t, 5)
-	res := result{Scenario: "2 kill the coordinator mid-placement"}
+	res := newResult(t, result{Scenario: "2 kill the coordinator mid-placement"})
 	for round := 0; round < pick(1, 4); round++ {
 		id := fmt.Sprintf("coord%d", round)
 		coord, err := coordinatorOf(c, 0, id)
@@ -123,26 +137,25 @@ func TestScenarioKillCoordinator(t *testing.T) {
 			t.Fatalf("%s not at count after its coordinator died:\n%s", id, c.Check(ctx))
 		}
 		res.Replace = append(res.Replace, time.Since(t0))
-		_, last := waitHealthy(t, c, 2*time.Minute, "after the coordinator's death")
-		tally(&res, last)
+		_, last := waitHealthy(t, c, res, 2*time.Minute, "after the coordinator's death")
+		tally(res, last)
 		if err := c.Start(coord); err != nil {
 			t.Fatal(err)
 		}
 		waitFormed(t, c, 2*time.Minute)
 	}
-	_, last := waitHealthy(t, c, 2*time.Minute, "after every coordinator returned")
-	tally(&res, last)
-	results.add(res)
+	_, last := waitHealthy(t, c, res, 2*time.Minute, "after every coordinator returned")
+	tally(res, last)
 }
 
 // 3. Partition two of five hosts from the other three, then heal.
 func TestScenarioPartition(t *testing.T) {
 	c := peerCluster(t, 5)
 	counts := submitAll(t, c, pick(4, 10), "part1", "part2")
-	waitHealthy(t, c, 3*time.Minute, "initial placement")
+	waitHealthy(t, c, nil, 3*time.Minute, "initial placement")
 	minority, majority := []int{3, 4}, []int{0, 1, 2}
 	split := pick(20*time.Second, 30*time.Second)
-	res := result{Scenario: fmt.Sprintf("3 partition 2|3 for %v, heal", split), Faults: 1}
+	res := newResult(t, result{Scenario: fmt.Sprintf("3 partition 2|3 for %v, heal", split), Faults: 1})
 	start := time.Now()
 	if err := c.Partition(minority, majority); err != nil {
 		t.Fatal(err)
@@ -183,14 +196,13 @@ func TestScenarioPartition(t *testing.T) {
 	}
 	time.Sleep(10 * time.Second)
 	at10 := c.Check(ctx)
-	tally(&res, at10)
+	tally(res, at10)
 	res.Note = "counts 10 s after heal"
 	if !at10.OK() {
 		t.Logf("10 s after heal (reported, not asserted):\n%s", at10)
 	}
-	d, _ := waitHealthy(t, c, 2*time.Minute, "after heal")
+	d, _ := waitHealthy(t, c, nil, 2*time.Minute, "after heal")
 	t.Logf("invariants hold %v after heal", d+10*time.Second)
-	results.add(res)
 }
 
 // 4. Rolling chaos: kill or freeze random hosts and bring them back while jobs change.
@@ -203,8 +215,8 @@ func TestScenarioRollingChaos(t *testing.T) {
 	t.Logf("seed %d (SHOAL_CHAOS_SEED=%d replays the same choices)", seed, seed)
 	rng := rand.New(rand.NewSource(seed))
 	submitAll(t, c, 3, "chaos0", "chaos1")
-	waitHealthy(t, c, 3*time.Minute, "initial placement")
-	res := result{Scenario: "4 rolling chaos"}
+	waitHealthy(t, c, nil, 3*time.Minute, "initial placement")
+	res := newResult(t, result{Scenario: "4 rolling chaos"})
 	end := time.Now().Add(pick(45*time.Second, 4*time.Minute))
 	next := 2
 	var opErrs int
@@ -259,11 +271,10 @@ func TestScenarioRollingChaos(t *testing.T) {
 		time.Sleep(time.Duration(1+rng.Intn(3)) * time.Second)
 	}
 	waitFormed(t, c, 2*time.Minute)
-	d, last := waitHealthy(t, c, 3*time.Minute, "after the chaos")
-	tally(&res, last)
+	d, last := waitHealthy(t, c, res, 3*time.Minute, "after the chaos")
+	tally(res, last)
 	res.Replace = append(res.Replace, d)
 	res.Note = fmt.Sprintf("seed %d; %d job changes refused; replacement = settle time after the last fault", seed, opErrs)
-	results.add(res)
 }
 
 func liveJobs(c *Cluster) []string {
@@ -280,8 +291,8 @@ func liveJobs(c *Cluster) []string {
 func TestScenarioAgentCrash(t *testing.T) {
 	c := peerCluster(t, 3)
 	submitAll(t, c, 6, "crash1")
-	waitHealthy(t, c, 3*time.Minute, "initial placement")
-	res := result{Scenario: "5 agent crash and restart"}
+	waitHealthy(t, c, nil, 3*time.Minute, "initial placement")
+	res := newResult(t, result{Scenario: "5 agent crash and restart"})
 	for round := 0; round < pick(1, 3); round++ {
 		victim := busiest(c, 0)
 		other := otherUp(c, victim)
@@ -304,9 +315,9 @@ func TestScenarioAgentCrash(t *testing.T) {
 		if err := c.Start(victim); err != nil {
 			t.Fatal(err)
 		}
-		d, last := waitHealthy(t, c, 2*time.Minute, "after the agent restarted")
+		d, last := waitHealthy(t, c, res, 2*time.Minute, "after the agent restarted")
 		res.Replace = append(res.Replace, time.Since(t0))
-		tally(&res, last)
+		tally(res, last)
 		t.Logf("round %d: %s restarted, invariants hold after %v", round, c.Hosts[victim].Name, d)
 		after := containerPids(t, c, victim)
 		for pid, cg := range before {
@@ -331,14 +342,13 @@ func TestScenarioAgentCrash(t *testing.T) {
 			}
 		}
 	}
-	results.add(res)
 }
 
 // 6. Rolling restart of every peer, one at a time: jobs keep running throughout.
 func TestScenarioRollingRestart(t *testing.T) {
 	c := peerCluster(t, 5)
 	counts := submitAll(t, c, pick(4, 8), "roll1", "roll2")
-	waitHealthy(t, c, 3*time.Minute, "initial placement")
+	waitHealthy(t, c, nil, 3*time.Minute, "initial placement")
 	before := map[int]string{}
 	for i := range c.Hosts {
 		for pid, cg := range containerPids(t, c, i) {
@@ -379,7 +389,7 @@ func TestScenarioRollingRestart(t *testing.T) {
 			}
 		}
 	}()
-	res := result{Scenario: "6 rolling restart of every peer"}
+	res := newResult(t, result{Scenario: "6 rolling restart of every peer"})
 	for i := range c.Hosts {
 		restarting.Store(int32(i))
 		t0 := time.Now()
@@ -388,9 +398,9 @@ func TestScenarioRollingRestart(t *testing.T) {
 		}
 		res.Faults++
 		waitFormed(t, c, 2*time.Minute)
-		_, last := waitHealthy(t, c, 2*time.Minute, "after restarting "+c.Hosts[i].Name)
+		_, last := waitHealthy(t, c, res, 2*time.Minute, "after restarting "+c.Hosts[i].Name)
 		res.Replace = append(res.Replace, time.Since(t0))
-		tally(&res, last)
+		tally(res, last)
 	}
 	close(stop)
 	wg.Wait()
@@ -405,21 +415,23 @@ func TestScenarioRollingRestart(t *testing.T) {
 	}
 	res.Note = fmt.Sprintf("%d of %d containers replaced by the restarts", died, len(before))
 	t.Log(res.Note)
-	results.add(res)
 }
 
 // 7. Lossy network (10% loss, 50 ms delay) with both cores busy: no false deaths.
 func TestScenarioLossyNetwork(t *testing.T) {
 	c := peerCluster(t, 5)
 	submitAll(t, c, 5, "lossy1")
-	waitHealthy(t, c, 3*time.Minute, "initial placement")
+	waitHealthy(t, c, nil, 3*time.Minute, "initial placement")
 	note := "10% loss, 50 ms delay"
 	for i := range c.Hosts {
 		if err := c.Netem(i, 10, 50*time.Millisecond); errors.Is(err, ErrNoDelay) {
-			note = "10% loss; no delay: kernel lacks netem"
+			note = "10% loss, no delay: " + err.Error()
 		} else if err != nil {
 			t.Fatal(err)
 		}
+	}
+	if linkExists(relayOut(c.Run, 0)) {
+		note += " (loss by nftables, delay by the harness' relay: no netem in this kernel)"
 	}
 	for k := 0; k < 2; k++ { // both cores busy
 		burn := exec.Command("/bin/sh", "-c", "while :; do :; done")
@@ -428,7 +440,7 @@ func TestScenarioLossyNetwork(t *testing.T) {
 		}
 		t.Cleanup(func() { _ = burn.Process.Kill(); _ = burn.Wait() })
 	}
-	res := result{Scenario: "7 lossy network, cores busy", Note: note}
+	res := newResult(t, result{Scenario: "7 lossy network, cores busy", Note: note})
 	dead := map[string]bool{} // "observer>target" currently seen not ready
 	end := time.Now().Add(pick(40*time.Second, 3*time.Minute))
 	for time.Now().Before(end) {
@@ -453,9 +465,8 @@ func TestScenarioLossyNetwork(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	_, last := waitHealthy(t, c, 2*time.Minute, "after the lossy period")
-	tally(&res, last)
-	results.add(res)
+	_, last := waitHealthy(t, c, res, 2*time.Minute, "after the lossy period")
+	tally(res, last)
 }
 
 // 8. A batch job's host dies mid-run: rerun elsewhere; once it succeeded, never rerun.
@@ -466,7 +477,7 @@ func TestScenarioBatchRerun(t *testing.T) {
 	if _, err := c.Submit(ctx, 0, batchJob(id, 1, secs)); err != nil {
 		t.Fatal(err)
 	}
-	res := result{Scenario: "8 batch host dies mid-run", Faults: 1}
+	res := newResult(t, result{Scenario: "8 batch host dies mid-run", Faults: 1})
 	var first string
 	if _, ok := WaitFor(func() bool {
 		v, _ := view(c, 0)
@@ -535,11 +546,10 @@ func TestScenarioBatchRerun(t *testing.T) {
 		time.Sleep(500 * time.Millisecond)
 	}
 	last := c.Check(ctx)
-	tally(&res, last)
+	tally(res, last)
 	if len(last.Orphans) > 0 || len(last.Lost) > 0 {
 		t.Errorf("after the batch job:\n%s", last)
 	}
-	results.add(res)
 }
 
 func completes(c *Cluster, via int, id string) int {
