@@ -292,3 +292,37 @@ func runRuntimeRunner() int {
 	}
 	return 0
 }
+
+// BenchmarkStartTrue is the start latency of /bin/true (Start until Wait returns,
+// then Destroy outside the timer) for `make bench`; TestStartLatency compares it
+// with runc and crun.
+func BenchmarkStartTrue(b *testing.B) {
+	d := newDriver(b)
+	img := busyboxImage(b)
+	if _, err := d.PrepareImage(ctxT(b, time.Minute), img.registry); err != nil {
+		b.Fatal(err)
+	}
+	for _, kind := range []string{KindContainer, KindExec} {
+		b.Run(kind, func(b *testing.B) {
+			spec := TaskSpec{Kind: kind, Command: "/bin/true", User: "root", MemoryMB: 64, CPUMHz: 500}
+			if kind == KindContainer {
+				spec.Image, spec.ReadOnlyRoot = img.registry, true
+			}
+			for i := 0; b.Loop(); i++ {
+				spec.ID = fmt.Sprintf("b-%s-%d", kind, i)
+				task, err := d.Start(ctxT(b, time.Minute), spec)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if _, err := task.Wait(ctxT(b, time.Minute)); err != nil {
+					b.Fatal(err)
+				}
+				b.StopTimer()
+				if err := task.Destroy(); err != nil {
+					b.Fatal(err)
+				}
+				b.StartTimer()
+			}
+		})
+	}
+}
