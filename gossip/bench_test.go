@@ -183,8 +183,9 @@ func runBench(t *testing.T, n int, profile string, base func() Config) benchResu
 		wg.Wait()
 	}
 	formed := waitFor(10*time.Minute, func() bool {
+		time.Sleep(200 * time.Millisecond) // polling 500 views is not free
 		for _, p := range c.peers {
-			if len(p.aliveOthers()) != n-1 {
+			if p.serf.Memberlist().NumMembers() != n {
 				return false
 			}
 		}

@@ -29,8 +29,8 @@ type MemNetwork struct {
 	connMu    sync.Mutex
 	conns     map[*memConn]struct{}
 	nextIP    uint32
+	rngMu     sync.Mutex // guards loss and rng
 	loss      float64
-	rngMu     sync.Mutex
 	rng       *rand.Rand
 	stats     sync.Map // node name -> *NetStats
 }
@@ -126,9 +126,9 @@ func (n *MemNetwork) Heal() {
 
 // SetLoss drops each packet (not stream) with probability p.
 func (n *MemNetwork) SetLoss(p float64) {
-	n.mu.Lock()
+	n.rngMu.Lock()
 	n.loss = p
-	n.mu.Unlock()
+	n.rngMu.Unlock()
 }
 
 // Stats returns the counters of what node name sent.
@@ -157,12 +157,9 @@ func (n *MemNetwork) reachable(from, addr string) (string, bool) {
 }
 
 func (n *MemNetwork) lose() bool {
-	if n.loss <= 0 {
-		return false
-	}
 	n.rngMu.Lock()
 	defer n.rngMu.Unlock()
-	return n.rng.Float64() < n.loss
+	return n.loss > 0 && n.rng.Float64() < n.loss
 }
 
 func (n *MemNetwork) breakConns(match func(*memConn) bool) {

@@ -170,3 +170,24 @@ func TestRestartWithSameIdentityAndNewAddress(t *testing.T) {
 	})
 	waitMapsEqual(t, c.peers, "jobs")
 }
+
+func TestMapConvergesUnderPacketLoss(t *testing.T) {
+	c := newCluster(t, 5, nil)
+	c.net.SetLoss(0.3) // 30% of UDP packets vanish: many notices are lost
+	for i := 0; i < 30; i++ {
+		c.peers[i%5].Map("jobs").Put(fmt.Sprintf("job-%d", i), []byte("v"))
+	}
+	c.peers[3].Table("allocs").SetOwn("a", []byte("1"))
+	waitMapsEqual(t, c.peers, "jobs")
+	eventually(t, "every peer holds the table under loss", func() bool {
+		for _, p := range c.peers {
+			if string(p.Table("allocs").Rows(c.peers[3].Name())["a"]) != "1" {
+				return false
+			}
+		}
+		return true
+	})
+	if n := c.peers[0].Map("jobs").Len(); n != 30 {
+		t.Errorf("live keys = %d, want 30", n)
+	}
+}
