@@ -8,7 +8,7 @@
 // # Use
 //
 //	// First thing in main: the binary is also the container init.
-//	if len(os.Args) > 1 && os.Args[1] == exec.InitArg { exec.Init() }
+//	if exec.IsInit() { exec.Init() }
 //
 //	cfg := exec.DefaultConfig()
 //	cfg.DataDir = "/var/lib/shoal/exec"

@@ -15,7 +15,7 @@ import (
 // TestMain doubles as the container init (libcontainer starts /proc/self/exe init)
 // and as the helper processes of the recovery and hardening tests.
 func TestMain(m *testing.M) {
-	if len(os.Args) > 1 && os.Args[1] == InitArg {
+	if IsInit() {
 		Init() // never returns
 	}
 	if role := os.Getenv(roleEnv); role != "" {

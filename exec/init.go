@@ -1,6 +1,8 @@
 package exec
 
 import (
+	"os"
+
 	// The device cgroup rules (deny all but the standard /dev nodes) need this.
 	_ "github.com/opencontainers/cgroups/devices"
 	"github.com/opencontainers/runc/libcontainer"
@@ -17,9 +19,16 @@ const InitArg = "init"
 // when started as `<binary> init`, before doing anything else (no flag parsing, no
 // goroutines), e.g. first thing in main:
 //
-//	if len(os.Args) > 1 && os.Args[1] == exec.InitArg { exec.Init() }
+//	if exec.IsInit() { exec.Init() }
 //
 // It never returns: it sets up the container and execs the task's command.
 func Init() {
 	libcontainer.Init()
+}
+
+// IsInit reports whether this process was started by libcontainer as a container's
+// init: `<binary> init` with libcontainer's pipes in its environment. A person typing
+// `peer init` gets false (and the CLI's own answer).
+func IsInit() bool {
+	return len(os.Args) > 1 && os.Args[1] == InitArg && os.Getenv("_LIBCONTAINER_INITPIPE") != ""
 }

@@ -14,7 +14,7 @@ import (
 func main() {
 	// The container init: libcontainer re-executes this binary as `peer init`; its
 	// nsenter constructor has already run, and nothing else (flags, goroutines) may.
-	if len(os.Args) > 1 && os.Args[1] == exec.InitArg {
+	if exec.IsInit() {
 		exec.Init() // never returns
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
