@@ -44,6 +44,10 @@ func (d *Driver) Recover() ([]*Task, error) {
 			continue
 		}
 		t, err := d.recoverOne(id)
+		if errors.Is(err, errNeverStarted) {
+			d.log.Info("removed a task that never started", "task", id)
+			continue
+		}
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -70,12 +74,23 @@ func (d *Driver) Recover() ([]*Task, error) {
 	return out, errors.Join(errs...)
 }
 
+var errNeverStarted = errors.New("container never started")
+
 func (d *Driver) recoverOne(id string) (*Task, error) {
+	dir := d.taskDir(id)
 	c, err := libcontainer.Load(d.cfg.stateDir(), id)
 	if err != nil {
+		if _, serr := os.Stat(filepath.Join(d.cfg.stateDir(), id, "state.json")); errors.Is(serr, os.ErrNotExist) {
+			// Created but never run: the old peer died inside Start.
+			m, _ := readMeta(dir)
+			_ = os.RemoveAll(filepath.Join(d.cfg.stateDir(), id))
+			if rerr := d.removeTaskDir(dir, m.Overlay); rerr != nil {
+				return nil, fmt.Errorf("recovering task %q: removing a never-started task: %w", id, rerr)
+			}
+			return nil, errNeverStarted
+		}
 		return nil, fmt.Errorf("recovering task %q: loading container: %w", id, err)
 	}
-	dir := d.taskDir(id)
 	meta, err := readMeta(dir)
 	if err != nil {
 		d.log.Warn("recovered task has no metadata: using defaults", "task", id, "err", err)

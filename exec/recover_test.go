@@ -72,6 +72,13 @@ func TestRecover(t *testing.T) {
 		t.Fatalf("first peer: %v\n%s", err, out)
 	}
 
+	// A peer that died inside Start leaves a state dir without state.json and a
+	// task dir; one that died earlier leaves only a task dir. Recover removes both.
+	for _, dir := range []string{d.cfg.stateDir() + "/ghost", d.taskDir("ghost") + "/local", d.taskDir("orphan") + "/logs"} {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
 	tasks, err := d.Recover()
 	if err != nil {
 		t.Fatalf("Recover: %v", err)
@@ -82,6 +89,11 @@ func TestRecover(t *testing.T) {
 	}
 	if len(byID) != 2 || byID["long"] == nil || byID["short"] == nil {
 		t.Fatalf("recovered %v, want long and short", byID)
+	}
+	for _, dir := range []string{d.cfg.stateDir() + "/ghost", d.taskDir("ghost"), d.taskDir("orphan")} {
+		if _, err := os.Stat(dir); !os.IsNotExist(err) {
+			t.Errorf("%s survived Recover: %v", dir, err)
+		}
 	}
 
 	// The short task exits after Recover: adopted by this process (the subreaper), its
