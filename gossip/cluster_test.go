@@ -58,6 +58,7 @@ func TestLeaveIsSeenAsLeftAndIdempotent(t *testing.T) {
 func TestTagsPropagateCoalesced(t *testing.T) {
 	c := newCluster(t, 4, nil)
 	p := c.peers[1]
+	before, start := p.tagBroadcasts.Load(), time.Now()
 	for i := 1; i <= 50; i++ {
 		if err := p.SetTags(Tags{NodeID: "id-1", Datacenter: "dc1", CPUFree: int64(i), Eligible: true}); err != nil {
 			t.Fatalf("SetTags: %v", err)
@@ -73,6 +74,28 @@ func TestTagsPropagateCoalesced(t *testing.T) {
 		}
 		return true
 	})
+	// Coalesced: one broadcast per TagInterval at most (plus the first at once).
+	elapsed := time.Since(start)
+	limit := 1 + int64(elapsed/DefaultLocalConfig().TagInterval) + 1
+	if n := p.tagBroadcasts.Load() - before; n > limit {
+		t.Errorf("50 SetTags in %v caused %d broadcasts, want at most %d", elapsed, n, limit)
+	}
+}
+
+func TestRetryJoinWaitsForASeed(t *testing.T) {
+	c := newCluster(t, 2, nil)
+	c.net.Kill(c.peers[0].Name())
+	late := c.start("late", 42, "")
+	c.peers = append(c.peers, late)
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		c.net.Revive(c.peers[0].Name())
+	}()
+	n, err := late.RetryJoin(t.Context(), []string{c.peers[0].LocalAddr()}, 100*time.Millisecond)
+	if err != nil || n != 1 {
+		t.Fatalf("RetryJoin = %d, %v; want 1, nil", n, err)
+	}
+	c.waitAlive(3)
 }
 
 func TestLargeCluster(t *testing.T) {

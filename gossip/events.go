@@ -268,6 +268,7 @@ func (p *Peer) tagLoop() {
 		t := p.tags
 		p.sentTags, p.lastTags = t, time.Now()
 		p.tagMu.Unlock()
+		p.tagBroadcasts.Add(1)
 		if err := p.serf.SetTags(t.encode()); err != nil && !p.stopped() {
 			p.log.Warn("broadcasting tags failed", "err", err)
 		}

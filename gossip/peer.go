@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hashicorp/memberlist"
@@ -39,6 +40,8 @@ type Peer struct {
 	sentTags Tags // last broadcast
 	lastTags time.Time
 	tagKick  chan struct{}
+	// tagBroadcasts counts tag broadcasts (tests check the rate limit).
+	tagBroadcasts atomic.Int64
 
 	memMu   sync.RWMutex
 	members map[string]memberInfo // our view, kept by the event pump
