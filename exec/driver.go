@@ -166,12 +166,15 @@ func (d *Driver) Start(ctx context.Context, spec TaskSpec) (_ *Task, retErr erro
 		if err != nil {
 			return nil, fmt.Errorf("starting task %q: %w", s.ID, err)
 		}
+		held := info.Digest // kept from GCImages until Start returns
 		d.mu.Lock()
-		d.starting[info.Digest]++
+		d.starting[held]++
 		d.mu.Unlock()
 		defer func() {
 			d.mu.Lock()
-			d.starting[info.Digest]--
+			if d.starting[held]--; d.starting[held] <= 0 {
+				delete(d.starting, held)
+			}
 			d.mu.Unlock()
 		}()
 		if _, err := os.Stat(info.RootFS); err != nil { // collected meanwhile
