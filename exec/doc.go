@@ -39,7 +39,8 @@
 //
 // Every task gets new pid, mount, uts, ipc and network namespaces (a network namespace
 // with only loopback unless TaskSpec.HostNetwork), its own cgroup under the peer's own
-// cgroup (Config.CgroupParent/<id>; v1 and v2), memory limit and reservation, CPU
+// cgroup (Config.CgroupParent/<id>; v1 and v2), memory limit and reservation (no swap
+// beyond the limit where the kernel accounts swap), CPU
 // shares and a pids limit; Docker's default capabilities without CAP_NET_RAW;
 // no_new_privs; runc's masked and read-only /proc and /sys paths; RLIMIT_NOFILE
 // 1024/65536; a seccomp deny list (mount, kexec, modules, bpf, perf, keyrings,

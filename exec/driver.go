@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/opencontainers/cgroups"
 	"github.com/opencontainers/runc/libcontainer"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
@@ -30,6 +31,9 @@ type Driver struct {
 	log     *slog.Logger
 	seccomp bool
 	v2Base  string // cgroup v2: the peer's own cgroup; "" on v1
+	// swapLimit: the kernel accounts swap per cgroup (v2 always; v1 with
+	// swapaccount=1), so memory+swap can be capped at the memory limit.
+	swapLimit bool
 
 	mu       sync.Mutex
 	tasks    map[string]*Task
@@ -65,19 +69,25 @@ func New(cfg Config) (*Driver, error) {
 		return nil, fmt.Errorf("exec: cgroup v2 set-up: %w", err)
 	}
 	d := &Driver{
-		cfg:      cfg,
-		log:      log,
-		seccomp:  SeccompAvailable && !cfg.DisableSeccomp,
-		v2Base:   v2Base,
-		tasks:    map[string]*Task{},
-		refs:     map[string]ImageInfo{},
-		starting: map[string]int{},
-		digests:  map[string]*sync.Mutex{},
+		cfg:       cfg,
+		log:       log,
+		seccomp:   SeccompAvailable && !cfg.DisableSeccomp,
+		v2Base:    v2Base,
+		swapLimit: v2Base != "" || cgroups.IsCgroup2UnifiedMode() || fileExists("/sys/fs/cgroup/memory/memory.memsw.limit_in_bytes"),
+		tasks:     map[string]*Task{},
+		refs:      map[string]ImageInfo{},
+		starting:  map[string]int{},
+		digests:   map[string]*sync.Mutex{},
 	}
 	if !SeccompAvailable && !cfg.DisableSeccomp {
 		log.Warn("seccomp support not compiled in (build tag seccomp); tasks run without a seccomp profile")
 	}
 	return d, nil
+}
+
+func fileExists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
 }
 
 func (d *Driver) digestLock(digest string) *sync.Mutex {

@@ -158,6 +158,11 @@ func (d *Driver) resources(s *TaskSpec) *specs.LinuxResources {
 			r.Memory.Limit = &hard
 			r.Memory.Reservation = &limit
 		}
+		if d.swapLimit {
+			// No swap beyond the memory limit (as Nomad): a task over its limit is
+			// OOM-killed rather than swapped out.
+			r.Memory.Swap = r.Memory.Limit
+		}
 	}
 	return r
 }

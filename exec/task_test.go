@@ -112,7 +112,11 @@ func TestMemoryReservationAndLimit(t *testing.T) {
 		t.Errorf("stats %+v: want memory limit 128 MiB, pids limit 50, pids >= 1, memory > 0", st)
 	}
 	if p, ok := task.cgroupPaths["memory"]; ok { // cgroup v1
-		for file, want := range map[string]string{"memory.soft_limit_in_bytes": fmt.Sprint(64 << 20)} {
+		want := map[string]string{"memory.soft_limit_in_bytes": fmt.Sprint(64 << 20)}
+		if d.swapLimit {
+			want["memory.memsw.limit_in_bytes"] = fmt.Sprint(128 << 20)
+		}
+		for file, want := range want {
 			if b, _ := os.ReadFile(p + "/" + file); strings.TrimSpace(string(b)) != want {
 				t.Errorf("%s = %q, want %s", file, b, want)
 			}
