@@ -34,6 +34,27 @@ func TestStartLatency(t *testing.T) {
 		runs = n
 	}
 	d := newDriver(t)
+	// SHOAL_EXEC_BENCH_DIR puts the data dir and the runtimes' bundles on another
+	// filesystem (e.g. /dev/shm, to take this VM's slow disk out of the comparison).
+	tmp := t.TempDir
+	if base := os.Getenv("SHOAL_EXEC_BENCH_DIR"); base != "" {
+		tmp = func() string {
+			dir, err := os.MkdirTemp(base, "shoal-bench-")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { os.RemoveAll(dir) })
+			return dir
+		}
+		d.Close()
+		cfg := d.cfg
+		cfg.DataDir, cfg.StateDir = tmp(), ""
+		var err error
+		if d, err = New(cfg); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { d.Close(); os.RemoveAll(d.cfg.stateDir()) })
+	}
 	img := busyboxImage(t)
 	info, err := d.PrepareImage(ctxT(t, time.Minute), img.registry)
 	if err != nil {
@@ -87,7 +108,7 @@ func TestStartLatency(t *testing.T) {
 			v.note = "not installed"
 			continue
 		}
-		bundle := t.TempDir()
+		bundle := tmp()
 		for _, sub := range []string{"local", "secrets", "tmp"} {
 			os.MkdirAll(filepath.Join(bundle, sub), 0o755)
 		}
@@ -109,6 +130,8 @@ func TestStartLatency(t *testing.T) {
 			return runner(bundle, spec.Hostname)
 		}
 	}
+	defer os.RemoveAll("/run/shoal/bench-runc")
+	defer os.RemoveAll("/run/shoal/bench-crun")
 	for i := range runs {
 		for _, v := range variants {
 			if v.run == nil || v.note != "" {
@@ -254,7 +277,9 @@ func hugetlbOnV2() bool {
 
 func timeRuntime(path, bundle, id string) (time.Duration, error) {
 	var stderr bytes.Buffer
-	cmd := exec.Command(path, "--root", filepath.Join(bundle, "state"), "run", "-b", bundle, id)
+	// State under /run like the runtimes' defaults (/run/runc, /run/crun) and ours.
+	root := filepath.Join("/run/shoal", "bench-"+filepath.Base(path))
+	cmd := exec.Command(path, "--root", root, "run", "-b", bundle, id)
 	cmd.Stderr = &stderr
 	t0 := time.Now()
 	if err := cmd.Run(); err != nil {

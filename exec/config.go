@@ -1,6 +1,8 @@
 package exec
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -14,8 +16,11 @@ type Config struct {
 	// StateDir is set, libcontainer's state (state/). Required; must be absolute.
 	DataDir string
 
-	// StateDir is libcontainer's state root. Default: DataDir/state. Recover finds the
-	// containers of a previous peer process here.
+	// StateDir is libcontainer's state root, which also holds each task's output
+	// FIFOs. Default: /run/shoal/exec-<hash of DataDir>, on the host's tmpfs where /run
+	// is one (as runc's /run/runc): state is gone after a reboot, as the containers
+	// are, and the per-start files cost no disk I/O. Recover finds the containers of a
+	// previous peer process here.
 	StateDir string
 
 	// CgroupParent is the cgroup, relative to the peer's own cgroup, under which every
@@ -88,5 +93,6 @@ func (c Config) stateDir() string {
 	if c.StateDir != "" {
 		return c.StateDir
 	}
-	return filepath.Join(c.DataDir, "state")
+	sum := sha256.Sum256([]byte(filepath.Clean(c.DataDir)))
+	return filepath.Join("/run/shoal", "exec-"+hex.EncodeToString(sum[:6]))
 }

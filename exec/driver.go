@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -109,8 +110,8 @@ func (d *Driver) Task(id string) (*Task, bool) {
 	return t, t != nil
 }
 
-// taskMeta is what a restarted peer needs to know about a task, kept in
-// <task dir>/task.json.
+// taskMeta is what a restarted peer needs to know about a task, kept as a label of
+// its container (see metaLabel).
 type taskMeta struct {
 	ID          string        `json:"id"`
 	Kind        string        `json:"kind"`
@@ -232,9 +233,17 @@ func (d *Driver) Start(ctx context.Context, spec TaskSpec) (_ *Task, retErr erro
 		}
 		cleanups = append(cleanups, func() { _ = unix.Unmount(rootfs, unix.MNT_DETACH) })
 	}
-	if err := writeMeta(dir, &meta); err != nil {
-		return nil, fmt.Errorf("starting task %q: %w", s.ID, err)
+	metaJSON, err := json.Marshal(&meta)
+	if err != nil {
+		return nil, err
 	}
+	l.config.Labels = append(l.config.Labels, metaLabel+string(metaJSON))
+
+	c, err := libcontainer.Create(d.cfg.stateDir(), s.ID, l.config)
+	if err != nil {
+		return nil, fmt.Errorf("starting task %q: creating container: %w", s.ID, err)
+	}
+	cleanups = append(cleanups, func() { _ = c.Destroy() })
 
 	t := newTask(d, dir, meta)
 	var writers []*os.File
@@ -243,26 +252,16 @@ func (d *Driver) Start(ctx context.Context, spec TaskSpec) (_ *Task, retErr erro
 			w.Close()
 		}
 	}()
+	containerDir := filepath.Join(d.cfg.stateDir(), s.ID)
 	for _, stream := range []string{Stdout, Stderr} {
-		r, w, err := openFIFO(dir, stream, true)
+		r, w, err := openFIFO(containerDir, stream, true)
 		if err != nil {
 			return nil, fmt.Errorf("starting task %q: %w", s.ID, err)
 		}
 		writers = append(writers, w)
-		rot, err := newRotator(logPath(dir, stream), d.cfg.LogMaxBytes, d.cfg.LogMaxFiles)
-		if err != nil {
-			r.Close()
-			return nil, fmt.Errorf("starting task %q: %w", s.ID, err)
-		}
-		go copyLogs(r, rot, t.copied[stream])
+		go copyLogs(r, newRotator(logPath(dir, stream), d.cfg.LogMaxBytes, d.cfg.LogMaxFiles), t.copied[stream])
 	}
 	l.process.Stdout, l.process.Stderr = writers[0], writers[1]
-
-	c, err := libcontainer.Create(d.cfg.stateDir(), s.ID, l.config)
-	if err != nil {
-		return nil, fmt.Errorf("starting task %q: creating container: %w", s.ID, err)
-	}
-	cleanups = append(cleanups, func() { _ = c.Destroy() })
 	if err := c.Run(l.process); err != nil {
 		return nil, fmt.Errorf("starting task %q: running %q: %w", s.ID, l.process.Args, err)
 	}
@@ -283,19 +282,16 @@ func (d *Driver) Start(ctx context.Context, spec TaskSpec) (_ *Task, retErr erro
 	return t, nil
 }
 
-func writeMeta(dir string, m *taskMeta) error {
-	data, err := json.Marshal(m)
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(filepath.Join(dir, "task.json"), data, 0o600)
-}
+// metaLabel prefixes the container label holding a task's taskMeta as JSON: the
+// container's own state (state.json) carries it to a restarted peer.
+const metaLabel = "shoal.meta="
 
-func readMeta(dir string) (taskMeta, error) {
+func metaFromLabels(labels []string) (taskMeta, error) {
 	var m taskMeta
-	data, err := os.ReadFile(filepath.Join(dir, "task.json"))
-	if err != nil {
-		return m, err
+	for _, l := range labels {
+		if v, ok := strings.CutPrefix(l, metaLabel); ok {
+			return m, json.Unmarshal([]byte(v), &m)
+		}
 	}
-	return m, json.Unmarshal(data, &m)
+	return m, errors.New("no " + strings.TrimSuffix(metaLabel, "=") + " label")
 }

@@ -165,12 +165,12 @@ func TestNothingLeftBehind(t *testing.T) {
 	if mounted, _ := mountinfo.Mounted(d.hostfsPath()); mounted {
 		t.Errorf("%s still mounted after Close", d.hostfsPath())
 	}
-	if entries, _ := os.ReadDir(d.cfg.DataDir); len(entries) != 3 { // images, tasks, state
-		t.Errorf("data dir holds %v after Close, want images, state and tasks", entries)
+	if entries, _ := os.ReadDir(d.cfg.DataDir); len(entries) != 2 { // images, tasks
+		t.Errorf("data dir holds %v after Close, want images and tasks", entries)
 	}
-	for _, sub := range []string{"tasks", "state"} {
-		if entries, _ := os.ReadDir(filepath.Join(d.cfg.DataDir, sub)); len(entries) != 0 {
-			t.Errorf("%s/ holds %v after Destroy", sub, entries)
+	for _, dir := range []string{filepath.Join(d.cfg.DataDir, "tasks"), d.cfg.stateDir()} {
+		if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+			t.Errorf("%s holds %v after Destroy", dir, entries)
 		}
 	}
 	if _, err := d.Logs("leave-c", Stdout, false); err == nil {

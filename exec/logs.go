@@ -20,14 +20,14 @@ const (
 	Stderr = "stderr"
 )
 
-// A task's output goes through a FIFO in its task directory (logs/.stdout.fifo),
-// which the container holds open read-write: a write never fails with EPIPE while
+// A task's output goes through a FIFO in its container's state directory
+// (<StateDir>/<id>/stdout.fifo), which the container holds open read-write: a write never fails with EPIPE while
 // the peer is away (it blocks once the 64 KiB pipe buffer is full), and a restarted
 // peer reopens the FIFO and carries on. The peer copies from the FIFO into
 // logs/stdout, rotated by size into stdout.1, stdout.2, ... (oldest highest).
 
-func fifoPath(taskDir, stream string) string {
-	return filepath.Join(taskDir, "logs", "."+stream+".fifo")
+func fifoPath(containerDir, stream string) string {
+	return filepath.Join(containerDir, stream+".fifo")
 }
 
 func logPath(taskDir, stream string) string {
@@ -37,8 +37,8 @@ func logPath(taskDir, stream string) string {
 // openFIFO creates (if needed) and opens a stream's FIFO: the read end for the peer
 // (non-blocking, so it parks on the netpoller) and, when withWriter, the read-write
 // end for the container.
-func openFIFO(taskDir, stream string, withWriter bool) (r, w *os.File, err error) {
-	p := fifoPath(taskDir, stream)
+func openFIFO(containerDir, stream string, withWriter bool) (r, w *os.File, err error) {
+	p := fifoPath(containerDir, stream)
 	if err := unix.Mkfifo(p, 0o600); err != nil && !errors.Is(err, unix.EEXIST) {
 		return nil, nil, fmt.Errorf("creating %s: %w", p, err)
 	}
@@ -57,7 +57,8 @@ func openFIFO(taskDir, stream string, withWriter bool) (r, w *os.File, err error
 	return r, w, nil
 }
 
-// rotator writes a stream into size-rotated files. Used by one goroutine.
+// rotator writes a stream into size-rotated files. The live file is created on the
+// first write (a quiet task costs no log files). Used by one goroutine.
 type rotator struct {
 	path     string
 	maxBytes int64
@@ -66,22 +67,32 @@ type rotator struct {
 	size     int64
 }
 
-func newRotator(path string, maxBytes int64, maxFiles int) (*rotator, error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+func newRotator(path string, maxBytes int64, maxFiles int) *rotator {
+	return &rotator{path: path, maxBytes: maxBytes, maxFiles: maxFiles}
+}
+
+func (r *rotator) open() error {
+	f, err := os.OpenFile(r.path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	fi, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return nil, err
+		return err
 	}
-	return &rotator{path: path, maxBytes: maxBytes, maxFiles: maxFiles, f: f, size: fi.Size()}, nil
+	r.f, r.size = f, fi.Size()
+	return nil
 }
 
 // Write appends p to the live file, rotating when it is full. Files are cut after
 // a newline, so a line stays in one file unless it is longer than maxBytes.
 func (r *rotator) Write(p []byte) (int, error) {
+	if r.f == nil {
+		if err := r.open(); err != nil {
+			return 0, err
+		}
+	}
 	written := 0
 	for len(p) > 0 {
 		room := r.maxBytes - r.size
@@ -135,7 +146,12 @@ func (r *rotator) rotate() error {
 	return nil
 }
 
-func (r *rotator) Close() error { return r.f.Close() }
+func (r *rotator) Close() error {
+	if r.f == nil {
+		return nil
+	}
+	return r.f.Close()
+}
 
 // copyLogs copies the FIFO into the rotated files until every writer (the
 // container's processes) has closed it, then closes done.
@@ -244,6 +260,18 @@ func (l *logReader) Read(p []byte) (int, error) {
 		}
 		if l.cur == nil {
 			f, err := l.next()
+			if errors.Is(err, os.ErrNotExist) && l.cur == nil {
+				// Nothing written yet: empty so far.
+				if !l.follow {
+					return 0, io.EOF
+				}
+				if done := l.wait(); done {
+					if _, err := os.Stat(l.base); err != nil {
+						return 0, io.EOF
+					}
+				}
+				continue
+			}
 			if err != nil {
 				return 0, err
 			}
@@ -285,14 +313,22 @@ func (l *logReader) Read(p []byte) (int, error) {
 			return 0, io.EOF
 		default:
 		}
-		l.mu.Unlock()
-		select {
-		case <-l.done:
-		case <-l.closed:
-		case <-time.After(followPoll):
-		}
-		l.mu.Lock()
+		l.wait()
 	}
+}
+
+// wait sleeps a poll interval (or until the copier is done or the reader closed)
+// with mu released; it reports whether the copier is done.
+func (l *logReader) wait() bool {
+	l.mu.Unlock()
+	defer l.mu.Lock()
+	select {
+	case <-l.done:
+		return true
+	case <-l.closed:
+	case <-time.After(followPoll):
+	}
+	return false
 }
 
 // Close ends the reader; a Read blocked following the log returns os.ErrClosed.

@@ -64,9 +64,8 @@ func (d *Driver) Recover() ([]*Task, error) {
 			continue
 		}
 		dir := d.taskDir(e.Name())
-		m, _ := readMeta(dir)
 		_, statErr := os.Stat(filepath.Join(dir, "upper"))
-		if err := d.removeTaskDir(dir, m.Overlay || statErr == nil); err != nil {
+		if err := d.removeTaskDir(dir, statErr == nil); err != nil {
 			errs = append(errs, err)
 		}
 		d.log.Info("removed the directory of a task that never started", "task", e.Name())
@@ -82,16 +81,16 @@ func (d *Driver) recoverOne(id string) (*Task, error) {
 	if err != nil {
 		if _, serr := os.Stat(filepath.Join(d.cfg.stateDir(), id, "state.json")); errors.Is(serr, os.ErrNotExist) {
 			// Created but never run: the old peer died inside Start.
-			m, _ := readMeta(dir)
 			_ = os.RemoveAll(filepath.Join(d.cfg.stateDir(), id))
-			if rerr := d.removeTaskDir(dir, m.Overlay); rerr != nil {
+			_, statErr := os.Stat(filepath.Join(dir, "upper"))
+			if rerr := d.removeTaskDir(dir, statErr == nil); rerr != nil {
 				return nil, fmt.Errorf("recovering task %q: removing a never-started task: %w", id, rerr)
 			}
 			return nil, errNeverStarted
 		}
 		return nil, fmt.Errorf("recovering task %q: loading container: %w", id, err)
 	}
-	meta, err := readMeta(dir)
+	meta, err := metaFromLabels(c.Config().Labels)
 	if err != nil {
 		d.log.Warn("recovered task has no metadata: using defaults", "task", id, "err", err)
 		meta = taskMeta{ID: id, KillTimeout: defaultKillTimeout}
@@ -108,18 +107,12 @@ func (d *Driver) recoverOne(id string) (*Task, error) {
 		return nil, fmt.Errorf("recovering task %q: %w", id, err)
 	}
 	for _, stream := range []string{Stdout, Stderr} {
-		r, _, err := openFIFO(dir, stream, false)
+		r, _, err := openFIFO(filepath.Join(d.cfg.stateDir(), id), stream, false)
 		if err != nil {
 			close(t.copied[stream])
 			continue
 		}
-		rot, err := newRotator(logPath(dir, stream), d.cfg.LogMaxBytes, d.cfg.LogMaxFiles)
-		if err != nil {
-			r.Close()
-			close(t.copied[stream])
-			continue
-		}
-		go copyLogs(r, rot, t.copied[stream])
+		go copyLogs(r, newRotator(logPath(dir, stream), d.cfg.LogMaxBytes, d.cfg.LogMaxFiles), t.copied[stream])
 	}
 	d.mu.Lock()
 	d.tasks[id] = t

@@ -132,9 +132,9 @@ func TestRecover(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	for _, sub := range []string{"tasks", "state"} {
-		if entries, _ := os.ReadDir(d.cfg.DataDir + "/" + sub); len(entries) != 0 {
-			t.Errorf("%s/ holds %v after Destroy", sub, entries)
+	for _, dir := range []string{d.cfg.DataDir + "/tasks", d.cfg.stateDir()} {
+		if entries, _ := os.ReadDir(dir); len(entries) != 0 {
+			t.Errorf("%s holds %v after Destroy", dir, entries)
 		}
 	}
 }

@@ -45,7 +45,6 @@ func (d *Driver) buildLaunch(s *TaskSpec, rootfs, lookupRoot, taskDir string, im
 	if err != nil {
 		return nil, fmt.Errorf("task %q: building container config: %w", s.ID, err)
 	}
-	cfg.Labels = append(cfg.Labels, "shoal.task="+s.ID)
 	// When the peer dies its containers live on: Recover reattaches.
 	cfg.ParentDeathSignal = 0
 
