@@ -24,16 +24,17 @@
 //	removed, err := d.GCImages()       // unpacked images no task uses
 //	err = d.Close()                    // at shutdown; tasks keep running
 //
-// # Layout under Config.DataDir
+// # Layout
 //
-//	images/<alg>-<digest>/rootfs   an image's layers flattened once (whiteouts applied), shared read-only
-//	images/<alg>-<digest>/image.json
-//	tasks/<id>/{local,secrets,tmp}  bound at /local, /secrets, /tmp in the container
-//	tasks/<id>/logs/stdout[.N]      rotated output; .stdout.fifo is what the container writes to
-//	tasks/<id>/{upper,work,rootfs}  the task's overlay (container kind, unless ReadOnlyRoot)
-//	tasks/<id>/task.json            what Recover needs (kill signal and timeout, image, overlay)
-//	state/<id>/                     libcontainer's state (Config.StateDir)
-//	hostfs/                         the exec kind's read-only, non-recursive bind of the host's /
+//	DataDir/images/<alg>-<digest>/rootfs   an image's layers flattened once (whiteouts applied), shared read-only
+//	DataDir/images/<alg>-<digest>/image.json
+//	DataDir/tasks/<id>/{local,secrets,tmp} bound at /local, /secrets, /tmp in the container
+//	DataDir/tasks/<id>/logs/stdout[.N]     rotated output (stderr alike)
+//	DataDir/tasks/<id>/{upper,work,rootfs} the task's overlay (container kind, unless ReadOnlyRoot)
+//	DataDir/hostfs/                        the exec kind's read-only, non-recursive bind of the host's /
+//	StateDir/<id>/                         libcontainer's state (state.json, with the task's metadata
+//	                                       as a label) and the task's stdout.fifo, stderr.fifo;
+//	                                       StateDir defaults to /run/shoal/exec-<hash of DataDir>
 //
 // # Isolation
 //
