@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"sort"
@@ -189,8 +190,39 @@ func (n *Node) putJob(je jobEntry) error {
 	if err != nil {
 		return err
 	}
-	n.jobs.Put(je.Job.ID, b)
+	n.replicate(n.jobs.Put(je.Job.ID, b))
 	return nil
+}
+
+// replicate hands a job entry to up to two other alive peers directly and waits
+// until one holds it (or BidTimeout passes), so that a job a user was told is
+// submitted survives this peer dying the next instant. Gossip spreads it further.
+func (n *Node) replicate(e gossip.Entry) {
+	var targets []string
+	for _, m := range n.g.Members() {
+		if m.Status == gossip.StatusAlive && m.Name != n.cfg.Name {
+			targets = append(targets, m.Name)
+		}
+	}
+	if len(targets) == 0 {
+		return
+	}
+	rand.Shuffle(len(targets), func(i, j int) { targets[i], targets[j] = targets[j], targets[i] })
+	targets = targets[:min(2, len(targets))]
+	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.BidTimeout)
+	defer cancel()
+	acked := make(chan error, len(targets))
+	for _, t := range targets {
+		go func() { acked <- n.call(ctx, t, rpcJobPut, e, nil) }()
+	}
+	for range targets {
+		if err := <-acked; err == nil {
+			return
+		} else {
+			n.log.Debug("replicating job entry", "job", e.Key, "err", err)
+		}
+	}
+	n.log.Warn("no peer acknowledged the job entry; gossip will spread it", "job", e.Key)
 }
 
 // cloneJob deep-copies a job through its JSON form (which round-trips, per jobspec).
@@ -214,7 +246,7 @@ func (n *Node) StopJob(ctx context.Context, id string, purge bool) error {
 		return fmt.Errorf("%w: job %q", ErrNotFound, id)
 	}
 	if purge {
-		n.jobs.Delete(id)
+		n.replicate(n.jobs.Delete(id))
 		n.log.Info("job purged", "job", id)
 		return nil
 	}

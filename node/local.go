@@ -43,6 +43,9 @@ func (n *Node) saveLocked(rec allocRecord) {
 	if err := n.store.PutAlloc(rec.ID, b); err != nil {
 		n.log.Error("persisting allocation", "alloc", rec.ID, "err", err)
 	}
+	if n.leaving.Load() {
+		return
+	}
 	n.allocs.SetOwn(rec.ID, b)
 	if err := n.store.PutCounter("allocs_version", n.allocs.Version(n.cfg.Name)); err != nil {
 		n.log.Error("persisting alloc table version", "err", err)
@@ -60,6 +63,10 @@ func (n *Node) createLocal(rec allocRecord, job *jobspec.Job) bool {
 	if _, dup := n.local[rec.ID]; dup {
 		n.mu.Unlock()
 		return true
+	}
+	if n.leaving.Load() {
+		n.mu.Unlock()
+		return false // shutting down: stopAllLocal has taken its snapshot
 	}
 	now := time.Now()
 	rec.NodeID, rec.NodeName = n.id, n.cfg.Name

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -59,6 +60,8 @@ type Node struct {
 	inflight map[string]map[string]allocRecord // coordinator: job -> awarded allocs not yet seen in gossip
 	eligible bool
 	draining bool
+
+	leaving atomic.Bool // set on shutdown: stop publishing to gossip
 }
 
 // localAlloc is one allocation this peer owns: its record and its runner (nil once
@@ -355,6 +358,11 @@ func (n *Node) Run(ctx context.Context) error {
 	cancel()
 	// 2 + 3 + 4. Leave (others replace our allocations at once) while the local
 	// tasks stop: both take a while (leave propagation, kill_timeout), so together.
+	// From here on, record changes are persisted but not published: gossip is
+	// leaving, and a table write would wait on its broadcasts.
+	n.mu.Lock()
+	n.leaving.Store(true)
+	n.mu.Unlock()
 	stopped := make(chan struct{})
 	go func() {
 		defer close(stopped)
@@ -434,16 +442,28 @@ func (n *Node) watchMembers(ctx context.Context) error {
 // runRunners starts the runners handed to it with the Run ctx, so that they outlive
 // the RPC or API request that created them.
 func (n *Node) runRunners(ctx context.Context) error {
+	start := func(r *runner) {
+		n.wg.Add(1)
+		go func() {
+			defer n.wg.Done()
+			r.run(context.WithoutCancel(ctx))
+		}()
+	}
 	for {
 		select {
 		case <-ctx.Done():
-			return nil
+			// Runners handed over but not started yet still run (and, stopped,
+			// end at once), so that whoever waits on their done is released.
+			for {
+				select {
+				case r := <-n.startCh:
+					start(r)
+				default:
+					return nil
+				}
+			}
 		case r := <-n.startCh:
-			n.wg.Add(1)
-			go func() {
-				defer n.wg.Done()
-				r.run(context.WithoutCancel(ctx))
-			}()
+			start(r)
 		}
 	}
 }

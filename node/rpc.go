@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/shoal-sched/shoal/gossip"
 	"github.com/shoal-sched/shoal/jobspec"
 	"github.com/shoal-sched/shoal/placement"
 )
@@ -18,6 +19,7 @@ const (
 	rpcAward   = "award"    // coordinator -> winner: awardRequest -> awardResponse
 	rpcStop    = "stop"     // coordinator -> owner: stopRequest -> {}
 	rpcNodeSet = "node.set" // any peer -> target: nodeSetRequest -> {}
+	rpcJobPut  = "job.put"  // submitting peer -> others: gossip.Entry -> {} (synchronous replication)
 )
 
 // awardRequest gives a winner slots of a group, under the coordinator's epoch. The
@@ -88,6 +90,17 @@ func (n *Node) registerRPC() {
 			return nil, errStaleEpoch
 		}
 		n.stopLocal(req.AllocID, req.Reason)
+		return struct{}{}, nil
+	})
+	handle(rpcJobPut, func(ctx context.Context, from string, b []byte) (any, error) {
+		var e gossip.Entry
+		if err := json.Unmarshal(b, &e); err != nil {
+			return nil, fmt.Errorf("job.put: %w", err)
+		}
+		n.jobs.Load([]gossip.Entry{e}) // merged by LWW; Load fires no callback ...
+		if cur, ok := n.jobs.Get(e.Key); (ok && cur.Version == e.Version && cur.Writer == e.Writer) || (!ok && e.Deleted) {
+			n.onJobChange(e) // ... so persist and react here
+		}
 		return struct{}{}, nil
 	})
 	handle(rpcNodeSet, func(ctx context.Context, from string, b []byte) (any, error) {

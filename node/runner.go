@@ -147,6 +147,9 @@ func (r *runner) superviseTask(ctx context.Context, t *jobspec.Task) (failed boo
 	for {
 		task := r.recovered[t.Name]
 		delete(r.recovered, t.Name)
+		if task == nil && r.stopping() {
+			return false
+		}
 		if task == nil {
 			if prev != nil {
 				prev.Destroy()

@@ -1,0 +1,416 @@
+package node_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shoal-sched/shoal/node/api"
+)
+
+var bg = context.Background()
+
+// TestCluster runs one three-peer cluster through what a user does with jobs.
+func TestCluster(t *testing.T) {
+	c := newCluster(t, 3)
+	p1, p3 := c.peers[0].client, c.peers[2].client
+
+	t.Run("submit to one peer, status from another", func(t *testing.T) {
+		resp := submit(t, p1, sleepJob("sleep", 3))
+		if resp.JobID != "sleep" || resp.Version != 0 {
+			t.Fatalf("submit answered %+v, want job sleep version 0", resp)
+		}
+		running := c.waitRunning(p3, "sleep", 3)
+		from1 := c.waitRunning(p1, "sleep", 3)
+		if got, want := ids(from1), ids(running); got != want {
+			t.Errorf("p1 and p3 disagree on the running allocations:\np1: %s\np3: %s", got, want)
+		}
+		nodes := map[string]bool{"p1": true, "p2": true, "p3": true}
+		slots := map[string]bool{}
+		for _, a := range running {
+			if !nodes[a.NodeName] {
+				t.Errorf("allocation %s runs on %q, not a peer of the cluster", a.ID, a.NodeName)
+			}
+			slots[a.Slot] = true
+		}
+		if len(slots) != 3 {
+			t.Errorf("running allocations fill slots %v, want sleep/g[0..2] once each", slots)
+		}
+	})
+
+	t.Run("container task and its logs from any peer", func(t *testing.T) {
+		submit(t, p3, fmt.Sprintf(`job "hello" {
+  group "g" {
+    task "t" {
+      driver       = "container"
+      kill_timeout = "500ms"
+      config {
+        image   = %q
+        command = "sh"
+        args    = ["-c", "echo hello from shoal; sleep 3600"]
+      }
+      resources {
+        cpu    = 20
+        memory = 32
+      }
+    }
+  }
+}`, imageRef))
+		a := c.waitRunning(p1, "hello", 1)[0]
+		c.waitFor(10*time.Second, "the task's stdout", func() (bool, string) {
+			rc, err := p1.Logs(bg, a.ID[:8], "", "stdout", false)
+			if err != nil {
+				return false, err.Error()
+			}
+			defer rc.Close()
+			b, _ := io.ReadAll(rc)
+			return strings.Contains(string(b), "hello from shoal"), string(b)
+		})
+	})
+
+	t.Run("scale up and down", func(t *testing.T) {
+		if err := p1.Scale(bg, "sleep", "g", 5); err != nil {
+			t.Fatal(err)
+		}
+		c.waitRunning(p3, "sleep", 5)
+		if err := p3.Scale(bg, "sleep", "g", 2); err != nil {
+			t.Fatal(err)
+		}
+		got := c.waitRunning(p1, "sleep", 2)
+		for _, a := range got {
+			if a.Index > 1 {
+				t.Errorf("after scaling to 2, slot %s still runs; want indexes 0 and 1", a.Slot)
+			}
+		}
+		job, err := p3.Job(bg, "sleep")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if job.Version != 2 || job.Groups[0].Count != 2 {
+			t.Errorf("job after two scalings: version %d count %d, want version 2 count 2", job.Version, job.Groups[0].Count)
+		}
+		if err := p1.Scale(bg, "sleep", "nope", 1); err == nil || !strings.Contains(err.Error(), `no group "nope"`) {
+			t.Errorf("scaling an unknown group: err = %v, want it to name the group", err)
+		}
+	})
+
+	t.Run("stop and purge", func(t *testing.T) {
+		if err := p3.StopJob(bg, "hello", false); err != nil {
+			t.Fatal(err)
+		}
+		c.waitFor(30*time.Second, "hello's allocations to stop", func() (bool, string) {
+			allocs, err := p1.JobAllocs(bg, "hello")
+			if err != nil {
+				return false, err.Error()
+			}
+			for _, a := range allocs {
+				if a.DesiredStatus != "stop" || a.ClientStatus == "running" {
+					return false, describe(allocs)
+				}
+			}
+			return len(allocs) > 0, describe(allocs)
+		})
+		job, err := p1.Job(bg, "hello")
+		if err != nil || job.Status != "dead" || !job.Stop {
+			t.Fatalf("stopped job reads %+v, %v; want status dead, Stop true", job, err)
+		}
+		if err := p1.StopJob(bg, "hello", true); err != nil {
+			t.Fatal(err)
+		}
+		c.waitFor(10*time.Second, "the purge to reach p3", func() (bool, string) {
+			_, err := p3.Job(bg, "hello")
+			var ae *api.Error
+			return errors.As(err, &ae) && ae.StatusCode == 404, fmt.Sprint(err)
+		})
+	})
+
+	t.Run("crashing task restarted in place then rescheduled elsewhere", func(t *testing.T) {
+		submit(t, p1, `job "crash" {
+  group "g" {
+    restart {
+      attempts = 1
+      interval = "10m"
+      delay    = "100ms"
+      mode     = "fail"
+    }
+    reschedule {
+      attempts  = 1
+      interval  = "1h"
+      delay     = "100ms"
+      unlimited = false
+    }
+    task "t" {
+      driver       = "exec"
+      kill_timeout = "500ms"
+      config {
+        command = "/bin/sh"
+        args    = ["-c", "exit 3"]
+      }
+      resources {
+        cpu    = 20
+        memory = 16
+      }
+    }
+  }
+}`)
+		var first, second api.Alloc
+		c.waitFor(45*time.Second, "a failed allocation and its replacement, failed too", func() (bool, string) {
+			allocs, err := p3.JobAllocs(bg, "crash")
+			if err != nil {
+				return false, err.Error()
+			}
+			first, second = api.Alloc{}, api.Alloc{}
+			for _, a := range allocs {
+				if a.PreviousAlloc == "" {
+					first = a
+				}
+			}
+			for _, a := range allocs {
+				if first.ID != "" && a.PreviousAlloc == first.ID {
+					second = a
+				}
+			}
+			return first.ClientStatus == "failed" && second.ClientStatus == "failed", describe(allocs)
+		})
+		if first.RestartCount != 1 {
+			t.Errorf("first allocation restarted %d times in place, want 1 (restart.attempts)", first.RestartCount)
+		}
+		if ts := first.TaskStates["t"]; ts.ExitCode != 3 || !ts.Failed {
+			t.Errorf("first allocation's task state %+v, want failed with exit code 3", ts)
+		}
+		if second.NodeID == first.NodeID {
+			t.Errorf("replacement %s runs on %s like the failed %s; want another peer", second.ID, second.NodeName, first.ID)
+		}
+		// reschedule.attempts = 1: nothing after the second.
+		allocs, _ := p1.JobAllocs(bg, "crash")
+		if len(allocs) != 2 {
+			t.Errorf("crash has %d allocations, want 2 (one reschedule): %s", len(allocs), describe(allocs))
+		}
+	})
+
+	t.Run("batch job completes and is not rerun", func(t *testing.T) {
+		submit(t, p3, `job "once" {
+  type = "batch"
+  group "g" {
+    count = 2
+    task "t" {
+      driver       = "exec"
+      kill_timeout = "500ms"
+      config {
+        command = "/bin/true"
+      }
+      resources {
+        cpu    = 20
+        memory = 16
+      }
+    }
+  }
+}`)
+		c.waitFor(30*time.Second, "both batch allocations complete", func() (bool, string) {
+			allocs, err := p1.JobAllocs(bg, "once")
+			if err != nil {
+				return false, err.Error()
+			}
+			return len(live(allocs)["complete"]) == 2, describe(allocs)
+		})
+		// Two reconcile ticks (2 s each) later, nothing was placed again.
+		time.Sleep(4500 * time.Millisecond)
+		allocs, _ := p1.JobAllocs(bg, "once")
+		if len(allocs) != 2 {
+			t.Errorf("batch job has %d allocations after completing, want 2: %s", len(allocs), describe(allocs))
+		}
+		job, _ := p1.Job(bg, "once")
+		if job == nil || job.Status != "dead" {
+			t.Errorf("completed batch job status %v, want dead", job)
+		}
+	})
+
+	t.Run("bad API body and bad job file change nothing", func(t *testing.T) {
+		before, _ := p1.Jobs(bg)
+		for _, tc := range []struct{ name, body, want string }{
+			{"not JSON", `{"Job": `, "request body"},
+			{"unknown field", `{"Jobb": {}}`, `unknown field "Jobb"`},
+			{"neither", `{}`, `"Job" (JSON job) or "JobHCL"`},
+			{"invalid HCL", `{"JobHCL": "job \"x\" {\n group \"g\" {\n count = -1\n }\n}"}`, "count"},
+		} {
+			resp, err := http.Post("http://"+c.peers[1].addr+":4646/v1/jobs", "application/json", strings.NewReader(tc.body))
+			if err != nil {
+				t.Fatal(err)
+			}
+			msg, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 400 || !strings.Contains(string(msg), tc.want) {
+				t.Errorf("%s: HTTP %d %q; want 400 mentioning %q", tc.name, resp.StatusCode, msg, tc.want)
+			}
+		}
+		for _, path := range []string{"/v1/job/nope", "/v1/allocation/ffffffff", "/v1/node/nope", "/v1/job/nope/allocations"} {
+			resp, err := http.Get("http://" + c.peers[1].addr + ":4646" + path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != 404 {
+				t.Errorf("GET %s: HTTP %d, want 404", path, resp.StatusCode)
+			}
+		}
+		bad := filepath.Join(t.TempDir(), "bad.hcl")
+		os.WriteFile(bad, []byte("job \"bad\" {\n  group \"g\" {\n    count = \"many\"\n  }\n}\n"), 0o644)
+		var stderr bytes.Buffer
+		cmd := exec.Command(peerBin, "job", "run", "-address", c.peers[0].addr+":4646", bad)
+		cmd.Stderr = &stderr
+		if err := cmd.Run(); err == nil {
+			t.Errorf("peer job run of a bad file succeeded")
+		}
+		if !strings.Contains(stderr.String(), "bad.hcl:3") {
+			t.Errorf("peer job run of a bad file printed %q; want the file and line (bad.hcl:3)", stderr.String())
+		}
+		after, _ := p1.Jobs(bg)
+		if len(after) != len(before) {
+			t.Errorf("jobs before %d, after bad submissions %d", len(before), len(after))
+		}
+	})
+
+	t.Run("system job on every peer and on one that joins later", func(t *testing.T) {
+		submit(t, p1, `job "everywhere" {
+  type = "system"
+  group "g" {
+    task "t" {
+      driver       = "exec"
+      kill_timeout = "500ms"
+      config {
+        command = "/bin/sleep"
+        args    = ["3600"]
+      }
+      resources {
+        cpu    = 20
+        memory = 16
+      }
+    }
+  }
+}`)
+		got := c.waitRunning(p1, "everywhere", 3)
+		if on := nodesOf(got); on != "p1,p2,p3" {
+			t.Errorf("system job runs on %s, want p1,p2,p3", on)
+		}
+		c.add(3)
+		c.waitMembers(4)
+		got = c.waitRunning(c.peers[3].client, "everywhere", 4)
+		if on := nodesOf(got); on != "p1,p2,p3,p4" {
+			t.Errorf("system job runs on %s after p4 joined, want p1,p2,p3,p4", on)
+		}
+	})
+}
+
+// TestPeerKilledWithItsTasks: a host dies (peer and containers); its allocations run
+// elsewhere.
+func TestPeerKilledWithItsTasks(t *testing.T) {
+	c := newCluster(t, 3)
+	submit(t, c.peers[0].client, sleepJob("s", 4))
+	before := c.waitRunning(c.peers[0].client, "s", 4)
+	victim := busiest(c, before)
+	c.kill(victim, true)
+	c.waitDown(victim)
+	after := c.waitRunning(c.any(victim), "s", 4)
+	for _, a := range after {
+		if a.NodeName == c.peers[victim].name {
+			t.Errorf("allocation %s still counted running on the dead peer %s", a.ID, a.NodeName)
+		}
+	}
+}
+
+// TestSubmitterKilled: the peer a job was submitted to dies right after answering;
+// the job was replicated, so the others place it.
+func TestSubmitterKilled(t *testing.T) {
+	c := newCluster(t, 3)
+	submit(t, c.peers[0].client, sleepJob("orphan", 3))
+	c.kill(0, true)
+	c.waitDown(0)
+	got := c.waitRunning(c.peers[1].client, "orphan", 3)
+	for _, a := range got {
+		if a.NodeName == "p1" {
+			t.Errorf("allocation %s on the killed submitter p1 counted running", a.ID)
+		}
+	}
+}
+
+// TestRestartReattaches: a peer killed alone (its containers live on) and restarted
+// with the same data dir keeps its identity and its tasks; nothing is doubled.
+func TestRestartReattaches(t *testing.T) {
+	c := newCluster(t, 3)
+	submit(t, c.peers[0].client, sleepJob("keep", 3))
+	before := c.waitRunning(c.peers[0].client, "keep", 3)
+	victim := busiest(c, before)
+	self, err := c.peers[victim].client.Self(bg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.kill(victim, false)
+	c.add(victim)
+	c.waitMembers(3)
+	again, err := c.peers[victim].client.Self(bg)
+	if err != nil || again.NodeID != self.NodeID {
+		t.Fatalf("restarted peer has id %v (%v), want %s", again, err, self.NodeID)
+	}
+	after := c.waitRunning(c.peers[1].client, "keep", 3)
+	slots := map[string]int{}
+	for _, a := range after {
+		slots[a.Slot]++
+		if a.NodeName == c.peers[victim].name && a.RestartCount != 0 {
+			t.Errorf("reattached allocation %s was restarted %d times; want its task left running", a.ID, a.RestartCount)
+		}
+	}
+	for s, n := range slots {
+		if n != 1 {
+			t.Errorf("slot %s has %d running allocations, want 1", s, n)
+		}
+	}
+}
+
+// busiest is the index of the peer running most of allocs.
+func busiest(c *cluster, allocs []api.Alloc) int {
+	count := map[string]int{}
+	for _, a := range allocs {
+		count[a.NodeName]++
+	}
+	best, bestN := 0, -1
+	for i, p := range c.peers {
+		if p != nil && count[p.name] > bestN {
+			best, bestN = i, count[p.name]
+		}
+	}
+	return best
+}
+
+func ids(allocs []api.Alloc) string {
+	var s []string
+	for _, a := range allocs {
+		s = append(s, a.ID)
+	}
+	return strings.Join(sortStrings(s), ",")
+}
+
+func nodesOf(allocs []api.Alloc) string {
+	var s []string
+	for _, a := range allocs {
+		s = append(s, a.NodeName)
+	}
+	return strings.Join(sortStrings(s), ",")
+}
+
+func sortStrings(s []string) []string {
+	for i := 1; i < len(s); i++ {
+		for j := i; j > 0 && s[j] < s[j-1]; j-- {
+			s[j], s[j-1] = s[j-1], s[j]
+		}
+	}
+	return s
+}
