@@ -46,15 +46,16 @@ func TestStartLatency(t *testing.T) {
 			t.Cleanup(func() { os.RemoveAll(dir) })
 			return dir
 		}
-		d.Close()
-		cfg := d.cfg
-		cfg.DataDir, cfg.StateDir = tmp(), ""
-		var err error
-		if d, err = New(cfg); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { d.Close(); os.RemoveAll(d.cfg.stateDir()) })
 	}
+	// Container state under /run, as the runtimes' own (/run/runc, /run/crun).
+	d.Close()
+	cfg := d.cfg
+	cfg.DataDir, cfg.StateDir = tmp(), fmt.Sprintf("/run/shoal/bench-shoal-%d", os.Getpid())
+	d, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Close(); os.RemoveAll(cfg.StateDir) })
 	img := busyboxImage(t)
 	info, err := d.PrepareImage(ctxT(t, time.Minute), img.registry)
 	if err != nil {

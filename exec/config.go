@@ -1,8 +1,6 @@
 package exec
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -17,10 +15,10 @@ type Config struct {
 	DataDir string
 
 	// StateDir is libcontainer's state root, which also holds each task's output
-	// FIFOs. Default: /run/shoal/exec-<hash of DataDir>, on the host's tmpfs where /run
-	// is one (as runc's /run/runc): state is gone after a reboot, as the containers
-	// are, and the per-start files cost no disk I/O. Recover finds the containers of a
-	// previous peer process here.
+	// FIFOs. Default: DataDir/state. On a real host point it at tmpfs (e.g.
+	// /run/shoal/exec, as runc uses /run/runc): state then goes away with a reboot,
+	// as the containers do, and the few files each start creates cost no disk I/O.
+	// Recover finds the containers of a previous peer process here.
 	StateDir string
 
 	// CgroupParent is the cgroup, relative to the peer's own cgroup, under which every
@@ -93,6 +91,5 @@ func (c Config) stateDir() string {
 	if c.StateDir != "" {
 		return c.StateDir
 	}
-	sum := sha256.Sum256([]byte(filepath.Clean(c.DataDir)))
-	return filepath.Join("/run/shoal", "exec-"+hex.EncodeToString(sum[:6]))
+	return filepath.Join(c.DataDir, "state")
 }

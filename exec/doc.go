@@ -34,7 +34,7 @@
 //	DataDir/hostfs/                        the exec kind's read-only, non-recursive bind of the host's /
 //	StateDir/<id>/                         libcontainer's state (state.json, with the task's metadata
 //	                                       as a label) and the task's stdout.fifo, stderr.fifo;
-//	                                       StateDir defaults to /run/shoal/exec-<hash of DataDir>
+//	                                       StateDir defaults to DataDir/state; on tmpfs is better
 //
 // # Isolation
 //

@@ -69,7 +69,6 @@ func newDriver(t testing.TB) *Driver {
 		for _, task := range live {
 			_ = task.Destroy()
 		}
-		_ = os.RemoveAll(d.cfg.stateDir()) // under /run: not removed with the data dir
 		// The cgroup parent libcontainer created for the test's tasks.
 		for _, p := range cgroupDirs(cfg.CgroupParent) {
 			_ = os.Remove(p)

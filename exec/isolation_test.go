@@ -165,8 +165,8 @@ func TestNothingLeftBehind(t *testing.T) {
 	if mounted, _ := mountinfo.Mounted(d.hostfsPath()); mounted {
 		t.Errorf("%s still mounted after Close", d.hostfsPath())
 	}
-	if entries, _ := os.ReadDir(d.cfg.DataDir); len(entries) != 2 { // images, tasks
-		t.Errorf("data dir holds %v after Close, want images and tasks", entries)
+	if entries, _ := os.ReadDir(d.cfg.DataDir); len(entries) != 3 { // images, state, tasks
+		t.Errorf("data dir holds %v after Close, want images, state and tasks", entries)
 	}
 	for _, dir := range []string{filepath.Join(d.cfg.DataDir, "tasks"), d.cfg.stateDir()} {
 		if entries, _ := os.ReadDir(dir); len(entries) != 0 {
