@@ -259,7 +259,7 @@ func (d *Driver) Start(ctx context.Context, spec TaskSpec) (_ *Task, retErr erro
 			return nil, fmt.Errorf("starting task %q: %w", s.ID, err)
 		}
 		writers = append(writers, w)
-		go copyLogs(r, newRotator(logPath(dir, stream), d.cfg.LogMaxBytes, d.cfg.LogMaxFiles), t.copied[stream])
+		go copyLogs(r, newRotator(logPath(dir, stream), d.cfg.LogMaxBytes, d.cfg.LogMaxFiles), t.copied[stream], d.log)
 	}
 	l.process.Stdout, l.process.Stderr = writers[0], writers[1]
 	if err := c.Run(l.process); err != nil {

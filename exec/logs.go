@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -21,9 +22,9 @@ const (
 )
 
 // A task's output goes through a FIFO in its container's state directory
-// (<StateDir>/<id>/stdout.fifo), which the container holds open read-write: a write never fails with EPIPE while
-// the peer is away (it blocks once the 64 KiB pipe buffer is full), and a restarted
-// peer reopens the FIFO and carries on. The peer copies from the FIFO into
+// (<StateDir>/<id>/stdout.fifo), which the container holds open read-write: a write
+// never fails with EPIPE while the peer is away (it blocks once the 64 KiB pipe
+// buffer is full), and a restarted peer reopens the FIFO and carries on. The peer copies from the FIFO into
 // logs/stdout, rotated by size into stdout.1, stdout.2, ... (oldest highest).
 
 func fifoPath(containerDir, stream string) string {
@@ -88,13 +89,13 @@ func (r *rotator) open() error {
 // Write appends p to the live file, rotating when it is full. Files are cut after
 // a newline, so a line stays in one file unless it is longer than maxBytes.
 func (r *rotator) Write(p []byte) (int, error) {
-	if r.f == nil {
-		if err := r.open(); err != nil {
-			return 0, err
-		}
-	}
 	written := 0
 	for len(p) > 0 {
+		if r.f == nil {
+			if err := r.open(); err != nil {
+				return written, err
+			}
+		}
 		room := r.maxBytes - r.size
 		if int64(len(p)) <= room {
 			n, err := r.f.Write(p)
@@ -127,6 +128,7 @@ func (r *rotator) Write(p []byte) (int, error) {
 
 func (r *rotator) rotate() error {
 	r.f.Close()
+	r.f = nil // reopened by the next Write if this fails
 	if r.maxFiles <= 1 {
 		_ = os.Remove(r.path)
 	} else {
@@ -138,12 +140,7 @@ func (r *rotator) rotate() error {
 			return err
 		}
 	}
-	f, err := os.OpenFile(r.path, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, 0o640)
-	if err != nil {
-		return err
-	}
-	r.f, r.size = f, 0
-	return nil
+	return r.open()
 }
 
 func (r *rotator) Close() error {
@@ -154,17 +151,30 @@ func (r *rotator) Close() error {
 }
 
 // copyLogs copies the FIFO into the rotated files until every writer (the
-// container's processes) has closed it, then closes done.
-func copyLogs(fifo *os.File, rot *rotator, done chan<- struct{}) {
+// container's processes) has closed it, then closes done. When the files cannot be
+// written (disk full) it keeps draining the FIFO, dropping output, so that the task
+// never blocks on its stdout.
+func copyLogs(fifo *os.File, rot *rotator, done chan<- struct{}, log *slog.Logger) {
 	defer close(done)
 	defer fifo.Close()
 	defer rot.Close()
 	buf := make([]byte, 16<<10)
-	_, _ = io.CopyBuffer(rot, onlyReader{fifo}, buf)
+	var failing bool
+	for {
+		n, err := fifo.Read(buf)
+		if n > 0 {
+			if _, werr := rot.Write(buf[:n]); werr != nil && !failing {
+				log.Warn("cannot write task output: dropping it", "file", rot.path, "err", werr)
+				failing = true
+			} else if werr == nil {
+				failing = false
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
 }
-
-// onlyReader hides *os.File's WriteTo/ReadFrom so io.CopyBuffer uses our buffer.
-type onlyReader struct{ io.Reader }
 
 // Logs returns a reader of a task's stdout or stderr: the rotated files oldest
 // first, then the live file. With follow, the reader waits for more output until

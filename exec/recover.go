@@ -112,7 +112,7 @@ func (d *Driver) recoverOne(id string) (*Task, error) {
 			close(t.copied[stream])
 			continue
 		}
-		go copyLogs(r, newRotator(logPath(dir, stream), d.cfg.LogMaxBytes, d.cfg.LogMaxFiles), t.copied[stream])
+		go copyLogs(r, newRotator(logPath(dir, stream), d.cfg.LogMaxBytes, d.cfg.LogMaxFiles), t.copied[stream], d.log)
 	}
 	d.mu.Lock()
 	d.tasks[id] = t
