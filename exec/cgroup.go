@@ -26,14 +26,15 @@ func (d *Driver) cgroupPath(id string) string {
 // prepareCgroupV2 makes the peer's own cgroup able to hold child cgroups with
 // controllers: v2 forbids processes in a cgroup whose controllers are delegated to
 // children, so the peer moves itself into a "peer" leaf beside the containers.
-// It returns the cgroup under which containers go ("" on v1).
-func prepareCgroupV2() (string, error) {
+// It returns the cgroup under which containers go ("" on v1), and a warning when
+// memory or pids limits will not work there.
+func prepareCgroupV2() (base, warning string, err error) {
 	if !cgroups.IsCgroup2UnifiedMode() {
-		return "", nil
+		return "", "", nil
 	}
 	data, err := os.ReadFile("/proc/self/cgroup")
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	own := ""
 	for _, line := range strings.Split(string(data), "\n") {
@@ -42,38 +43,38 @@ func prepareCgroupV2() (string, error) {
 		}
 	}
 	if own == "" {
-		return "", fmt.Errorf("no cgroup v2 entry in /proc/self/cgroup")
+		return "", "", fmt.Errorf("no cgroup v2 entry in /proc/self/cgroup")
 	}
 	if filepath.Base(own) == "peer" {
-		return filepath.Dir(own), nil // already moved (a re-exec'd or nested peer)
+		return filepath.Dir(own), "", nil // already moved (a re-exec'd or nested peer)
 	}
-	base := filepath.Join("/sys/fs/cgroup", own)
-	procs, err := os.ReadFile(filepath.Join(base, "cgroup.procs"))
+	dir := filepath.Join("/sys/fs/cgroup", own)
+	procs, err := os.ReadFile(filepath.Join(dir, "cgroup.procs"))
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	if own == "/" || len(bytes.TrimSpace(procs)) == 0 {
-		return own, nil
+		return own, "", nil
 	}
-	leaf := filepath.Join(base, "peer")
+	leaf := filepath.Join(dir, "peer")
 	if err := os.MkdirAll(leaf, 0o755); err != nil {
-		return "", fmt.Errorf("creating the peer's leaf cgroup: %w", err)
+		return "", "", fmt.Errorf("creating the peer's leaf cgroup: %w", err)
 	}
 	// Move every process of our cgroup (normally just us) into the leaf.
 	for _, pid := range strings.Fields(string(procs)) {
 		_ = os.WriteFile(filepath.Join(leaf, "cgroup.procs"), []byte(pid), 0o644)
 	}
-	ctrl, _ := os.ReadFile(filepath.Join(base, "cgroup.controllers"))
-	var enable []string
+	// Delegate every controller we have to our children, one by one: one that
+	// cannot be enabled (e.g. cpuset without cpus) must not keep the others off.
+	ctrl, _ := os.ReadFile(filepath.Join(dir, "cgroup.controllers"))
 	for _, c := range strings.Fields(string(ctrl)) {
-		enable = append(enable, "+"+c)
+		_ = os.WriteFile(filepath.Join(dir, "cgroup.subtree_control"), []byte("+"+c), 0o644)
 	}
-	if len(enable) > 0 {
-		if err := os.WriteFile(filepath.Join(base, "cgroup.subtree_control"), []byte(strings.Join(enable, " ")), 0o644); err != nil {
-			return "", fmt.Errorf("enabling controllers %v in %s: %w", enable, base, err)
-		}
+	sub, _ := os.ReadFile(filepath.Join(dir, "cgroup.subtree_control"))
+	if !strings.Contains(string(sub), "memory") || !strings.Contains(string(sub), "pids") {
+		warning = fmt.Sprintf("memory or pids controller not delegated to %s (subtree_control %q): tasks with those limits will fail to start", dir, strings.TrimSpace(string(sub)))
 	}
-	return own, nil
+	return own, warning, nil
 }
 
 // oomKilled reports whether the kernel's OOM killer killed a process of the

@@ -65,9 +65,12 @@ func New(cfg Config) (*Driver, error) {
 	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
 		return nil, fmt.Errorf("exec: becoming child subreaper: %w", err)
 	}
-	v2Base, err := prepareCgroupV2()
+	v2Base, warning, err := prepareCgroupV2()
 	if err != nil {
 		return nil, fmt.Errorf("exec: cgroup v2 set-up: %w", err)
+	}
+	if warning != "" {
+		log.Warn("cgroup v2 set-up incomplete", "problem", warning)
 	}
 	d := &Driver{
 		cfg:       cfg,
