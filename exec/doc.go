@@ -22,7 +22,7 @@
 //	rc, err := d.Logs(id, exec.Stdout, follow)
 //	err = t.Destroy()                  // cgroups, state, overlay, task dir: all gone
 //	removed, err := d.GCImages()       // unpacked images no task uses
-//	err = d.Close()                    // at shutdown; tasks keep running
+//	err = d.Close()                    // at shutdown; tasks keep running (nothing to release yet)
 //
 // # Layout
 //
@@ -31,7 +31,8 @@
 //	DataDir/tasks/<id>/{local,secrets,tmp} bound at /local, /secrets, /tmp in the container
 //	DataDir/tasks/<id>/logs/stdout[.N]     rotated output (stderr alike)
 //	DataDir/tasks/<id>/{upper,work,rootfs} the task's overlay (container kind, unless ReadOnlyRoot)
-//	DataDir/hostfs/                        the exec kind's read-only, non-recursive bind of the host's /
+//	/run/shoal/hostfs (HostRootDir)        the exec kind's read-only, non-recursive bind of the
+//	                                       host's /: one per host, shared, left mounted
 //	StateDir/<id>/                         libcontainer's state (state.json, with the task's metadata
 //	                                       as a label) and the task's stdout.fifo, stderr.fifo;
 //	                                       StateDir defaults to DataDir/state; on tmpfs is better

@@ -3,27 +3,33 @@ package exec
 import (
 	"fmt"
 	"os"
-	"path/filepath"
+	"sync"
 
 	"github.com/moby/sys/mountinfo"
 	"golang.org/x/sys/unix"
 )
 
-// The exec kind's root filesystem is the host's own root, bound once per driver,
-// read-only and non-recursively, at <DataDir>/hostfs: pivot_root cannot enter "/"
-// itself, and a non-recursive bind brings none of the host's /proc, /sys, /dev or
-// other mounts along. Nothing is copied or linked, so an exec task starts as fast as
-// a container. Standard system directories that are separate mounts on this host
-// (/usr on some distributions) are bound into each task read-only.
+// The exec kind's root filesystem is the host's own root, bound read-only and
+// non-recursively at HostRootDir: pivot_root cannot enter "/" itself, and a
+// non-recursive bind brings none of the host's /proc, /sys, /dev or other mounts
+// along. Nothing is copied or linked, so an exec task starts as fast as a container.
+// Standard system directories that are separate mounts on this host (/usr on some
+// distributions) are bound into each task read-only.
+//
+// The bind is one per host, shared by every driver (and peer) on it, and left
+// mounted: it lives outside any data dir so that no `rm -rf` of a data dir walks
+// into the host's root (it could not delete anything through a read-only mount, but
+// it would try every file).
+const HostRootDir = "/run/shoal/hostfs"
 
 var hostSystemDirs = []string{"/usr", "/lib", "/lib32", "/lib64", "/bin", "/sbin", "/etc", "/opt"}
 
-func (d *Driver) hostfsPath() string { return filepath.Join(d.cfg.DataDir, "hostfs") }
+var hostRootMu sync.Mutex // serialises the check-then-mount of drivers in one process
 
-// hostRoot mounts the host's root at hostfsPath once and returns the path.
+// hostRoot makes sure the host's root is bound at HostRootDir and returns the path.
 func (d *Driver) hostRoot() (string, error) {
 	d.hostOnce.Do(func() { d.hostErr = d.mountHostRoot() })
-	return d.hostfsPath(), d.hostErr
+	return HostRootDir, d.hostErr
 }
 
 func (d *Driver) mountHostRoot() error {
@@ -32,12 +38,14 @@ func (d *Driver) mountHostRoot() error {
 			d.hostSubmounts = append(d.hostSubmounts, bindMount(dir, dir, "ro", "nosuid", "nodev"))
 		}
 	}
-	p := d.hostfsPath()
+	hostRootMu.Lock()
+	defer hostRootMu.Unlock()
+	p := HostRootDir
 	if err := os.MkdirAll(p, 0o755); err != nil {
 		return err
 	}
 	if mounted, _ := mountinfo.Mounted(p); mounted {
-		return nil // left by a previous peer process: reuse it
+		return nil // another driver or an earlier peer process did it
 	}
 	if err := unix.Mount("/", p, "", unix.MS_BIND, ""); err != nil {
 		return fmt.Errorf("binding the host's root at %s: %w", p, err)
@@ -53,17 +61,7 @@ func (d *Driver) mountHostRoot() error {
 	return nil
 }
 
-// Close releases what the driver holds on the host for all tasks (the exec kind's
-// read-only view of the host root). Running tasks are not touched and keep working;
-// a later New and Recover reattach to them. Call it when the peer shuts down.
-// Idempotent; not safe to call concurrently with Start.
-func (d *Driver) Close() error {
-	p := d.hostfsPath()
-	if mounted, _ := mountinfo.Mounted(p); !mounted {
-		return nil
-	}
-	if err := unix.Unmount(p, unix.MNT_DETACH); err != nil {
-		return fmt.Errorf("exec: unmounting %s: %w", p, err)
-	}
-	return os.Remove(p)
-}
+// Close releases what the driver holds. Running tasks are not touched and keep
+// working; a later New and Recover reattach to them. The host-wide HostRootDir bind
+// stays (other drivers share it). Idempotent.
+func (d *Driver) Close() error { return nil }
