@@ -216,7 +216,7 @@ func TestScenarioRollingChaos(t *testing.T) {
 	rng := rand.New(rand.NewSource(seed))
 	submitAll(t, c, 3, "chaos0", "chaos1")
 	waitHealthy(t, c, nil, 3*time.Minute, "initial placement")
-	res := newResult(t, result{Scenario: "4 rolling chaos"})
+	res := newResult(t, result{Scenario: "4 rolling chaos", Note: fmt.Sprintf("seed %d", seed)})
 	end := time.Now().Add(pick(45*time.Second, 4*time.Minute))
 	next := 2
 	var opErrs int
@@ -274,7 +274,7 @@ func TestScenarioRollingChaos(t *testing.T) {
 	d, last := waitHealthy(t, c, res, 3*time.Minute, "after the chaos")
 	tally(res, last)
 	res.Replace = append(res.Replace, d)
-	res.Note = fmt.Sprintf("seed %d; %d job changes refused; replacement = settle time after the last fault", seed, opErrs)
+	res.Note += fmt.Sprintf("; %d job changes refused; replacement = settle time after the last fault", opErrs)
 }
 
 func liveJobs(c *Cluster) []string {
@@ -309,9 +309,6 @@ func TestScenarioAgentCrash(t *testing.T) {
 		}
 		res.Faults++
 		t0 := time.Now()
-		if round == 2 {
-			time.Sleep(3 * time.Second) // a slower restart, still well within failure detection
-		}
 		if err := c.Start(victim); err != nil {
 			t.Fatal(err)
 		}
@@ -440,7 +437,7 @@ func TestScenarioLossyNetwork(t *testing.T) {
 		}
 		t.Cleanup(func() { _ = burn.Process.Kill(); _ = burn.Wait() })
 	}
-	res := newResult(t, result{Scenario: "7 lossy network, cores busy", Note: note})
+	res := newResult(t, result{Scenario: "7 lossy network, cores busy", Note: note, Faults: len(c.Hosts)})
 	dead := map[string]bool{} // "observer>target" currently seen not ready
 	end := time.Now().Add(pick(40*time.Second, 3*time.Minute))
 	for time.Now().Before(end) {
