@@ -128,16 +128,16 @@ func DefaultLANConfig() Config {
 }
 
 // DefaultNodeConfig is what `peer run` should use on a LAN: DefaultLANConfig with
-// faster failure detection (about 1-2 s from kill to everyone seeing the peer dead
-// in clusters of 10-500; see docs/bench/gossip.md). Lifeguard's awareness stretches
-// probe timeouts on an overloaded peer, and suspicion gives a slow-but-alive peer
-// SuspicionMult*log10(N)*ProbeInterval to refute, which kept false deaths at zero
-// in the busy-cores benchmark.
+// faster failure detection (kill -> every peer sees it dead: p50 1.2 s at N=10,
+// 2.0 s at N=100 in docs/bench/gossip.md, against 6.8 s and 11.6 s with LAN
+// timings). Lifeguard's awareness stretches probe timeouts on an overloaded peer,
+// and suspicion gives a slow-but-alive peer SuspicionMult*log10(N)*ProbeInterval to
+// refute; with both cores busy the benchmark saw no false deaths.
 func DefaultNodeConfig() Config {
 	c := DefaultLANConfig()
 	c.ProbeInterval = 250 * time.Millisecond // 4 probes a second: a dead peer is probed within ~250 ms
 	c.ProbeTimeout = 150 * time.Millisecond  // LAN RTT is < 1 ms; 150 ms absorbs GC and scheduling pauses
-	c.SuspicionMult = 4                      // suspicion >= 1 s at N <= 10, 2 s at 100, 2.7 s at 500
+	c.SuspicionMult = 3                      // suspicion >= 0.75 s at N <= 10, 1.5 s at 100, 2 s at 500 (1 confirmation)
 	c.SuspicionMaxTimeoutMult = 3            // unconfirmed suspicion lasts at most 3x that
 	c.GossipInterval = 100 * time.Millisecond
 	c.DeadNodeReclaimTime = 5 * time.Second
