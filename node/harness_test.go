@@ -2,6 +2,7 @@ package node_test
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"fmt"
 	"os"
@@ -239,6 +240,16 @@ func (c *cluster) shutdown() {
 			c.kill(indexOf(c.peers, p), true)
 		}
 	}
+	for _, p := range c.peers {
+		if p == nil {
+			continue
+		}
+		// A peer built with -race reports races in its log: they fail the test.
+		if b, _ := os.ReadFile(filepath.Join(c.dir, p.name+".log")); bytes.Contains(b, []byte("WARNING: DATA RACE")) {
+			i := bytes.Index(b, []byte("WARNING: DATA RACE"))
+			c.t.Errorf("%s reported a data race:\n%s", p.name, b[i:min(len(b), i+6000)])
+		}
+	}
 	if c.t.Failed() || time.Since(start) > 15*time.Second {
 		for _, p := range c.peers {
 			if p == nil {
@@ -382,7 +393,7 @@ func sleepJob(id string, count int) string {
       }
       resources {
         cpu    = 20
-        memory = 16
+        memory = 64
       }
     }
   }

@@ -60,7 +60,7 @@ func TestCluster(t *testing.T) {
       }
       resources {
         cpu    = 20
-        memory = 32
+        memory = 64
       }
     }
   }
@@ -157,7 +157,7 @@ func TestCluster(t *testing.T) {
       }
       resources {
         cpu    = 20
-        memory = 16
+        memory = 64
       }
     }
   }
@@ -210,7 +210,7 @@ func TestCluster(t *testing.T) {
       }
       resources {
         cpu    = 20
-        memory = 16
+        memory = 64
       }
     }
   }
@@ -292,7 +292,7 @@ func TestCluster(t *testing.T) {
       }
       resources {
         cpu    = 20
-        memory = 16
+        memory = 64
       }
     }
   }
