@@ -91,7 +91,7 @@ func removeAll(dir string) {
 
 // cluster is a set of peer processes on one test's loopback addresses.
 type cluster struct {
-	t     *testing.T
+	t     testing.TB
 	dir   string
 	net   string // "127.A.B." : peer i listens on net+(i+1)
 	peers []*proc
@@ -104,7 +104,7 @@ type proc struct {
 	client              *api.Client
 }
 
-func needPeers(t *testing.T) {
+func needPeers(t testing.TB) {
 	t.Helper()
 	if os.Geteuid() != 0 {
 		t.Skip("needs root to run containers")
@@ -115,7 +115,7 @@ func needPeers(t *testing.T) {
 }
 
 // newCluster starts n peers and waits until every one sees all n alive.
-func newCluster(t *testing.T, n int) *cluster {
+func newCluster(t testing.TB, n int) *cluster {
 	needPeers(t)
 	clusterNo++
 	c := &cluster{t: t, dir: t.TempDir(), net: fmt.Sprintf("127.%d.%d.", addrOctet, clusterNo)}
@@ -370,7 +370,7 @@ func describe(allocs []api.Alloc) string {
 }
 
 // submit sends HCL to a peer for it to parse and store.
-func submit(t *testing.T, via *api.Client, hcl string) api.JobRegisterResponse {
+func submit(t testing.TB, via *api.Client, hcl string) api.JobRegisterResponse {
 	t.Helper()
 	resp, err := via.Register(context.Background(), api.JobRegisterRequest{JobHCL: hcl})
 	if err != nil {

@@ -37,18 +37,46 @@ func (n *Node) updateLocal(id string, f func(*allocRecord)) {
 	n.saveLocked(rec)
 }
 
-// saveLocked persists and publishes rec. n.mu must be held.
+// saveLocked publishes rec and queues it for the store. n.mu must be held. Records
+// are written by the persister in batches (one fsync for many changes), so a status
+// change never waits on the disk; a peer killed in between loses at most the last
+// few changes, which its tasks' recovery repairs.
 func (n *Node) saveLocked(rec allocRecord) {
-	b := encodeAlloc(rec)
-	if err := n.store.PutAlloc(rec.ID, b); err != nil {
-		n.log.Error("persisting allocation", "alloc", rec.ID, "err", err)
+	n.dirty[rec.ID] = encodeAlloc(rec)
+	select {
+	case n.persistCh <- struct{}{}:
+	default:
 	}
 	if n.leaving.Load() {
 		return
 	}
-	n.allocs.SetOwn(rec.ID, b)
-	if err := n.store.PutCounter("allocs_version", n.allocs.Version(n.cfg.Name)); err != nil {
-		n.log.Error("persisting alloc table version", "err", err)
+	n.allocs.SetOwn(rec.ID, n.dirty[rec.ID])
+}
+
+// persist is the component that writes queued allocation records to the store.
+func (n *Node) persist(ctx context.Context) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-n.persistCh:
+		}
+		n.flush()
+	}
+}
+
+// flush writes every queued record (and the alloc table's version) in one transaction.
+func (n *Node) flush() {
+	n.mu.Lock()
+	recs := n.dirty
+	n.dirty = map[string][]byte{}
+	n.mu.Unlock()
+	if len(recs) == 0 {
+		return
+	}
+	counters := map[string]uint64{"allocs_version": n.allocs.Version(n.cfg.Name)}
+	if err := n.store.PutAllocs(recs, counters); err != nil {
+		n.log.Error("persisting allocations", "count", len(recs), "err", err)
 	}
 }
 

@@ -49,15 +49,17 @@ type Node struct {
 	httpLn  net.Listener
 	httpSrv *http.Server
 
-	kick    chan struct{}  // wakes the coordinator loop (coalesced)
-	startCh chan *runner   // runners for Run's runner component to start
-	wg      sync.WaitGroup // runner goroutines
+	kick      chan struct{}  // wakes the coordinator loop (coalesced)
+	persistCh chan struct{}  // wakes the persister (coalesced)
+	startCh   chan *runner   // runners for Run's runner component to start
+	wg        sync.WaitGroup // runner goroutines
 
 	mu       sync.Mutex
 	local    map[string]*localAlloc            // this peer's allocations, by id
 	epochs   placement.EpochTracker            // highest coordinator epoch seen per job
 	holds    map[string]placement.Reservation  // bidder reservations by request id
 	inflight map[string]map[string]allocRecord // coordinator: job -> awarded allocs not yet seen in gossip
+	dirty    map[string][]byte                 // local records not yet written to the store
 	eligible bool
 	draining bool
 
@@ -101,8 +103,8 @@ func New(cfg Config) (_ *Node, retErr error) {
 	}
 	n := &Node{
 		cfg: cfg, log: log.With("node", cfg.Name), id: id, store: store,
-		fp:      TakeFingerprint(cfg),
-		kick:    make(chan struct{}, 1),
+		fp:   TakeFingerprint(cfg),
+		kick: make(chan struct{}, 1), persistCh: make(chan struct{}, 1), dirty: map[string][]byte{},
 		startCh: make(chan *runner, 64),
 		local:   map[string]*localAlloc{}, holds: map[string]placement.Reservation{},
 		inflight: map[string]map[string]allocRecord{},
@@ -341,6 +343,7 @@ func (n *Node) Run(ctx context.Context) error {
 	goComp("tags", n.refreshTags)
 	goComp("runners", n.runRunners)
 	goComp("members", n.watchMembers)
+	goComp("persister", n.persist)
 	httpDone := make(chan error, 1)
 	go func() { httpDone <- n.httpSrv.Serve(n.httpLn) }()
 	n.log.Info("peer running", "id", n.id, "http", n.HTTPAddr(), "gossip_port", n.cfg.GossipPort, "rpc_port", n.cfg.RPCPort)
@@ -375,6 +378,7 @@ func (n *Node) Run(ctx context.Context) error {
 	<-stopped
 	comps.Wait()
 	n.wg.Wait()
+	n.flush() // what the runners wrote last
 	// 5.
 	n.g.Shutdown()
 	return errors.Join(runErr, n.store.Close())

@@ -134,14 +134,14 @@ func (n *Node) call(ctx context.Context, nodeName, method string, req, resp any)
 func (n *Node) observeEpoch(job string, e placement.Epoch) bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	higher := e > n.epochs.Highest(job)
 	if !n.epochs.Accept(job, e) {
 		return false
 	}
-	if e > n.epochs.Highest(job) {
-		n.epochs.Observe(job, e)
-	}
 	n.epochs.Observe(job, e)
-	n.store.PutEpoch(job, uint64(e))
+	if higher { // only a new epoch costs a write
+		n.store.PutEpoch(job, uint64(e))
+	}
 	return true
 }
 

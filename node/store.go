@@ -133,6 +133,25 @@ func (s *Store) PutAlloc(id string, value []byte) error {
 	return s.put(bucketAllocs, id, value)
 }
 
+// PutAllocs stores several of this peer's allocations and named counters in one
+// transaction (one fsync).
+func (s *Store) PutAllocs(allocs map[string][]byte, counters map[string]uint64) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketAllocs)
+		for id, v := range allocs {
+			if err := b.Put([]byte(id), v); err != nil {
+				return err
+			}
+		}
+		for name, v := range counters {
+			if err := tx.Bucket(bucketIdentity).Put([]byte("counter."+name), []byte(fmt.Sprint(v))); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
 // DeleteAlloc forgets one of this peer's allocations.
 func (s *Store) DeleteAlloc(id string) error {
 	return s.db.Update(func(tx *bolt.Tx) error { return tx.Bucket(bucketAllocs).Delete([]byte(id)) })

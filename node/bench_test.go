@@ -1,0 +1,166 @@
+package node_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shoal-sched/shoal/node/api"
+)
+
+// Benchmarks with real peers (see docs/bench/node.md):
+//
+//	go test -run '^$' -bench . -benchtime 5x ./node
+//
+// Each iteration starts a fresh three-peer cluster. The reported s/op is the mean;
+// the medians are reported as their own metrics.
+
+// BenchmarkSubmit30Exec: submit -> all 30 allocations of a count = 30 job running
+// (/bin/sleep under the exec driver).
+func BenchmarkSubmit30Exec(b *testing.B) { benchSubmit(b, "exec") }
+
+// BenchmarkSubmit30Container: the same under the container driver (busybox image).
+func BenchmarkSubmit30Container(b *testing.B) { benchSubmit(b, "container") }
+
+func benchSubmit(b *testing.B, driver string) {
+	var runs []time.Duration
+	for range b.N {
+		b.StopTimer()
+		c := newCluster(b, 3)
+		job := benchJob("bench", 30, driver)
+		b.StartTimer()
+		start := time.Now()
+		submit(b, c.peers[0].client, job)
+		waitAll(c, "bench", 30, -1)
+		runs = append(runs, time.Since(start))
+		b.StopTimer()
+		c.shutdown()
+		b.StartTimer()
+	}
+	b.ReportMetric(median(runs).Seconds(), "s-median")
+	b.Logf("submit -> 30 running (%s): runs %s, median %s", driver, durations(runs), median(runs))
+}
+
+// BenchmarkKillPeer: kill -9 a peer and its containers; time until its allocations
+// run elsewhere (a count = 30 job over three peers), with Shoal's default timings.
+func BenchmarkKillPeer(b *testing.B) {
+	var runs []time.Duration
+	for range b.N {
+		b.StopTimer()
+		c := newCluster(b, 3)
+		submit(b, c.peers[0].client, benchJob("bench", 30, "exec"))
+		before := waitAll(c, "bench", 30, -1)
+		victim := busiest(c, before)
+		b.StartTimer()
+		start := time.Now()
+		c.kill(victim, true)
+		waitAll(c, "bench", 30, victim)
+		runs = append(runs, time.Since(start))
+		b.StopTimer()
+		c.shutdown()
+		b.StartTimer()
+	}
+	b.ReportMetric(median(runs).Seconds(), "s-median")
+	b.Logf("kill -9 -> allocations running elsewhere: runs %s, median %s", durations(runs), median(runs))
+}
+
+// BenchmarkIdleRSS: resident memory of an idle peer in a three-peer cluster.
+func BenchmarkIdleRSS(b *testing.B) {
+	var rss []float64
+	for range b.N {
+		b.StopTimer()
+		c := newCluster(b, 3)
+		time.Sleep(5 * time.Second) // settle: joins done, anti-entropy running
+		for _, p := range c.peers {
+			rss = append(rss, rssMiB(p.cmd.Process.Pid))
+		}
+		c.shutdown()
+		b.StartTimer()
+	}
+	sort.Float64s(rss)
+	b.ReportMetric(rss[len(rss)/2], "MiB-median")
+	b.Logf("idle peer RSS MiB: %v", rss)
+}
+
+// waitAll polls (every 10 ms) until n allocations of job run, none on peer not.
+func waitAll(c *cluster, job string, n, not int) []api.Alloc {
+	via := c.any(not)
+	var got []api.Alloc
+	c.waitFor(60*time.Second, fmt.Sprintf("%d running", n), func() (bool, string) {
+		allocs, err := via.JobAllocs(context.Background(), job)
+		if err != nil {
+			return false, err.Error()
+		}
+		got = got[:0]
+		for _, a := range allocs {
+			if a.DesiredStatus == "run" && a.ClientStatus == "running" && (not < 0 || a.NodeName != c.peers[not].name) {
+				got = append(got, a)
+			}
+		}
+		return len(got) == n, describe(allocs)
+	})
+	return got
+}
+
+func benchJob(id string, count int, driver string) string {
+	cfg := `command = "/bin/sleep"
+        args    = ["3600"]`
+	if driver == "container" {
+		cfg = fmt.Sprintf(`image   = %q
+        command = "sleep"
+        args    = ["3600"]`, imageRef)
+	}
+	return fmt.Sprintf(`job %q {
+  group "g" {
+    count = %d
+    task "t" {
+      driver       = %q
+      kill_timeout = "500ms"
+      config {
+        %s
+      }
+      resources {
+        cpu    = 20
+        memory = 64
+      }
+    }
+  }
+}
+`, id, count, driver, cfg)
+}
+
+func rssMiB(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(l); len(f) >= 2 && f[0] == "VmRSS:" {
+			kb, _ := strconv.Atoi(f[1])
+			return float64(kb) / 1024
+		}
+	}
+	return 0
+}
+
+func median(ds []time.Duration) time.Duration {
+	s := append([]time.Duration(nil), ds...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	if len(s) == 0 {
+		return 0
+	}
+	return s[len(s)/2]
+}
+
+func durations(ds []time.Duration) string {
+	var parts []string
+	for _, d := range ds {
+		parts = append(parts, d.Round(time.Millisecond).String())
+	}
+	return strings.Join(parts, " ")
+}
