@@ -147,6 +147,10 @@ type fileReserved struct {
 	Memory *int `hcl:"memory,optional"`
 }
 
+// knownConfigFields are the top-level names peer.hcl accepts.
+var knownConfigFields = []string{"name", "data_dir", "bind_addr", "advertise", "ports", "join", "retry_join",
+	"server_join", "datacenter", "node_class", "meta", "reserved", "encrypt", "drivers", "log_level", "log_format"}
+
 // LoadConfigFile reads an HCL agent config and overlays every attribute it sets on
 // base. Errors name the file, line and column, the field and the value.
 func LoadConfigFile(path string, base Config) (Config, error) {
@@ -167,12 +171,22 @@ func ParseConfig(filename string, src []byte, base Config) (Config, error) {
 	if diags := gohcl.DecodeBody(f.Body, nil, &fc); diags.HasErrors() {
 		return base, diagError(diags)
 	}
-	// Unknown attributes or blocks: gohcl leaves them in Remain.
-	if attrs, diags := fc.Remain.JustAttributes(); len(attrs) > 0 || diags.HasErrors() {
-		for _, a := range attrs {
-			return base, fmt.Errorf("%s: unknown field %q (accepted: name, data_dir, bind_addr, advertise, ports, join, retry_join, server_join, datacenter, node_class, meta, reserved, encrypt, drivers, log_level, log_format)", a.Range, a.Name)
+	// Unknown attributes or blocks, named with what is accepted.
+	if body, ok := f.Body.(*hclsyntax.Body); ok {
+		known := map[string]bool{}
+		for _, k := range knownConfigFields {
+			known[k] = true
 		}
-		return base, diagError(diags)
+		for name, a := range body.Attributes {
+			if !known[name] {
+				return base, fmt.Errorf("%s: unknown field %q (accepted: %s)", a.SrcRange, name, strings.Join(knownConfigFields, ", "))
+			}
+		}
+		for _, b := range body.Blocks {
+			if !known[b.Type] {
+				return base, fmt.Errorf("%s: unknown block %q (accepted: %s)", b.TypeRange, b.Type, strings.Join(knownConfigFields, ", "))
+			}
+		}
 	}
 	c := base
 	set := func(dst *string, v *string) {

@@ -1,0 +1,141 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/shoal-sched/shoal/jobspec"
+	"github.com/shoal-sched/shoal/node/api"
+)
+
+// fakeBackend answers the API from a map of jobs; it records submissions. The real
+// backend (*Node) is exercised by the process tests in peer_test.go.
+type fakeBackend struct {
+	jobs      map[string]*jobspec.Job
+	submitted []*jobspec.Job
+	panicOn   string
+}
+
+func (f *fakeBackend) ListJobs() []api.JobListStub {
+	var out []api.JobListStub
+	for id := range f.jobs {
+		out = append(out, api.JobListStub{ID: id})
+	}
+	return out
+}
+
+func (f *fakeBackend) GetJob(id string) (*api.Job, error) {
+	if id == f.panicOn {
+		panic("boom")
+	}
+	j, ok := f.jobs[id]
+	if !ok {
+		return nil, fmt.Errorf("%w: job %q", ErrNotFound, id)
+	}
+	return &api.Job{Job: j}, nil
+}
+
+func (f *fakeBackend) SubmitJob(ctx context.Context, job *jobspec.Job) (api.JobRegisterResponse, error) {
+	f.submitted = append(f.submitted, job)
+	return api.JobRegisterResponse{JobID: job.ID, Version: 7}, nil
+}
+
+func (f *fakeBackend) StopJob(ctx context.Context, id string, purge bool) error {
+	if _, ok := f.jobs[id]; !ok {
+		return fmt.Errorf("%w: job %q", ErrNotFound, id)
+	}
+	return nil
+}
+
+func (f *fakeBackend) ScaleJob(ctx context.Context, id, group string, count int) error {
+	return f.StopJob(ctx, id, false)
+}
+func (f *fakeBackend) JobAllocs(id string) ([]api.Alloc, error) { return nil, f.StopJob(nil, id, false) }
+func (f *fakeBackend) GetAlloc(id string) (api.Alloc, error) {
+	return api.Alloc{}, lookupErr(lookupPrefix(id, []string{"abc123", "abd456"}))
+}
+func (f *fakeBackend) AllocLogs(ctx context.Context, id, task, stream string, follow bool, w io.Writer) error {
+	io.WriteString(w, "line from "+stream+"\n")
+	return nil
+}
+func (f *fakeBackend) ListNodes() []api.Node                                 { return []api.Node{} }
+func (f *fakeBackend) GetNode(id string) (api.Node, error)                   { return api.Node{}, ErrNotFound }
+func (f *fakeBackend) SetDrain(ctx context.Context, id string, e bool) error { return nil }
+func (f *fakeBackend) SetEligibility(ctx context.Context, id string, e bool) error {
+	return errors.New("peer unreachable")
+}
+func (f *fakeBackend) Self() api.AgentSelf    { return api.AgentSelf{Name: "self"} }
+func (f *fakeBackend) Members() []api.Member { return []api.Member{} }
+
+func lookupErr(_ string, err error) error {
+	if err == nil {
+		return nil
+	}
+	return err
+}
+
+func TestHTTPAPI(t *testing.T) {
+	fb := &fakeBackend{jobs: map[string]*jobspec.Job{"web": {ID: "web", Name: "web"}}, panicOn: "explode"}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(prometheus.NewCounter(prometheus.CounterOpts{Name: "shoal_test_total", Help: "test"}))
+	srv := httptest.NewServer(newHandler(fb, reg, jobspec.Parse, slog.New(slog.DiscardHandler)))
+	defer srv.Close()
+	for _, tc := range []struct {
+		name, method, path, body string
+		code                     int
+		want                     string
+	}{
+		{"list jobs", "GET", "/v1/jobs", "", 200, `"ID": "web"`},
+		{"read job", "GET", "/v1/job/web", "", 200, `"Name": "web"`},
+		{"unknown job", "GET", "/v1/job/nope", "", 404, `job "nope"`},
+		{"submit HCL", "POST", "/v1/jobs", `{"JobHCL": "job \"x\" {\n group \"g\" {\n task \"t\" {\n driver = \"exec\"\n config {\n command = \"/bin/true\"\n }\n }\n }\n}"}`, 200, `"Version": 7`},
+		{"submit JSON", "PUT", "/v1/jobs", `{"Job": {"ID": "y", "TaskGroups": []}}`, 200, `"JobID": "y"`},
+		{"bad JSON", "POST", "/v1/jobs", `{"Job": [`, 400, "request body"},
+		{"unknown field", "POST", "/v1/jobs", `{"Jobb": {}}`, 400, `unknown field "Jobb"`},
+		{"both forms", "POST", "/v1/jobs", `{"Job": {"ID": "a"}, "JobHCL": "x"}`, 400, "not both"},
+		{"HCL error names the line", "POST", "/v1/jobs", `{"JobHCL": "job \"x\" {\n  group \"g\" {\n    count = \"many\"\n  }\n}"}`, 400, "job.hcl:3"},
+		{"path and body disagree", "POST", "/v1/job/other", `{"Job": {"ID": "y"}}`, 400, `does not match "other"`},
+		{"stop", "DELETE", "/v1/job/web", "", 200, `"JobID": "web"`},
+		{"bad purge", "DELETE", "/v1/job/web?purge=yes", "", 400, `purge="yes"`},
+		{"stop unknown", "DELETE", "/v1/job/nope?purge=true", "", 404, "nope"},
+		{"negative scale", "POST", "/v1/job/web/scale", `{"Group": "g", "Count": -1}`, 400, "Count -1"},
+		{"scale", "POST", "/v1/job/web/scale", `{"Group": "g", "Count": 2}`, 200, "web"},
+		{"alloc prefix ambiguous", "GET", "/v1/allocation/ab", "", 400, "matches 2 ids"},
+		{"alloc unknown", "GET", "/v1/allocation/zz", "", 404, `"zz"`},
+		{"logs bad stream", "GET", "/v1/allocation/abc123/logs?type=stdin", "", 400, `type="stdin"`},
+		{"logs", "GET", "/v1/allocation/abc123/logs?type=stderr", "", 200, "line from stderr"},
+		{"node unknown", "GET", "/v1/node/x", "", 404, "not found"},
+		{"drain body", "POST", "/v1/node/x/drain", `{"Enable": "yes"}`, 400, "request body"},
+		{"eligibility unreachable", "POST", "/v1/node/x/eligibility", `{"Eligible": true}`, 503, "peer unreachable"},
+		{"self", "GET", "/v1/agent/self", "", 200, `"Name": "self"`},
+		{"metrics", "GET", "/v1/metrics", "", 200, "shoal_test_total 0"},
+		{"unknown endpoint", "GET", "/v1/nope", "", 404, "no such endpoint"},
+		{"wrong method", "PATCH", "/v1/jobs", "", 404, "no such endpoint: PATCH /v1/jobs"},
+		{"handler panic is a 503 with a message", "GET", "/v1/job/explode", "", 503, "boom"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			req, _ := http.NewRequest(tc.method, srv.URL+tc.path, strings.NewReader(tc.body))
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tc.code || !strings.Contains(string(b), tc.want) {
+				t.Errorf("%s %s: HTTP %d %q; want %d containing %q", tc.method, tc.path, resp.StatusCode, b, tc.code, tc.want)
+			}
+		})
+	}
+	if len(fb.submitted) != 2 || fb.submitted[0].ID != "x" {
+		t.Errorf("submitted %d jobs (first %+v), want 2 starting with x: bad bodies must not reach the backend", len(fb.submitted), fb.submitted)
+	}
+}

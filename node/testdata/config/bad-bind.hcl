@@ -1,0 +1,3 @@
+name = "x"
+data_dir = "/d"
+bind_addr = "not-an-ip"

@@ -1,0 +1,5 @@
+name = "x"
+data_dir = "/d"
+server_join {
+  retry_interval = "soon"
+}

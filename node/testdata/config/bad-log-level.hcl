@@ -1,0 +1,3 @@
+name = "x"
+data_dir = "/d"
+log_level = "loud"

@@ -1,0 +1,5 @@
+name = "x"
+data_dir = "/d"
+ports {
+  http = 70000
+}

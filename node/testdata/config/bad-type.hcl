@@ -1,0 +1,5 @@
+name = 5
+data_dir = "/d"
+reserved {
+  cpu = "lots"
+}

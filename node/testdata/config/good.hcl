@@ -1,0 +1,33 @@
+# A peer.hcl in Nomad agent shape.
+name       = "web-1"
+data_dir   = "/var/lib/shoal"
+bind_addr  = "10.0.0.5"
+advertise  = "10.0.0.5"
+datacenter = "eu-west"
+node_class = "web"
+drivers    = ["exec"]
+log_level  = "warn"
+log_format = "json"
+encrypt    = "cg8StVXbQJ0gPvMd9o7yrg=="
+join       = ["10.0.0.2"]
+
+ports {
+  http   = 5646
+  rpc    = 5647
+  gossip = 5648
+}
+
+server_join {
+  retry_join     = ["10.0.0.3", "10.0.0.4:5648"]
+  retry_interval = "15s"
+}
+
+meta {
+  rack = "r1"
+  tier = "gold"
+}
+
+reserved {
+  cpu    = 500
+  memory = 512
+}

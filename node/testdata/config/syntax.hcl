@@ -1,0 +1,3 @@
+name = "x"
+ports {
+ http = 1

@@ -1,0 +1,3 @@
+name = "x"
+data_dir = "/d"
+datacentre = "dc1"
