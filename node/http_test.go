@@ -59,7 +59,9 @@ func (f *fakeBackend) StopJob(ctx context.Context, id string, purge bool) error 
 func (f *fakeBackend) ScaleJob(ctx context.Context, id, group string, count int) error {
 	return f.StopJob(ctx, id, false)
 }
-func (f *fakeBackend) JobAllocs(id string) ([]api.Alloc, error) { return nil, f.StopJob(nil, id, false) }
+func (f *fakeBackend) JobAllocs(id string) ([]api.Alloc, error) {
+	return nil, f.StopJob(nil, id, false)
+}
 func (f *fakeBackend) GetAlloc(id string) (api.Alloc, error) {
 	return api.Alloc{}, lookupErr(lookupPrefix(id, []string{"abc123", "abd456"}))
 }
@@ -73,7 +75,7 @@ func (f *fakeBackend) SetDrain(ctx context.Context, id string, e bool) error { r
 func (f *fakeBackend) SetEligibility(ctx context.Context, id string, e bool) error {
 	return errors.New("peer unreachable")
 }
-func (f *fakeBackend) Self() api.AgentSelf    { return api.AgentSelf{Name: "self"} }
+func (f *fakeBackend) Self() api.AgentSelf   { return api.AgentSelf{Name: "self"} }
 func (f *fakeBackend) Members() []api.Member { return []api.Member{} }
 
 func lookupErr(_ string, err error) error {

@@ -51,7 +51,7 @@ func TestStoreJobsLastWriterWins(t *testing.T) {
 	defer s.Close()
 	for _, r := range []JobRecord{
 		{Key: "web", Value: []byte("v2"), Version: 2, Writer: "a"},
-		{Key: "web", Value: []byte("v1"), Version: 1, Writer: "z"}, // older: ignored
+		{Key: "web", Value: []byte("v1"), Version: 1, Writer: "z"},  // older: ignored
 		{Key: "web", Value: []byte("v2b"), Version: 2, Writer: "b"}, // same version, higher writer: wins
 		{Key: "db", Value: nil, Version: 5, Writer: "a", Deleted: true},
 	} {
