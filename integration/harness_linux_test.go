@@ -74,22 +74,13 @@ func startContainer(t *testing.T, c *Cluster, i int, name string) int {
 }
 
 func alive(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	return len(f) > 0 && f[0] != "Z" && f[0] != "X"
+	st := procState(pid)
+	return st != "?" && st != "Z" && st != "X"
 }
 
 func procState(pid int) string {
-	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	s := string(b)
-	if i := strings.LastIndexByte(s, ')'); i >= 0 {
-		if f := strings.Fields(s[i+1:]); len(f) > 0 {
-			return f[0]
-		}
+	if f := procStat(pid); len(f) > 0 {
+		return f[0]
 	}
 	return "?"
 }

@@ -3,7 +3,6 @@ package integration
 import (
 	"context"
 	"fmt"
-	"os"
 	"slices"
 	"sort"
 	"strconv"
@@ -320,17 +319,11 @@ func running(a api.Alloc) bool { return a.ClientStatus == "running" }
 
 // parentPID returns pid's parent, or 0.
 func parentPID(pid int) int {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
+	if f := procStat(pid); len(f) >= 2 {
+		n, _ := strconv.Atoi(f[1])
+		return n
 	}
-	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(f) < 2 {
-		return 0
-	}
-	n, _ := strconv.Atoi(f[1])
-	return n
+	return 0
 }
 
 func short(id string) string {

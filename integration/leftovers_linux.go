@@ -69,17 +69,22 @@ func claimRun(logf func(string, ...any)) (int, error) {
 func selfOwner() string { return fmt.Sprintf("%d %s", os.Getpid(), startTime(os.Getpid())) }
 
 func startTime(pid int) string {
+	if f := procStat(pid); len(f) >= 20 {
+		return f[19] // field 22 of /proc/<pid>/stat
+	}
+	return ""
+}
+
+// procStat returns the fields of /proc/<pid>/stat after the command name (so field 3, the
+// state, is at index 0), or nil if the process does not exist.
+func procStat(pid int) []string {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
-		return ""
+		return nil
 	}
 	// The command name (field 2) may hold spaces and parentheses: split after its last ')'.
 	s := string(b)
-	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-	if len(f) < 20 {
-		return ""
-	}
-	return f[19] // field 22 overall
+	return strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
 }
 
 // ownerAlive reports whether the process that claimed run r still runs.
