@@ -188,7 +188,7 @@ func serviceJob(id string, count int) string {
       }
       resources {
         cpu    = 20
-        memory = 16
+        memory = 64
       }
     }
   }
