@@ -494,7 +494,7 @@ func (n *Node) setNode(ctx context.Context, id string, req nodeSetRequest) error
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	return n.g.Call(ctx, nd.Name, "node.set", req, nil)
+	return n.call(ctx, nd.Name, rpcNodeSet, req, nil)
 }
 
 // applyNodeSet changes this peer's own flags and advertises them at once. Draining

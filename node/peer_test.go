@@ -279,6 +279,55 @@ func TestCluster(t *testing.T) {
 		}
 	})
 
+	t.Run("new job version replaces the allocations", func(t *testing.T) {
+		job := strings.Replace(sleepJob("sleep", 2), `"3600"`, `"3601"`, 1)
+		job = strings.Replace(job, `count = 2`, "count = 2\n    update {\n      max_parallel     = 2\n      min_healthy_time = \"100ms\"\n    }", 1)
+		resp := submit(t, p1, job)
+		c.waitFor(45*time.Second, "every running allocation on the new version", func() (bool, string) {
+			allocs, err := p3.JobAllocs(bg, "sleep")
+			if err != nil {
+				return false, err.Error()
+			}
+			run := live(allocs)["running"]
+			for _, a := range run {
+				if a.JobVersion != resp.Version {
+					return false, describe(allocs)
+				}
+			}
+			return len(run) == 2 && len(live(allocs)["pending"]) == 0, describe(allocs)
+		})
+	})
+
+	t.Run("drain moves allocations off a peer", func(t *testing.T) {
+		if err := p3.Drain(bg, "p2", true); err != nil {
+			t.Fatal(err)
+		}
+		c.waitFor(45*time.Second, "nothing running on p2 and sleep still at 2", func() (bool, string) {
+			allocs, err := p1.JobAllocs(bg, "sleep")
+			if err != nil {
+				return false, err.Error()
+			}
+			run := live(allocs)["running"]
+			for _, a := range allocs {
+				if a.NodeName == "p2" && a.ClientStatus == "running" {
+					return false, describe(allocs)
+				}
+			}
+			return len(run) == 2, describe(allocs)
+		})
+		n, err := p1.Node(bg, "p2")
+		if err != nil || !n.Drain || n.SchedulingEligibility != "ineligible" {
+			t.Errorf("drained p2 reads %+v, %v; want Drain and ineligible", n, err)
+		}
+		if err := p1.Drain(bg, "p2", false); err != nil {
+			t.Fatal(err)
+		}
+		c.waitFor(10*time.Second, "p2 eligible again", func() (bool, string) {
+			n, err := p3.Node(bg, "p2")
+			return err == nil && n.SchedulingEligibility == "eligible" && !n.Drain, fmt.Sprint(n, err)
+		})
+	})
+
 	t.Run("system job on every peer and on one that joins later", func(t *testing.T) {
 		submit(t, p1, `job "everywhere" {
   type = "system"
