@@ -8,9 +8,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
+	"strings"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
+	"golang.org/x/sys/unix"
 )
 
 // Store is the peer's state on disk (bbolt, data_dir/peer.db): its identity, every job
@@ -211,4 +214,29 @@ func (s *Store) Counter(name string) uint64 {
 		return nil
 	})
 	return v
+}
+
+// RemoveDataDir deletes a peer's data dir (e.g. `peer run -dev`'s temp dir) safely: it
+// first detaches every mount below it (the exec driver's read-only view of the host
+// root, task overlays), so the removal can never walk into the host's filesystem.
+func RemoveDataDir(dir string) error {
+	dir, err := filepath.Abs(dir)
+	if err != nil {
+		return err
+	}
+	if b, err := os.ReadFile("/proc/self/mounts"); err == nil {
+		var mounts []string
+		for _, line := range strings.Split(string(b), "\n") {
+			if f := strings.Fields(line); len(f) > 1 && strings.HasPrefix(f[1], dir+"/") {
+				mounts = append(mounts, f[1])
+			}
+		}
+		sort.Sort(sort.Reverse(sort.StringSlice(mounts))) // deepest first
+		for _, m := range mounts {
+			if err := unix.Unmount(m, unix.MNT_DETACH); err != nil {
+				return fmt.Errorf("unmounting %s before removing %s: %w", m, dir, err)
+			}
+		}
+	}
+	return os.RemoveAll(dir)
 }

@@ -124,7 +124,11 @@ func (f *runFlags) config_(cmd *cobra.Command) (node.Config, func(), error) {
 			return cfg, cleanup, err
 		}
 		cfg.DataDir = dir
-		cleanup = func() { os.RemoveAll(dir) }
+		cleanup = func() {
+			if err := node.RemoveDataDir(dir); err != nil {
+				fmt.Fprintf(cmd.ErrOrStderr(), "removing the dev data dir: %v\n", err)
+			}
+		}
 	}
 	if err := cfg.Validate(); err != nil {
 		cleanup()
