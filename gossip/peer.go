@@ -293,7 +293,9 @@ func (p *Peer) Leave() error {
 	return nil
 }
 
-// Shutdown stops at once: others will find us failed. Idempotent.
+// Shutdown stops at once: others will find us failed. Idempotent. It waits for
+// the peer's goroutines, so it must not be called from an OnChange callback, an
+// event handler or an RPC handler.
 func (p *Peer) Shutdown() error {
 	var err error
 	p.stopOnce.Do(func() {
