@@ -1,20 +1,19 @@
 package node_test
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/shoal-sched/shoal/node"
 	"github.com/shoal-sched/shoal/node/api"
 )
 
@@ -69,24 +68,11 @@ func build() error {
 	return nil
 }
 
-// removeAll unmounts whatever the peers left mounted under dir (the exec driver's
-// read-only host root, task overlays), then removes it without crossing into mounts.
+// removeAll removes a test dir with everything the peers left mounted in it.
 func removeAll(dir string) {
-	if b, err := os.ReadFile("/proc/self/mounts"); err == nil {
-		var mounts []string
-		sc := bufio.NewScanner(strings.NewReader(string(b)))
-		for sc.Scan() {
-			f := strings.Fields(sc.Text())
-			if len(f) > 1 && strings.HasPrefix(f[1], dir+"/") {
-				mounts = append(mounts, f[1])
-			}
-		}
-		sort.Sort(sort.Reverse(sort.StringSlice(mounts)))
-		for _, m := range mounts {
-			syscall.Unmount(m, syscall.MNT_DETACH)
-		}
+	if err := node.RemoveDataDir(dir); err != nil {
+		fmt.Fprintln(os.Stderr, "cleanup:", err)
 	}
-	exec.Command("rm", "-rf", "--one-file-system", dir).Run()
 }
 
 // cluster is a set of peer processes on one test's loopback addresses.
