@@ -161,6 +161,8 @@ func runRole(role string) int {
 		return runFirstPeer()
 	case "runtime-runner":
 		return runRuntimeRunner()
+	case "reaper":
+		return runReaper()
 	}
 	fmt.Fprintf(os.Stderr, "unknown %s %q\n", roleEnv, role)
 	return 2
