@@ -257,3 +257,50 @@ func (n *Node) jobEntry(id string) (jobEntry, bool) {
 	}
 	return je, true
 }
+
+// gcLocal forgets this peer's finished allocations of jobs that were purged (or are
+// unknown): their records leave the store and the gossip table, their task
+// directories (kept until now for `alloc logs`) are destroyed.
+func (n *Node) gcLocal() {
+	n.mu.Lock()
+	var gone []string
+	tasks := map[string][]string{}
+	for id, la := range n.local {
+		if !la.rec.Terminal() || (la.runner != nil && !isDone(la.runner)) {
+			continue
+		}
+		if _, ok := n.jobs.Get(la.rec.JobID); ok {
+			continue
+		}
+		gone = append(gone, id)
+		for name := range la.rec.TaskStates {
+			tasks[id] = append(tasks[id], name)
+		}
+		delete(n.local, id)
+		delete(n.dirty, id)
+	}
+	n.mu.Unlock()
+	for _, id := range gone {
+		if !n.leaving.Load() {
+			n.allocs.DeleteOwn(id)
+		}
+		if err := n.store.DeleteAlloc(id); err != nil {
+			n.log.Warn("forgetting allocation", "alloc", id, "err", err)
+		}
+		for _, name := range tasks[id] {
+			if t, ok := n.drv.Task(taskID(id, name)); ok {
+				t.Destroy()
+			}
+		}
+		n.log.Debug("forgot allocation of a purged job", "alloc", id)
+	}
+}
+
+func isDone(r *runner) bool {
+	select {
+	case <-r.done:
+		return true
+	default:
+		return false
+	}
+}

@@ -407,16 +407,20 @@ func (n *Node) retryJoin(ctx context.Context) error {
 	}
 }
 
-// refreshTags re-advertises free capacity when it changed (gossip rate-limits).
+// refreshTags re-advertises free capacity when it changed (gossip rate-limits), and
+// now and then forgets finished allocations of purged jobs.
 func (n *Node) refreshTags(ctx context.Context) error {
 	last := n.tags()
 	t := time.NewTicker(500 * time.Millisecond)
 	defer t.Stop()
-	for {
+	for i := 0; ; i++ {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
+		}
+		if i%10 == 0 {
+			n.gcLocal() // every 5 s
 		}
 		cur := n.tags()
 		if cur.CPUFree != last.CPUFree || cur.MemFreeMB != last.MemFreeMB || cur.Eligible != last.Eligible || cur.Draining != last.Draining {

@@ -131,6 +131,11 @@ func TestCluster(t *testing.T) {
 			var ae *api.Error
 			return errors.As(err, &ae) && ae.StatusCode == 404, fmt.Sprint(err)
 		})
+		c.waitFor(20*time.Second, "the purged job's allocations to be forgotten", func() (bool, string) {
+			allocs, err := p3.JobAllocs(bg, "hello")
+			var ae *api.Error
+			return errors.As(err, &ae) && ae.StatusCode == 404, fmt.Sprint(describe(allocs), err)
+		})
 	})
 
 	t.Run("crashing task restarted in place then rescheduled elsewhere", func(t *testing.T) {
