@@ -333,6 +333,19 @@ func TestCluster(t *testing.T) {
 		})
 	})
 
+	t.Run("peer job run says why a job cannot be placed", func(t *testing.T) {
+		f := filepath.Join(t.TempDir(), "windows.hcl")
+		job := strings.Replace(sleepJob("win", 1), `group "g" {`, "constraint {\n    attribute = \"${attr.kernel.name}\"\n    value     = \"windows\"\n  }\n  group \"g\" {", 1)
+		os.WriteFile(f, []byte(job), 0o644)
+		out, err := exec.Command(peerBin, "job", "run", "-address", c.peers[1].addr+":4646", f).CombinedOutput()
+		if err == nil {
+			t.Fatalf("peer job run of an unplaceable job exited 0:\n%s", out)
+		}
+		if !strings.Contains(string(out), "kernel.name") {
+			t.Errorf("peer job run output does not say which constraint failed:\n%s", out)
+		}
+	})
+
 	t.Run("system job on every peer and on one that joins later", func(t *testing.T) {
 		submit(t, p1, `job "everywhere" {
   type = "system"
