@@ -182,6 +182,7 @@ func (n *Node) reconcileJob(ctx context.Context, je jobEntry, epoch placement.Ep
 			defer cancel()
 			if err := n.call(cctx, owner, rpcStop, stopRequest{AllocID: s.AllocID, JobID: je.Job.ID, Epoch: epoch, Reason: s.Reason}, nil); err != nil {
 				log.Warn("stop request failed", "alloc", s.AllocID, "node", owner, "err", err)
+				n.noteStale(je.Job.ID, err)
 			}
 		}()
 	}
@@ -281,6 +282,7 @@ func (n *Node) auction(ctx context.Context, job *jobspec.Job, group string, slot
 			defer cancel()
 			if err := n.call(cctx, c.Name, rpcBid, req, &bids[i]); err != nil {
 				log.Debug("no bid", "node", c.Name, "err", err)
+				n.noteStale(job.ID, err)
 			}
 		}()
 	}
@@ -333,6 +335,7 @@ func (n *Node) sendAwards(ctx context.Context, job *jobspec.Job, group string, e
 			defer mu.Unlock()
 			if err != nil {
 				log.Warn("award failed", "node", v.names[nodeID], "err", err)
+				n.noteStale(job.ID, err)
 				why = append(why, fmt.Sprintf("%s: award to %s failed: %v", group, v.names[nodeID], err))
 				return
 			}

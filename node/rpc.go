@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/shoal-sched/shoal/gossip"
@@ -87,7 +88,7 @@ func (n *Node) registerRPC() {
 			return nil, fmt.Errorf("stop: %w", err)
 		}
 		if !n.observeEpoch(req.JobID, req.Epoch) {
-			return nil, errStaleEpoch
+			return nil, n.staleErr(req.JobID, req.Epoch)
 		}
 		n.stopLocal(req.AllocID, req.Reason)
 		return struct{}{}, nil
@@ -111,6 +112,33 @@ func (n *Node) registerRPC() {
 		n.applyNodeSet(req)
 		return struct{}{}, nil
 	})
+}
+
+// staleErr refuses a message under epoch e, saying which epoch this peer has seen, so
+// that a superseded coordinator can catch up at once (see noteStale).
+func (n *Node) staleErr(job string, e placement.Epoch) error {
+	n.mu.Lock()
+	high := n.epochs.Highest(job)
+	n.mu.Unlock()
+	return fmt.Errorf("%w: job %s epoch %d; highest seen %d", errStaleEpoch, job, e, high)
+}
+
+// noteStale handles an RPC error from a peer that refused our epoch: observe the
+// epoch it reported and reconcile again at once, under a higher one.
+func (n *Node) noteStale(job string, err error) {
+	msg := err.Error()
+	i := strings.LastIndex(msg, "highest seen ")
+	if !strings.Contains(msg, errStaleEpoch.Error()) || i < 0 {
+		return
+	}
+	var high uint64
+	if _, err := fmt.Sscan(msg[i+len("highest seen "):], &high); err != nil {
+		return
+	}
+	n.mu.Lock()
+	n.epochs.Observe(job, placement.Epoch(high))
+	n.mu.Unlock()
+	n.wake()
 }
 
 // call makes an RPC with JSON payloads; to self it is a direct call.
@@ -177,7 +205,7 @@ func (n *Node) selfNode() placement.Node {
 // capacity it bids until the award comes or the hold expires.
 func (n *Node) bid(req placement.BidRequest) (placement.Bid, error) {
 	if !n.observeEpoch(req.JobID, req.Epoch) {
-		return placement.Bid{}, errStaleEpoch
+		return placement.Bid{}, n.staleErr(req.JobID, req.Epoch)
 	}
 	now := time.Now()
 	n.mu.Lock()
@@ -197,7 +225,7 @@ func (n *Node) bid(req placement.BidRequest) (placement.Bid, error) {
 // them) and starts their runners, and releases the auction's hold.
 func (n *Node) accept(req awardRequest) (awardResponse, error) {
 	if !n.observeEpoch(req.JobID, req.Epoch) {
-		return awardResponse{}, errStaleEpoch
+		return awardResponse{}, n.staleErr(req.JobID, req.Epoch)
 	}
 	if req.Job == nil || req.Job.LookupGroup(req.Group) == nil {
 		return awardResponse{}, fmt.Errorf("award for job %q group %q without the job", req.JobID, req.Group)
