@@ -3,6 +3,8 @@ export PATH := $(PATH):/usr/local/go/bin
 GO      ?= go
 BIN     := bin/peer
 VERSION ?= 0.1.0-dev
+# seccomp profiles for containers need cgo and libseccomp-dev (scripts/setup-host.sh installs it).
+TAGS    := -tags seccomp
 
 .PHONY: all build test test-short chaos bench demo demo-stop fuzz setup clean
 
@@ -12,21 +14,21 @@ setup:
 	./scripts/setup-host.sh
 
 build:
-	CGO_ENABLED=1 $(GO) build -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/peer
+	CGO_ENABLED=1 $(GO) build $(TAGS) -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/peer
 
 # Everything under -race: gossip and node are concurrent, and the rest is cheap.
 test: setup
-	$(GO) vet ./...
-	$(GO) test -race -count=1 -timeout 30m ./...
+	$(GO) vet $(TAGS) ./...
+	$(GO) test $(TAGS) -race -count=1 -timeout 30m ./...
 
 # The long chaos scenarios of integration/ (about 20 minutes) and their results table.
 chaos: setup
 	mkdir -p bin && SHOAL_CHAOS=1 SHOAL_REQUIRE_PEER=1 SHOAL_CHAOS_TABLE=$(CURDIR)/bin/chaos-table.md \
-		$(GO) test -count=1 -timeout 90m -v -run 'TestScenario' ./integration/
+		$(GO) test $(TAGS) -count=1 -timeout 90m -v -run 'TestScenario' ./integration/
 	@cat bin/chaos-table.md
 
 bench: setup build
-	$(GO) test -run '^$$' -bench . -benchmem ./...
+	$(GO) test $(TAGS) -run '^$$' -bench . -benchmem ./...
 
 fuzz:
 	$(GO) test -run '^$$' -fuzz FuzzParse -fuzztime 2m ./jobspec
