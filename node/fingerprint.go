@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"os"
-	"os/exec"
 	"runtime"
 	"strconv"
 	"strings"
@@ -53,6 +52,9 @@ func TakeFingerprint(cfg Config) Fingerprint {
 	fp.Attributes["attr.memory.totalbytes"] = strconv.FormatInt(int64(fp.MemoryTotalMB)<<20, 10)
 	fp.Attributes["attr.os.cgroups"] = cgroupVersion()
 	for _, d := range cfg.Drivers {
+		if d == "docker" {
+			d = "container"
+		}
 		if driverAvailable(d) {
 			fp.Attributes["attr.driver."+d] = "1"
 		}
@@ -114,16 +116,7 @@ func cgroupVersion() string {
 	return "1"
 }
 
-// driverAvailable: both drivers need root and libcontainer's kernel features; the
-// exec driver also needs nothing else. A host without root cannot run either.
+// driverAvailable: both drivers run libcontainer containers, which need root.
 func driverAvailable(d string) bool {
-	if os.Geteuid() != 0 {
-		return false
-	}
-	switch d {
-	case "exec", "container":
-		_, err := exec.LookPath("sh")
-		return err == nil || d == "container"
-	}
-	return false
+	return (d == "exec" || d == "container") && os.Geteuid() == 0
 }

@@ -213,6 +213,13 @@ func (n *Node) bid(req placement.BidRequest) (placement.Bid, error) {
 	if !n.eligible || n.draining {
 		return placement.Bid{RequestID: req.RequestID, NodeID: n.id, Reason: "node is ineligible or draining"}, nil
 	}
+	if req.Job != nil {
+		if g := req.Job.LookupGroup(req.Group); g != nil {
+			if d := n.missingDriver(g); d != "" {
+				return placement.Bid{RequestID: req.RequestID, NodeID: n.id, Reason: "driver " + d + " is not enabled on this peer"}, nil
+			}
+		}
+	}
 	b := placement.MakeBid(req, n.localStateLocked(now), now)
 	if b.MaxSlots > 0 {
 		n.holds[req.RequestID] = b.Reservation
@@ -230,6 +237,9 @@ func (n *Node) accept(req awardRequest) (awardResponse, error) {
 	if req.Job == nil || req.Job.LookupGroup(req.Group) == nil {
 		return awardResponse{}, fmt.Errorf("award for job %q group %q without the job", req.JobID, req.Group)
 	}
+	if d := n.missingDriver(req.Job.LookupGroup(req.Group)); d != "" {
+		return awardResponse{}, fmt.Errorf("driver %s is not enabled on %s", d, n.cfg.Name)
+	}
 	n.mu.Lock()
 	delete(n.holds, req.RequestID)
 	n.mu.Unlock()
@@ -244,4 +254,21 @@ func (n *Node) accept(req awardRequest) (awardResponse, error) {
 		}
 	}
 	return resp, nil
+}
+
+// missingDriver names a driver g's tasks need that this peer does not offer ("" if none).
+func (n *Node) missingDriver(g *jobspec.Group) string {
+	for _, t := range g.Tasks {
+		if !n.cfg.HasDriver(t.Driver) || n.fp.Attributes["attr.driver."+normDriver(t.Driver)] == "" {
+			return t.Driver
+		}
+	}
+	return ""
+}
+
+func normDriver(d string) string {
+	if d == jobspec.DriverDocker {
+		return jobspec.DriverContainer
+	}
+	return d
 }
