@@ -295,11 +295,15 @@ func (t *Tables) apply(d tableDelta) (bool, error) {
 	return true, nil
 }
 
-// versions returns the version held per owner (forgotten owners excluded).
+// versions returns the version held per owner; a forgotten owner counts at the
+// version it was forgotten at, so peers that still hold it do not push it back.
 func (t *Tables) versions() map[string]uint64 {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	out := make(map[string]uint64, len(t.owners))
+	out := make(map[string]uint64, len(t.owners)+len(t.forgotten))
+	for o, v := range t.forgotten {
+		out[o] = v
+	}
 	for o, c := range t.owners {
 		out[o] = c.version
 	}
