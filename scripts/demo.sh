@@ -32,7 +32,7 @@ stop() {
 	done
 	# Anything a killed peer left mounted under the demo dir (task overlays).
 	if [ -d "$DEMO" ]; then
-		grep " $DEMO/" /proc/mounts | awk '{print $2}' | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+		{ grep " $DEMO/" /proc/mounts || true; } | awk '{print $2}' | sort -r | while read -r m; do umount -l "$m" 2>/dev/null || true; done
 		rm -rf --one-file-system "$DEMO"
 	fi
 	[ $any = 1 ] && echo "Shoal demo stopped; $DEMO removed." || echo "No Shoal demo was running; $DEMO removed."
@@ -101,7 +101,7 @@ The demo cluster is running. Try:
   bin/peer job status hello
   bin/peer alloc logs -f <alloc id>            # the container says hello every 5 s
   bin/peer job scale sleep sleepers 6
-  kill -9 \$(cat $DEMO/p2.pid)                  # its allocations come back on the others
+  kill -9 \$(cat $DEMO/p2.pid)   # its allocations come back on the others
   bin/peer job status sleep
   curl -s localhost:4646/v1/metrics | grep shoal_
 Stop it all with: make demo-stop
