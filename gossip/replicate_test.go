@@ -191,3 +191,22 @@ func TestMapConvergesUnderPacketLoss(t *testing.T) {
 		t.Errorf("live keys = %d, want 30", n)
 	}
 }
+
+func TestLoadSeedsStateThatAntiEntropySpreads(t *testing.T) {
+	c := newCluster(t, 3, nil)
+	fired := make(chan Entry, 10)
+	m := c.peers[0].Map("jobs")
+	m.OnChange(func(e Entry) { fired <- e })
+	m.Load([]Entry{{Key: "from-disk", Value: []byte("v"), Version: 7, Writer: "old-peer"}})
+	c.peers[0].Table("allocs").LoadOwn(map[string][]byte{"a": []byte("1")}, 3)
+	waitMapsEqual(t, c.peers, "jobs")
+	eventually(t, "loaded table rows reach the others", func() bool {
+		return string(c.peers[2].Table("allocs").Rows(c.peers[0].Name())["a"]) == "1"
+	})
+	if e := m.Put("new", []byte("x")); e.Version <= 7 {
+		t.Errorf("a write after Load got version %d, want above the loaded 7", e.Version)
+	}
+	if e := <-fired; e.Key != "new" {
+		t.Errorf("first OnChange was for %q; Load must not fire callbacks", e.Key)
+	}
+}
