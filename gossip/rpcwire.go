@@ -96,7 +96,7 @@ type wireConn struct {
 }
 
 func newWireConn(c net.Conn, maxFrame int) *wireConn {
-	return &wireConn{Conn: c, r: bufio.NewReaderSize(c, 16<<10), w: bufio.NewWriterSize(c, 16<<10), maxFrame: maxFrame}
+	return &wireConn{Conn: c, r: bufio.NewReaderSize(c, 4<<10), w: bufio.NewWriterSize(c, 4<<10), maxFrame: maxFrame}
 }
 
 func (c *wireConn) nonce(dir byte, ctr uint64) []byte {
