@@ -294,6 +294,24 @@ func (n *Node) auction(ctx context.Context, job *jobspec.Job, group string, slot
 		perNode[a.NodeID] = append(perNode[a.NodeID], awardedAlloc{ID: newID(), Index: a.Slot, PreviousAlloc: s.previousAlloc, Reschedules: s.reschedules, SpecHash: s.specHash})
 	}
 	why := n.sendAwards(ctx, job, group, epoch, req.RequestID, perNode, v)
+	// Bidders that won nothing hold capacity for this request: let it go now rather
+	// than when the hold expires.
+	for _, b := range bids {
+		if _, won := perNode[b.NodeID]; won || b.MaxSlots == 0 || b.NodeID == "" {
+			continue
+		}
+		if b.NodeID == n.id {
+			n.mu.Lock()
+			delete(n.holds, req.RequestID)
+			n.mu.Unlock()
+			continue
+		}
+		go func() {
+			cctx, cancel := context.WithTimeout(context.Background(), n.cfg.BidTimeout)
+			defer cancel()
+			n.call(cctx, v.names[b.NodeID], rpcRelease, req.RequestID, nil)
+		}()
+	}
 	n.metrics.auction.Observe(time.Since(start).Seconds())
 	if len(unplaced) > 0 {
 		n.metrics.unplaced.Add(float64(len(unplaced)))

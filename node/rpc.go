@@ -21,6 +21,7 @@ const (
 	rpcStop    = "stop"     // coordinator -> owner: stopRequest -> {}
 	rpcNodeSet = "node.set" // any peer -> target: nodeSetRequest -> {}
 	rpcJobPut  = "job.put"  // submitting peer -> others: gossip.Entry -> {} (synchronous replication)
+	rpcRelease = "release"  // coordinator -> bidders that won nothing: request id -> {} (drop the hold)
 )
 
 // awardRequest gives a winner slots of a group, under the coordinator's epoch. The
@@ -102,6 +103,16 @@ func (n *Node) registerRPC() {
 		if cur, ok := n.jobs.Get(e.Key); (ok && cur.Version == e.Version && cur.Writer == e.Writer) || (!ok && e.Deleted) {
 			n.onJobChange(e) // ... so persist and react here
 		}
+		return struct{}{}, nil
+	})
+	handle(rpcRelease, func(ctx context.Context, from string, b []byte) (any, error) {
+		var id string
+		if err := json.Unmarshal(b, &id); err != nil {
+			return nil, fmt.Errorf("release: %w", err)
+		}
+		n.mu.Lock()
+		delete(n.holds, id)
+		n.mu.Unlock()
 		return struct{}{}, nil
 	})
 	handle(rpcNodeSet, func(ctx context.Context, from string, b []byte) (any, error) {
