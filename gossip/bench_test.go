@@ -192,14 +192,24 @@ func runBench(t *testing.T, n int, profile string, base func() Config) benchResu
 		}
 		wg.Wait()
 	}
-	formed := waitFor(4*time.Minute, func() bool {
+	formDeadline := 4 * time.Minute
+	if v := envInt("SHOAL_BENCH_FORM_MINUTES"); v > 1 {
+		formDeadline = time.Duration(v) * time.Minute
+	}
+	lastLog := time.Now()
+	formed := waitFor(formDeadline, func() bool {
 		time.Sleep(200 * time.Millisecond) // polling 500 views is not free
+		counts := make([]int, 0, n)
 		for _, p := range c.peers {
-			if p.serf.Memberlist().NumMembers() != n {
-				return false
-			}
+			counts = append(counts, p.serf.Memberlist().NumMembers())
 		}
-		return true
+		sort.Ints(counts)
+		if time.Since(lastLog) > 30*time.Second {
+			lastLog = time.Now()
+			t.Logf("N=%d %s after %v: peers see min %d, median %d, max %d alive",
+				n, profile, time.Since(start).Round(time.Second), counts[0], counts[n/2], counts[n-1])
+		}
+		return counts[0] == n && counts[n-1] == n
 	})
 	res.form = fmtDur(time.Since(start), formed)
 	if !formed {
