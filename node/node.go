@@ -63,7 +63,8 @@ type Node struct {
 	eligible bool
 	draining bool
 
-	leaving atomic.Bool // set on shutdown: stop publishing to gossip
+	leaving     atomic.Bool // set on shutdown: stop publishing to gossip
+	prefetching sync.Map    // image ref -> true while a bid's prefetch runs
 }
 
 // localAlloc is one allocation this peer owns: its record and its runner (nil once

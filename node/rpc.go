@@ -234,6 +234,7 @@ func (n *Node) bid(req placement.BidRequest) (placement.Bid, error) {
 	b := placement.MakeBid(req, n.localStateLocked(now), now)
 	if b.MaxSlots > 0 {
 		n.holds[req.RequestID] = b.Reservation
+		n.prefetchImages(req)
 	}
 	n.metrics.bids.Inc()
 	return b, nil
@@ -282,4 +283,30 @@ func normDriver(d string) string {
 		return jobspec.DriverContainer
 	}
 	return d
+}
+
+// prefetchImages starts preparing the container images of a group this peer bid on,
+// so that an award finds them unpacked (exec caches images by digest and unpacks each
+// once). Best effort: a failure shows again, with its reason, when the task starts.
+func (n *Node) prefetchImages(req placement.BidRequest) {
+	g := req.Job.LookupGroup(req.Group)
+	if g == nil {
+		return
+	}
+	for _, t := range g.Tasks {
+		if normDriver(t.Driver) != jobspec.DriverContainer || t.Config.Image == "" {
+			continue
+		}
+		if _, busy := n.prefetching.LoadOrStore(t.Config.Image, true); busy {
+			continue
+		}
+		go func() {
+			defer n.prefetching.Delete(t.Config.Image)
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			defer cancel()
+			if _, err := n.drv.PrepareImage(ctx, t.Config.Image); err != nil {
+				n.log.Debug("prefetching image", "image", t.Config.Image, "err", err)
+			}
+		}()
+	}
 }
