@@ -50,9 +50,11 @@ func newResult(t *testing.T, r result) *result {
 	return res
 }
 
+// tally adds a report's violations to the row: distinct doubled slots and lost jobs (each
+// live peer's view reports them separately), orphan processes and ghost allocations.
 func tally(r *result, rep *Report) {
-	r.Doubled += len(rep.Doubled)
-	r.Lost += len(rep.Lost)
+	r.Doubled += distinct(rep.Doubled, " (view of ")
+	r.Lost += distinct(rep.Lost, " unknown to ")
 	r.Orphans += len(rep.Orphans)
 	r.Ghosts += len(rep.Ghosts)
 }
@@ -275,6 +277,16 @@ func TestScenarioRollingChaos(t *testing.T) {
 	tally(res, last)
 	res.Replace = append(res.Replace, d)
 	res.Note += fmt.Sprintf("; %d job changes refused; replacement = settle time after the last fault", opErrs)
+}
+
+// distinct counts the lines that differ in what comes before sep.
+func distinct(lines []string, sep string) int {
+	seen := map[string]bool{}
+	for _, l := range lines {
+		k, _, _ := strings.Cut(l, sep)
+		seen[k] = true
+	}
+	return len(seen)
 }
 
 func liveJobs(c *Cluster) []string {
