@@ -21,7 +21,7 @@ test: setup
 	$(GO) vet $(TAGS) ./...
 	$(GO) test $(TAGS) -race -count=1 -timeout 30m ./...
 
-# The long chaos scenarios of integration/ (about 20 minutes) and their results table.
+# The long chaos scenarios of integration/ (about 15 minutes) and their results table.
 chaos: setup
 	mkdir -p bin && SHOAL_CHAOS=1 SHOAL_REQUIRE_PEER=1 SHOAL_CHAOS_TABLE=$(CURDIR)/bin/chaos-table.md \
 		$(GO) test $(TAGS) -count=1 -timeout 90m -v -run 'TestScenario' ./integration/
