@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -480,4 +481,68 @@ func sortStrings(s []string) []string {
 		}
 	}
 	return s
+}
+
+// TestReturningPeerStopsItsReplacedAllocations: a peer killed alone (its tasks live on)
+// comes back after its allocations were replaced elsewhere; it keeps nothing doubled.
+func TestReturningPeerStopsItsReplacedAllocations(t *testing.T) {
+	c := newCluster(t, 3)
+	submit(t, c.peers[0].client, sleepJob("back", 3))
+	before := c.waitRunning(c.peers[0].client, "back", 3)
+	victim := busiest(c, before)
+	c.kill(victim, false)
+	c.waitDown(victim)
+	replaced := c.waitRunning(c.any(victim), "back", 3)
+	for _, a := range replaced {
+		if a.NodeName == c.peers[victim].name {
+			t.Fatalf("allocation %s of the down peer counted running", a.ID)
+		}
+	}
+	c.add(victim)
+	c.waitMembers(3)
+	c.waitFor(30*time.Second, "the returning peer's old allocations stopped", func() (bool, string) {
+		allocs, err := c.peers[victim].client.JobAllocs(bg, "back")
+		if err != nil {
+			return false, err.Error()
+		}
+		running := 0
+		for _, a := range allocs {
+			if a.ClientStatus == "running" {
+				running++
+				if a.NodeName == c.peers[victim].name {
+					return false, describe(allocs)
+				}
+			}
+		}
+		return running == 3, describe(allocs)
+	})
+	// And the processes are gone, not only the records: every task's cgroup is named
+	// after its task id (<alloc id>-<task>).
+	c.waitFor(10*time.Second, "the replaced tasks' processes gone", func() (bool, string) {
+		for _, a := range before {
+			if a.NodeName != c.peers[victim].name {
+				continue
+			}
+			if pids := processesInCgroup(a.ID + "-t"); len(pids) > 0 {
+				return false, fmt.Sprintf("task of %s still runs as %v", a.ID, pids)
+			}
+		}
+		return true, ""
+	})
+}
+
+// processesInCgroup lists the processes whose cgroup path mentions name.
+func processesInCgroup(name string) []int {
+	var out []int
+	entries, _ := os.ReadDir("/proc")
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		if b, err := os.ReadFile("/proc/" + e.Name() + "/cgroup"); err == nil && strings.Contains(string(b), name) {
+			out = append(out, pid)
+		}
+	}
+	return out
 }
