@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -545,4 +546,36 @@ func processesInCgroup(name string) []int {
 		}
 	}
 	return out
+}
+
+// TestGracefulLeave: SIGTERM makes a peer leave: the others see it "left" (not down
+// after a failure timeout), its tasks are stopped and its allocations run elsewhere.
+func TestGracefulLeave(t *testing.T) {
+	c := newCluster(t, 3)
+	submit(t, c.peers[0].client, sleepJob("leave", 3))
+	before := c.waitRunning(c.peers[0].client, "leave", 3)
+	victim := busiest(c, before)
+	p := c.peers[victim]
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	via := c.any(victim)
+	c.waitFor(20*time.Second, p.name+" seen left", func() (bool, string) {
+		n, err := via.Node(bg, p.name)
+		return err == nil && n.Status == "left", fmt.Sprint(n.Status, err)
+	})
+	after := c.waitRunning(via, "leave", 3)
+	for _, a := range after {
+		if a.NodeName == p.name {
+			t.Errorf("allocation %s still counted running on %s, which left", a.ID, p.name)
+		}
+	}
+	select {
+	case <-p.done:
+	case <-time.After(20 * time.Second):
+		t.Fatalf("%s did not exit after SIGTERM", p.name)
+	}
+	for _, a := range before {
+		if a.NodeName == p.name && len(processesInCgroup(a.ID+"-t")) > 0 {
+			t.Errorf("task of %s still runs after its peer left", a.ID)
+		}
+	}
 }
