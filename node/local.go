@@ -102,6 +102,7 @@ func (n *Node) createLocal(rec allocRecord, job *jobspec.Job) bool {
 	rec.CreateTime, rec.ModifyTime = now, now
 	rec.Resources = g.TotalResources()
 	r := newRunner(rec.ID, job, g, n.drv, n.updateLocal, n.log)
+	r.starts = n.starts
 	n.local[rec.ID] = &localAlloc{rec: rec, runner: r}
 	n.saveLocked(rec)
 	n.mu.Unlock()

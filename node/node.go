@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -63,8 +64,9 @@ type Node struct {
 	eligible bool
 	draining bool
 
-	leaving     atomic.Bool // set on shutdown: stop publishing to gossip
-	prefetching sync.Map    // image ref -> true while a bid's prefetch runs
+	leaving     atomic.Bool   // set on shutdown: stop publishing to gossip
+	prefetching sync.Map      // image ref -> true while a bid's prefetch runs
+	starts      chan struct{} // bounds concurrent task starts (see runner.start)
 }
 
 // localAlloc is one allocation this peer owns: its record and its runner (nil once
@@ -110,6 +112,7 @@ func New(cfg Config) (_ *Node, retErr error) {
 		local:   map[string]*localAlloc{}, holds: map[string]placement.Reservation{},
 		inflight: map[string]map[string]allocRecord{},
 		eligible: true,
+		starts:   make(chan struct{}, 2*runtime.NumCPU()),
 	}
 	n.fp.Attributes["node.unique.id"] = id
 	if epochs, err := store.Epochs(); err == nil {

@@ -33,6 +33,7 @@ type runner struct {
 	log       *slog.Logger
 	now       func() time.Time
 	recovered map[string]*exec.Task // task name -> task reattached after a restart
+	starts    chan struct{}         // shared by the peer's runners: a slot per concurrent start (nil: unbounded)
 
 	stopOnce sync.Once
 	stopCh   chan struct{} // closed to stop every task
@@ -244,6 +245,14 @@ func (r *runner) start(ctx context.Context, t *jobspec.Task) (*exec.Task, error)
 	if spec.Kind == exec.KindContainer {
 		if _, err := r.drv.PrepareImage(ctx, spec.Image); err != nil {
 			return nil, fmt.Errorf("preparing image %q: %w", spec.Image, err)
+		}
+	}
+	if r.starts != nil { // bound concurrent container creation (CPU-heavy)
+		select {
+		case r.starts <- struct{}{}:
+			defer func() { <-r.starts }()
+		case <-r.stopCh:
+			return nil, errors.New("stopped before it started")
 		}
 	}
 	return r.drv.Start(ctx, spec)
