@@ -209,7 +209,7 @@ func (n *Node) replicate(e gossip.Entry) {
 	}
 	rand.Shuffle(len(targets), func(i, j int) { targets[i], targets[j] = targets[j], targets[i] })
 	targets = targets[:min(2, len(targets))]
-	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.BidTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), max(n.cfg.BidTimeout, 3*time.Second))
 	defer cancel()
 	acked := make(chan error, len(targets))
 	for _, t := range targets {

@@ -58,7 +58,7 @@ type Config struct {
 	// ReconcileInterval is how often a coordinator re-checks its jobs even without
 	// a change (default 2s).
 	ReconcileInterval time.Duration
-	// BidTimeout bounds one bid or award round trip to one peer (default 1s).
+	// BidTimeout bounds one bid or award round trip to one peer (default 2s).
 	BidTimeout time.Duration
 
 	// Logger receives the peer's logs; nil means discard. Not read from files.
