@@ -1,6 +1,7 @@
 package gossip
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
@@ -53,7 +54,10 @@ func newCluster(t testing.TB, n int, mod func(*Config)) *cluster {
 	errs := make(chan error, n)
 	for i := 1; i < n; i++ {
 		go func(p *Peer) {
-			_, err := p.Join([]string{c.peers[0].LocalAddr()})
+			// Many simultaneous joins can overrun the seed: retry like a booting peer.
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			_, err := p.RetryJoin(ctx, []string{c.peers[0].LocalAddr()}, 200*time.Millisecond)
 			errs <- err
 		}(c.peers[i])
 	}
