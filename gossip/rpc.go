@@ -36,13 +36,23 @@ func (tcpNetwork) DialContext(ctx context.Context, addr string) (net.Conn, error
 // goroutine per connection, and must honour ctx (the caller's deadline).
 type Handler func(ctx context.Context, from string, req []byte) ([]byte, error)
 
-// RemoteError is an error returned by the remote handler.
+// RemoteError is an error returned by the remote handler. When the handler failed
+// because the caller's deadline (which travels with the request) passed, the error
+// is also context.DeadlineExceeded, as it would be had the caller timed out first.
 type RemoteError struct {
 	Node, Method, Message string
+	Deadline              bool
 }
 
 func (e *RemoteError) Error() string {
 	return fmt.Sprintf("rpc %s on %s: %s", e.Method, e.Node, e.Message)
+}
+
+func (e *RemoteError) Unwrap() error {
+	if e.Deadline {
+		return context.DeadlineExceeded
+	}
+	return nil
 }
 
 type rpcRequest struct {
@@ -53,8 +63,9 @@ type rpcRequest struct {
 }
 
 type rpcResponse struct {
-	Body []byte
-	Err  string
+	Body     []byte
+	Err      string
+	Deadline bool // Err is the handler giving up at the caller's deadline
 }
 
 // serverIdleTimeout closes connections idle that long (above RPCIdleTimeout).
@@ -176,7 +187,7 @@ func (r *rpc) dispatch(req rpcRequest) rpcResponse {
 	defer cancel()
 	body, err := h(ctx, req.From, req.Body)
 	if err != nil {
-		return rpcResponse{Err: err.Error()}
+		return rpcResponse{Err: err.Error(), Deadline: errors.Is(err, context.DeadlineExceeded)}
 	}
 	return rpcResponse{Body: body}
 }
@@ -256,7 +267,7 @@ func (r *rpc) call(ctx context.Context, node, addr, method string, body []byte) 
 		if err == nil {
 			r.put(addr, pc)
 			if resp.Err != "" {
-				return nil, &RemoteError{Node: node, Method: method, Message: resp.Err}
+				return nil, &RemoteError{Node: node, Method: method, Message: resp.Err, Deadline: resp.Deadline}
 			}
 			return resp.Body, nil
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -22,6 +23,9 @@ func registerEcho(p *Peer) {
 		}
 		if req.Text == "fail" {
 			return nil, errors.New("asked to fail")
+		}
+		if req.Text == "give up" { // as a handler whose ctx expired just before the caller's
+			return nil, fmt.Errorf("giving up: %w", context.DeadlineExceeded)
 		}
 		select {
 		case <-time.After(req.Sleep):
@@ -74,6 +78,8 @@ func TestRPC(t *testing.T) {
 		{name: "deadline", node: b.Name(), method: "test.echo", req: echoReq{Text: "slow", Sleep: 5 * time.Second},
 			ctx: func() (context.Context, context.CancelFunc) { return context.WithTimeout(ctx, 100*time.Millisecond) },
 			is:  context.DeadlineExceeded},
+		{name: "handler gave up at the caller's deadline", node: b.Name(), method: "test.echo",
+			req: echoReq{Text: "give up"}, is: context.DeadlineExceeded},
 		{name: "oversized request", node: b.Name(), method: "test.echo",
 			req: echoReq{Text: strings.Repeat("x", 17<<20)}, is: ErrTooLarge},
 	}
