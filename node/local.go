@@ -119,17 +119,22 @@ func (n *Node) stopLocal(id, reason string) bool {
 	if la == nil {
 		return false
 	}
-	n.updateLocal(id, func(a *allocRecord) {
+	var r *runner
+	n.updateLocal(id, func(a *allocRecord) { // under n.mu, like recoverTasks
 		if a.DesiredStatus != placement.DesiredStop {
 			a.DesiredStatus = placement.DesiredStop
 			a.DesiredDescription = reason
 		}
-		if la.runner == nil && !a.Terminal() {
+		r = la.runner
+		if r == nil && !clientDone(a) {
+			// No runner (yet): recovery has not run, or this record's tasks are
+			// gone. Recovery stops any task left of it (its record is done).
 			a.ClientStatus = placement.ClientComplete
+			a.ClientDescription = "stopped"
 		}
 	})
-	if la.runner != nil {
-		la.runner.stop()
+	if r != nil {
+		r.stop()
 	}
 	return true
 }
@@ -171,10 +176,51 @@ func (n *Node) stopAllLocal(reason string) {
 	}
 }
 
+// clientDone reports whether a's owner has finished with it (complete, failed or
+// lost). Unlike Alloc.Terminal it ignores DesiredStatus: an allocation asked to stop
+// still runs until its runner (or recovery) says it ended.
+func clientDone(a *allocRecord) bool {
+	switch a.ClientStatus {
+	case placement.ClientComplete, placement.ClientFailed, placement.ClientLost:
+		return true
+	}
+	return false
+}
+
+// endLocked ends a local allocation that has no runner: it writes the terminal
+// status at once (saved and published). n.mu must be held.
+func (n *Node) endLocked(la *localAlloc, status, desc string) {
+	before := la.rec.ClientStatus
+	la.rec.ClientStatus, la.rec.ClientDescription = status, desc
+	la.rec.ModifyTime = time.Now()
+	n.log.Info("allocation status", "alloc", la.rec.ID, "slot", la.rec.Slot(), "from", before, "to", status, "why", desc)
+	n.saveLocked(la.rec)
+}
+
+// destroyTasks stops (kill signal, kill_timeout, SIGKILL) and removes tasks in the
+// background.
+func destroyTasks(tasks map[string]*exec.Task) {
+	for _, t := range tasks {
+		go func() {
+			stopCtx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			t.Stop(stopCtx)
+			t.Destroy()
+		}()
+	}
+}
+
 // recoverTasks reattaches to the containers a previous process of this peer left
-// running (SIGKILL, crash): each non-terminal local allocation gets a runner that
-// adopts its tasks instead of starting them again. Tasks of no live allocation are
-// stopped.
+// running (SIGKILL, crash). Every allocation the old process had not finished ends
+// here in one of two ways: it gets a runner that adopts its live tasks (and will
+// publish a terminal status when they end), or a terminal status is written at once:
+//   - complete, with its tasks stopped, when it was asked to stop or its job was
+//     stopped, purged or changed while the peer was down;
+//   - lost, when none of its tasks survived the restart (the host died with them):
+//     it is not restarted in place, the coordinator's Reconcile replaces it (a batch
+//     slot that completed elsewhere meanwhile is never rerun).
+//
+// Tasks of no live allocation are stopped.
 func (n *Node) recoverTasks(ctx context.Context) {
 	tasks, err := n.drv.Recover()
 	if err != nil {
@@ -185,7 +231,7 @@ func (n *Node) recoverTasks(ctx context.Context) {
 	for _, t := range tasks {
 		matched := false
 		for id, la := range n.local {
-			if !strings.HasPrefix(t.ID(), id+"-") || la.rec.Terminal() {
+			if !strings.HasPrefix(t.ID(), id+"-") || clientDone(&la.rec) || la.runner != nil {
 				continue
 			}
 			if byAlloc[id] == nil {
@@ -195,17 +241,12 @@ func (n *Node) recoverTasks(ctx context.Context) {
 			matched = true
 		}
 		if !matched {
-			go func() {
-				stopCtx, cancel := context.WithTimeout(context.Background(), time.Minute)
-				defer cancel()
-				t.Stop(stopCtx)
-				t.Destroy()
-			}()
+			destroyTasks(map[string]*exec.Task{t.ID(): t})
 		}
 	}
 	var toStart []*runner
 	for id, la := range n.local {
-		if la.rec.Terminal() {
+		if clientDone(&la.rec) || la.runner != nil {
 			continue
 		}
 		je, ok := n.jobEntry(la.rec.JobID)
@@ -213,28 +254,36 @@ func (n *Node) recoverTasks(ctx context.Context) {
 		if ok {
 			g = je.Job.LookupGroup(la.rec.Group)
 		}
-		if !ok || je.Stop || g == nil {
-			la.rec.DesiredStatus = placement.DesiredStop
-			la.rec.DesiredDescription = "job stopped while the peer was down"
-			la.rec.ClientStatus = placement.ClientComplete
-			n.saveLocked(la.rec)
-			for _, t := range byAlloc[id] {
-				go func() {
-					stopCtx, cancel := context.WithTimeout(context.Background(), time.Minute)
-					defer cancel()
-					t.Stop(stopCtx)
-					t.Destroy()
-				}()
+		if !ok || je.Stop || g == nil || la.rec.DesiredStatus == placement.DesiredStop {
+			if la.rec.DesiredStatus != placement.DesiredStop {
+				la.rec.DesiredStatus = placement.DesiredStop
+				la.rec.DesiredDescription = "job stopped while the peer was down"
 			}
+			n.endLocked(la, placement.ClientComplete, "stopped while the peer was down")
+			destroyTasks(byAlloc[id])
+			continue
+		}
+		live := 0
+		for _, t := range byAlloc[id] {
+			select {
+			case <-t.Done():
+			default:
+				live++
+			}
+		}
+		if live == 0 {
+			n.endLocked(la, placement.ClientLost, "task did not survive the peer's restart")
+			destroyTasks(byAlloc[id])
 			continue
 		}
 		r := newRunner(id, je.Job, g, n.drv, n.updateLocal, n.log)
+		r.starts = n.starts
 		for name, t := range byAlloc[id] {
 			r.recovered[name] = t
 		}
 		la.runner = r
 		toStart = append(toStart, r)
-		n.log.Info("reattached allocation", "alloc", id, "slot", la.rec.Slot(), "tasks", len(byAlloc[id]))
+		n.log.Info("reattached allocation", "alloc", id, "slot", la.rec.Slot(), "tasks", len(byAlloc[id]), "live", live)
 	}
 	n.mu.Unlock()
 	for _, r := range toStart {
