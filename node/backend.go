@@ -157,6 +157,10 @@ func (n *Node) SubmitJob(ctx context.Context, job *jobspec.Job) (api.JobRegister
 	if job == nil {
 		return api.JobRegisterResponse{}, badRequest("no job given")
 	}
+	// A job arriving as JSON may leave defaults out: fill them in (on our copy)
+	// before validating, so it validates and hashes like the same job from HCL.
+	job = cloneJob(job)
+	job.Canonicalize()
 	if err := job.Validate(); err != nil {
 		return api.JobRegisterResponse{}, fmt.Errorf("%w: %v", ErrBadRequest, err)
 	}
@@ -167,7 +171,6 @@ func (n *Node) SubmitJob(ctx context.Context, job *jobspec.Job) (api.JobRegister
 			}
 		}
 	}
-	job = cloneJob(job)
 	version := uint64(0)
 	if old, ok := n.jobEntry(job.ID); ok {
 		job.Version = old.Job.Version

@@ -377,12 +377,7 @@ func (n *Node) recordInflight(job *jobspec.Job, group, nodeID string, allocs []a
 		if !contains(accepted, a.ID) {
 			continue
 		}
-		n.inflight[job.ID][a.ID] = allocRecord{Alloc: placement.Alloc{
-			ID: a.ID, JobID: job.ID, Group: group, Index: a.Index, JobVersion: job.Version, NodeID: nodeID,
-			DesiredStatus: placement.DesiredRun, ClientStatus: placement.ClientPending,
-			Resources: job.LookupGroup(group).TotalResources(), CreateTime: now, ModifyTime: now, Epoch: epoch,
-			PreviousAlloc: a.PreviousAlloc, Reschedules: a.Reschedules, SpecHash: a.SpecHash,
-		}}
+		n.inflight[job.ID][a.ID] = allocRecord{Alloc: placement.NewAlloc(job, a.placement(group, job.Version), a.ID, nodeID, epoch, now)}
 	}
 }
 

@@ -80,15 +80,18 @@ func (n *Node) flush() {
 	}
 }
 
-// createLocal records a new allocation this peer accepted and starts its runner.
-// It returns false if the allocation id already exists (a duplicate award).
-func (n *Node) createLocal(rec allocRecord, job *jobspec.Job) bool {
-	g := job.LookupGroup(rec.Group)
+// createLocal records a new allocation this peer accepted (id, for slot p of job,
+// under the coordinator's epoch) and starts its runner. The record is placement's
+// NewAlloc, so it holds the group's resources and static ports from the start. It
+// returns false if the allocation cannot be created here; a duplicate award of an
+// existing id is accepted again (idempotent).
+func (n *Node) createLocal(id string, p placement.Placement, epoch placement.Epoch, job *jobspec.Job) bool {
+	g := job.LookupGroup(p.Group)
 	if g == nil {
 		return false
 	}
 	n.mu.Lock()
-	if _, dup := n.local[rec.ID]; dup {
+	if _, dup := n.local[id]; dup {
 		n.mu.Unlock()
 		return true
 	}
@@ -96,11 +99,7 @@ func (n *Node) createLocal(rec allocRecord, job *jobspec.Job) bool {
 		n.mu.Unlock()
 		return false // shutting down: stopAllLocal has taken its snapshot
 	}
-	now := time.Now()
-	rec.NodeID, rec.NodeName = n.id, n.cfg.Name
-	rec.DesiredStatus, rec.ClientStatus = placement.DesiredRun, placement.ClientPending
-	rec.CreateTime, rec.ModifyTime = now, now
-	rec.Resources = g.TotalResources()
+	rec := allocRecord{Alloc: placement.NewAlloc(job, p, id, n.id, epoch, time.Now()), NodeName: n.cfg.Name}
 	r := newRunner(rec.ID, job, g, n.drv, n.updateLocal, n.log)
 	r.starts = n.starts
 	n.local[rec.ID] = &localAlloc{rec: rec, runner: r}

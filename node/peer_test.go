@@ -3,6 +3,7 @@ package node_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/shoal-sched/shoal/jobspec"
 	"github.com/shoal-sched/shoal/node/api"
 )
 
@@ -46,6 +48,24 @@ func TestCluster(t *testing.T) {
 		}
 		if len(slots) != 3 {
 			t.Errorf("running allocations fill slots %v, want sleep/g[0..2] once each", slots)
+		}
+	})
+
+	t.Run("hand-written JSON may leave defaults out", func(t *testing.T) {
+		var job jobspec.Job // no Type, Priority, Datacenters, Resources, policies
+		if err := json.Unmarshal([]byte(`{"ID": "bare", "TaskGroups": [{"Name": "g", "Count": 1, "Tasks": [
+			{"Name": "t", "Driver": "exec", "KillTimeout": 500000000, "Config": {"command": "/bin/sleep", "args": ["3600"]}}]}]}`), &job); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 2 { // the second, identical submit keeps the version: the hash is stable
+			resp, err := p1.Register(bg, api.JobRegisterRequest{Job: &job})
+			if err != nil || resp.Version != 0 {
+				t.Fatalf("submit %d: %+v, %v; want version 0", i+1, resp, err)
+			}
+		}
+		c.waitRunning(p3, "bare", 1)
+		if got, err := p3.Job(bg, "bare"); err != nil || got.Type != "service" || got.Priority == 0 {
+			t.Errorf("job as stored: %+v, %v; want type service and a priority filled in", got, err)
 		}
 	})
 

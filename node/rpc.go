@@ -43,6 +43,12 @@ type awardedAlloc struct {
 	SpecHash      string
 }
 
+// placement is the slot a is awarded for, as placement.NewAlloc takes it.
+func (a awardedAlloc) placement(group string, version uint64) placement.Placement {
+	return placement.Placement{Group: group, Index: a.Index, JobVersion: version, SpecHash: a.SpecHash,
+		PreviousAlloc: a.PreviousAlloc, Reschedules: a.Reschedules}
+}
+
 type awardResponse struct {
 	Accepted []string // allocation ids created
 	Reason   string   // when some were refused
@@ -257,11 +263,7 @@ func (n *Node) accept(req awardRequest) (awardResponse, error) {
 	n.mu.Unlock()
 	var resp awardResponse
 	for _, a := range req.Allocs {
-		rec := allocRecord{Alloc: placement.Alloc{
-			ID: a.ID, JobID: req.JobID, Group: req.Group, Index: a.Index, JobVersion: req.Job.Version,
-			PreviousAlloc: a.PreviousAlloc, Reschedules: a.Reschedules, Epoch: req.Epoch, SpecHash: a.SpecHash,
-		}}
-		if n.createLocal(rec, req.Job) {
+		if n.createLocal(a.ID, a.placement(req.Group, req.Job.Version), req.Epoch, req.Job) {
 			resp.Accepted = append(resp.Accepted, a.ID)
 		}
 	}
