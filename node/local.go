@@ -211,13 +211,15 @@ func destroyTasks(tasks map[string]*exec.Task) {
 
 // recoverTasks reattaches to the containers a previous process of this peer left
 // running (SIGKILL, crash). Every allocation the old process had not finished ends
-// here in one of two ways: it gets a runner that adopts its live tasks (and will
-// publish a terminal status when they end), or a terminal status is written at once:
-//   - complete, with its tasks stopped, when it was asked to stop or its job was
-//     stopped, purged or changed while the peer was down;
-//   - lost, when none of its tasks survived the restart (the host died with them):
-//     it is not restarted in place, the coordinator's Reconcile replaces it (a batch
-//     slot that completed elsewhere meanwhile is never rerun).
+// here in one of two ways: it gets a runner that adopts its live tasks and will
+// publish a terminal status when they end (a runner told to stop at once when the
+// allocation was asked to stop or its job was stopped while the peer was down), or,
+// when none of its tasks is alive, a terminal status is written at once:
+//   - complete, when it was asked to stop or its job was stopped, purged or lost
+//     its group while the peer was down;
+//   - lost, otherwise (the host died with its tasks): it is not restarted in place,
+//     the coordinator's Reconcile replaces it (a batch slot that completed elsewhere
+//     meanwhile is never rerun).
 //
 // Tasks of no live allocation are stopped.
 func (n *Node) recoverTasks(ctx context.Context) {
@@ -253,15 +255,6 @@ func (n *Node) recoverTasks(ctx context.Context) {
 		if ok {
 			g = je.Job.LookupGroup(la.rec.Group)
 		}
-		if !ok || je.Stop || g == nil || la.rec.DesiredStatus == placement.DesiredStop {
-			if la.rec.DesiredStatus != placement.DesiredStop {
-				la.rec.DesiredStatus = placement.DesiredStop
-				la.rec.DesiredDescription = "job stopped while the peer was down"
-			}
-			n.endLocked(la, placement.ClientComplete, "stopped while the peer was down")
-			destroyTasks(byAlloc[id])
-			continue
-		}
 		live := 0
 		for _, t := range byAlloc[id] {
 			select {
@@ -270,7 +263,18 @@ func (n *Node) recoverTasks(ctx context.Context) {
 				live++
 			}
 		}
-		if live == 0 {
+		stopped := !ok || je.Stop || g == nil || la.rec.DesiredStatus == placement.DesiredStop
+		if stopped && la.rec.DesiredStatus != placement.DesiredStop {
+			la.rec.DesiredStatus = placement.DesiredStop
+			la.rec.DesiredDescription = "job stopped while the peer was down"
+			n.saveLocked(la.rec)
+		}
+		switch {
+		case stopped && (live == 0 || g == nil):
+			n.endLocked(la, placement.ClientComplete, "stopped while the peer was down")
+			destroyTasks(byAlloc[id])
+			continue
+		case live == 0:
 			n.endLocked(la, placement.ClientLost, "task did not survive the peer's restart")
 			destroyTasks(byAlloc[id])
 			continue
@@ -279,6 +283,12 @@ func (n *Node) recoverTasks(ctx context.Context) {
 		r.starts = n.starts
 		for name, t := range byAlloc[id] {
 			r.recovered[name] = t
+		}
+		if stopped {
+			// Asked to stop before the crash: the runner finishes the stop (kill
+			// signal, kill_timeout) and then publishes complete; until then the
+			// allocation holds its resources and ports.
+			r.stop()
 		}
 		la.runner = r
 		toStart = append(toStart, r)

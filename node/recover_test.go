@@ -38,7 +38,8 @@ func notEnded(c *cluster, job string, which func(api.Alloc) bool) (bool, string)
 
 // TestStopDuringRestart (F1): a job is stopped while its task is still inside its
 // kill_timeout, the owner peer is SIGKILLed (the task lives on), and restarted. Its
-// allocations must end (not stay "running" beside nothing) and the task must be gone.
+// allocations must end (not stay "running" beside nothing) and the task must be gone;
+// an allocation reported ended has no process left.
 func TestStopDuringRestart(t *testing.T) {
 	c := newCluster(t, 2)
 	submit(t, c.peers[0].client, stubbornJob("halt", 2, "15s"))
@@ -75,10 +76,12 @@ func TestStopDuringRestart(t *testing.T) {
 	}
 	c.add(victim)
 	c.waitMembers(2)
-	c.waitFor(20*time.Second, "every allocation of the stopped job ended, in every view", func() (bool, string) {
+	// The restarted owner finishes the stop (the rest of the kill_timeout), then
+	// reports the allocations complete.
+	c.waitFor(45*time.Second, "every allocation of the stopped job ended, in every view", func() (bool, string) {
 		return notEnded(c, "halt", func(api.Alloc) bool { return true })
 	})
-	c.waitFor(30*time.Second, "the stopped tasks' processes gone", func() (bool, string) {
+	c.waitFor(10*time.Second, "the stopped tasks' processes gone", func() (bool, string) {
 		for id := range mine {
 			if pids := processesInCgroup(id + "-t"); len(pids) > 0 {
 				return false, fmt.Sprintf("task of %s still runs as %v", id, pids)
