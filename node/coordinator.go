@@ -25,11 +25,16 @@ import (
 // counts as placed.
 const inflightTTL = 15 * time.Second
 
+// syncWarmup bounds how long a starting peer's coordinator waits for the allocation
+// tables of the peers it sees alive (see unsynced).
+const syncWarmup = 20 * time.Second
+
 // coordinate is the coordinator component's Run.
 func (n *Node) coordinate(ctx context.Context) error {
 	tick := time.NewTicker(n.cfg.ReconcileInterval)
 	defer tick.Stop()
 	acting := map[string]placement.Epoch{} // jobs this peer coordinates -> its epoch
+	start := time.Now()
 	for {
 		select {
 		case <-ctx.Done():
@@ -37,8 +42,36 @@ func (n *Node) coordinate(ctx context.Context) error {
 		case <-n.kick:
 		case <-tick.C:
 		}
+		if time.Since(start) < syncWarmup {
+			if who := n.unsynced(); who != "" {
+				n.log.Debug("coordinator waits for allocation tables", "missing", who)
+				continue // a table's arrival wakes us (allocs.OnChange)
+			}
+		}
 		n.coordinatePass(ctx, acting)
 	}
+}
+
+// unsynced names a peer this peer sees alive but whose allocation table it does not
+// hold yet ("" if none). A peer that has just (re)started knows only its own
+// allocations: reconciling then would see the slots other peers fill as empty and
+// place them again (e.g. rerun a batch slot that completed elsewhere while this peer
+// was down). It also waits while it has joined nobody although it has peers to join.
+func (n *Node) unsynced() string {
+	members := 0
+	for _, m := range n.g.Members() {
+		if m.Tags.NodeID == "" || m.Status != gossip.StatusAlive {
+			continue
+		}
+		members++
+		if m.Name != n.cfg.Name && n.allocs.Version(m.Name) == 0 {
+			return m.Name
+		}
+	}
+	if members <= 1 && len(n.cfg.Join)+len(n.cfg.RetryJoin) > 0 {
+		return "any peer (not joined yet)"
+	}
+	return ""
 }
 
 // view is one consistent snapshot of the cluster for a pass.

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/shoal-sched/shoal/exec"
@@ -209,6 +210,12 @@ func destroyTasks(tasks map[string]*exec.Task) {
 	}
 }
 
+// taskAlive reports whether a recovered task's process still runs. Done alone does
+// not tell right after Recover: for a container found stopped it closes only once the
+// task's logs have drained. Signal 0 reaches only a live init process (libcontainer
+// checks its pid and start time).
+func taskAlive(t *exec.Task) bool { return t.Signal(syscall.Signal(0)) == nil }
+
 // recoverTasks reattaches to the containers a previous process of this peer left
 // running (SIGKILL, crash). Every allocation the old process had not finished ends
 // here in one of two ways: it gets a runner that adopts its live tasks and will
@@ -257,9 +264,7 @@ func (n *Node) recoverTasks(ctx context.Context) {
 		}
 		live := 0
 		for _, t := range byAlloc[id] {
-			select {
-			case <-t.Done():
-			default:
+			if taskAlive(t) {
 				live++
 			}
 		}
