@@ -134,14 +134,21 @@ func DefaultLANConfig() Config {
 // and suspicion gives a slow-but-alive peer SuspicionMult*log10(N)*ProbeInterval to
 // refute. SuspicionMult is 4, not 3: on five real hosts with 10% loss, 50 ms delay
 // and both cores busy (integration scenario 7) multiplier 3 gave five false deaths in
-// 3 minutes and 4 gave none, for ~0.2 s more detection (RELIABILITY.md).
+// 3 minutes and 4 gave none, for ~0.2 s more detection (RELIABILITY.md). With 4
+// alone a later run still had one live peer declared dead: its refutation did not
+// reach two peers inside their 1.7 s suspicion window. Broadcasts are therefore
+// retransmitted twice as often (RetransmitMult 8; cheap: only changes are
+// broadcast) and a suspicion that others do not confirm is given memberlist's own
+// 6x window (SuspicionMaxTimeoutMult 6, was 3) to be refuted. A dead peer is
+// confirmed by the others within about a second, so its detection is unchanged.
 func DefaultNodeConfig() Config {
 	c := DefaultLANConfig()
 	c.ProbeInterval = 250 * time.Millisecond // 4 probes a second: a dead peer is probed within ~250 ms
 	c.ProbeTimeout = 150 * time.Millisecond  // LAN RTT is < 1 ms; 150 ms absorbs GC and scheduling pauses
-	c.SuspicionMult = 4                      // suspicion >= 1 s at N <= 10, 2 s at 100, 2.7 s at 500 (1 confirmation)
-	c.SuspicionMaxTimeoutMult = 3            // unconfirmed suspicion lasts at most 3x that
+	c.SuspicionMult = 4                      // suspicion >= 1 s at N <= 10, 2 s at 100, 2.7 s at 500 (with confirmations)
+	c.SuspicionMaxTimeoutMult = 6            // a suspicion nobody confirms lasts up to 6x that (memberlist's default)
 	c.GossipInterval = 100 * time.Millisecond
+	c.RetransmitMult = 8 // a broadcast (e.g. a refutation) goes out 8 * log10(N+1) times
 	c.DeadNodeReclaimTime = 5 * time.Second
 	c.ReconnectInterval = 2 * time.Second // a healed partition merges in ~2 s, not serf's 30 s
 	return c
