@@ -163,6 +163,8 @@ func runRole(role string) int {
 		return runRuntimeRunner()
 	case "reaper":
 		return runReaper()
+	case "seal":
+		return runSealRole()
 	}
 	fmt.Fprintf(os.Stderr, "unknown %s %q\n", roleEnv, role)
 	return 2

@@ -76,6 +76,13 @@ type localAlloc struct {
 	runner *runner
 }
 
+// DriverConfig is the exec driver's configuration for a peer with cfg.
+func DriverConfig(cfg Config) exec.Config {
+	c := exec.DefaultConfig()
+	c.DataDir = filepath.Join(cfg.DataDir, "exec")
+	return c
+}
+
 // New opens the store (creating the identity on first start), fingerprints the host,
 // starts gossip (listeners bound, not yet joined), opens the exec driver and the HTTP
 // listener. On error everything opened is closed again.
@@ -121,9 +128,11 @@ func New(cfg Config) (_ *Node, retErr error) {
 		}
 	}
 
-	drvCfg := exec.DefaultConfig()
-	drvCfg.DataDir = filepath.Join(cfg.DataDir, "exec")
+	drvCfg := DriverConfig(cfg)
 	drvCfg.Logger = n.log.With("component", "exec")
+	if why, needed := drvCfg.SealNeeded(); needed {
+		n.log.Warn("every container start copies the peer binary ("+why+"); start it with `peer run`, which seals it once, or move it", "binary_dir_overlaps_state", true)
+	}
 	if n.drv, err = exec.New(drvCfg); err != nil {
 		return nil, err
 	}

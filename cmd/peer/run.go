@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/shoal-sched/shoal/exec"
 	"github.com/shoal-sched/shoal/node"
 )
 
@@ -41,6 +42,15 @@ SIGKILL and restarted with the same data dir reattaches to its running tasks.`,
 			cfg, cleanup, err := f.config_(cmd)
 			if err != nil {
 				return err
+			}
+			// Where overlayfs cannot protect the binary cheaply for each container
+			// (its directory and the data dir overlap), run from a sealed copy made
+			// once instead of one copy per container start (exec.SealSelf).
+			if why, needed := node.DriverConfig(cfg).SealNeeded(); needed && !f.dev {
+				fmt.Fprintf(cmd.ErrOrStderr(), "==> %s: running from a sealed in-memory copy of the binary\n", why)
+				if err := exec.SealSelf(); err != nil { // returns only if it did not re-execute
+					fmt.Fprintf(cmd.ErrOrStderr(), "==> warning: %v; every container start will copy the binary\n", err)
+				}
 			}
 			defer cleanup()
 			level, _ := node.ParseLogLevel(cfg.LogLevel)
