@@ -85,6 +85,9 @@ func (p *parser) canonicalize(j *Job) {
 		} else if len(gp.update) > 0 {
 			p.warnField(field(gpath, "update"), "ignored: batch jobs run to completion and are not updated in place")
 		}
+		if g.Network != nil && g.Network.Mode == "bridge" {
+			p.warnField(field(gpath, "network.mode"), "bridge networking is not built yet: the group's tasks share the host's network (mode \"host\"), its ports are host ports and \"to\" is not mapped")
+		}
 		for _, t := range g.Tasks {
 			r := *g.Restart
 			p.patch(t).restart.apply(&r)

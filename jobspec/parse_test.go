@@ -364,3 +364,20 @@ job "f" {
 		t.Errorf("file() must not be offered, got %v", err)
 	}
 }
+
+// A Nomad user's bridge-mode group runs, and is told its ports are host ports.
+func TestBridgeModeWarns(t *testing.T) {
+	_, diags := LoadFile("testdata/full.hcl", Options{})
+	if diags.HasErrors() {
+		t.Fatalf("want no errors, got:\n%v", diags)
+	}
+	var found bool
+	for _, d := range diags.Warnings() {
+		if strings.HasSuffix(d.Field, "network.mode") && strings.Contains(d.Message, "bridge networking is not built yet") && d.Line > 0 {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("want a warning on network.mode with its line, got:\n%v", diags)
+	}
+}

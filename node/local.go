@@ -101,8 +101,16 @@ func (n *Node) createLocal(id string, p placement.Placement, epoch placement.Epo
 		return false // shutting down: stopAllLocal has taken its snapshot
 	}
 	rec := allocRecord{Alloc: placement.NewAlloc(job, p, id, n.id, epoch, time.Now()), NodeName: n.cfg.Name}
+	portMap, ports, err := assignPorts(g, n.heldPortsLocked(), n.portRand, portFree)
+	if err != nil {
+		n.mu.Unlock()
+		n.log.Warn("refusing an allocation", "job", job.ID, "group", g.Name, "err", err)
+		return false
+	}
+	rec.PortMap, rec.Ports, rec.HostIP = portMap, ports, n.advertiseAddr()
 	r := newRunner(rec.ID, job, g, n.drv, n.updateLocal, n.log)
 	r.starts = n.starts
+	r.env = portEnv(g, rec.PortMap, rec.HostIP)
 	n.local[rec.ID] = &localAlloc{rec: rec, runner: r}
 	n.saveLocked(rec)
 	n.mu.Unlock()
@@ -286,6 +294,7 @@ func (n *Node) recoverTasks(ctx context.Context) {
 		}
 		r := newRunner(id, je.Job, g, n.drv, n.updateLocal, n.log)
 		r.starts = n.starts
+		r.env = portEnv(g, la.rec.PortMap, la.rec.HostIP)
 		for name, t := range byAlloc[id] {
 			r.recovered[name] = t
 		}

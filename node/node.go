@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/http"
 	"path/filepath"
@@ -63,6 +64,7 @@ type Node struct {
 	dirty    map[string][]byte                 // local records not yet written to the store
 	eligible bool
 	draining bool
+	portRand *rand.Rand // dynamic port picks (under mu)
 
 	leaving     atomic.Bool   // set on shutdown: stop publishing to gossip
 	prefetching sync.Map      // image ref -> true while a bid's prefetch runs
@@ -120,6 +122,7 @@ func New(cfg Config) (_ *Node, retErr error) {
 		inflight: map[string]map[string]allocRecord{},
 		eligible: true,
 		starts:   make(chan struct{}, 2*runtime.NumCPU()),
+		portRand: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
 	}
 	n.fp.Attributes["node.unique.id"] = id
 	if epochs, err := store.Epochs(); err == nil {

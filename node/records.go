@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/shoal-sched/shoal/jobspec"
@@ -46,6 +48,8 @@ type allocRecord struct {
 	NodeName          string
 	ClientDescription string                   `json:",omitempty"`
 	TaskStates        map[string]api.TaskState `json:",omitempty"`
+	PortMap           map[string]int           `json:",omitempty"` // port label -> host port (static or dynamic)
+	HostIP            string                   `json:",omitempty"` // the address the ports are on
 }
 
 func encodeAlloc(a allocRecord) []byte {
@@ -65,6 +69,7 @@ func decodeAlloc(b []byte) (allocRecord, error) {
 // clone returns a copy that shares no maps or slices with a.
 func (a allocRecord) clone() allocRecord {
 	a.TaskStates = maps.Clone(a.TaskStates)
+	a.PortMap = maps.Clone(a.PortMap)
 	a.Reschedules = append([]time.Time(nil), a.Reschedules...)
 	a.Ports = append([]int(nil), a.Ports...)
 	return a
@@ -77,7 +82,18 @@ func (a allocRecord) api() api.Alloc {
 		ClientDescription: a.ClientDescription, DesiredDescription: a.DesiredDescription,
 		JobVersion: a.JobVersion, CreateTime: a.CreateTime, ModifyTime: a.ModifyTime,
 		RestartCount: a.RestartCount, PreviousAlloc: a.PreviousAlloc, TaskStates: a.TaskStates,
+		Ports: a.ports(),
 	}
+}
+
+// ports lists the allocation's ports by label.
+func (a allocRecord) ports() []api.Port {
+	var ps []api.Port
+	for label, v := range a.PortMap {
+		ps = append(ps, api.Port{Label: label, Value: v, HostIP: a.HostIP})
+	}
+	slices.SortFunc(ps, func(x, y api.Port) int { return strings.Compare(x.Label, y.Label) })
+	return ps
 }
 
 // nodeInfo is what a peer publishes about itself beyond its serf tags (which are

@@ -34,6 +34,7 @@ type runner struct {
 	now       func() time.Time
 	recovered map[string]*exec.Task // task name -> task reattached after a restart
 	starts    chan struct{}         // shared by the peer's runners: a slot per concurrent start (nil: unbounded)
+	env       map[string]string     // added to every task's env unless the task sets it (NOMAD_PORT_x, ...)
 
 	stopOnce sync.Once
 	stopCh   chan struct{} // closed to stop every task
@@ -242,6 +243,12 @@ func (r *runner) start(ctx context.Context, t *jobspec.Task) (*exec.Task, error)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errPermanent, err)
 	}
+	for k, v := range r.env {
+		if _, set := spec.Env[k]; !set {
+			spec.Env[k] = v
+		}
+	}
+	interpolateEnv(&spec)
 	if spec.Kind == exec.KindContainer {
 		if _, err := r.drv.PrepareImage(ctx, spec.Image); err != nil {
 			return nil, fmt.Errorf("preparing image %q: %w", spec.Image, err)
@@ -310,7 +317,8 @@ func aggregateStatus(states map[string]api.TaskState, tasks int, cur string) str
 }
 
 // taskSpec turns a job's task into the driver's spec. Tasks with network ports use
-// the host's network in this version (no port mapping yet).
+// the host's network (Nomad's "host" mode; bridge mode and port mapping are not
+// built yet); their ports' NOMAD_* variables come from the runner (r.env).
 func taskSpec(allocID string, job *jobspec.Job, g *jobspec.Group, t *jobspec.Task) (exec.TaskSpec, error) {
 	s := exec.TaskSpec{
 		ID:          taskID(allocID, t.Name),

@@ -2,7 +2,9 @@ package main
 
 import (
 	"fmt"
+	"net"
 	"sort"
+	"strconv"
 
 	"github.com/spf13/cobra"
 )
@@ -41,6 +43,14 @@ func newAllocStatusCmd() *cobra.Command {
 				{"Restarts", fmt.Sprint("= ", a.RestartCount)}, {"Previous Alloc", "= " + dash(a.PreviousAlloc)},
 				{"Created", "= " + ago(a.CreateTime)}, {"Modified", "= " + ago(a.ModifyTime)},
 			})
+			if len(a.Ports) > 0 {
+				rows := [][]string{{"Label", "Host Address"}}
+				for _, p := range a.Ports {
+					rows = append(rows, []string{p.Label, net.JoinHostPort(p.HostIP, strconv.Itoa(p.Value))})
+				}
+				fmt.Fprintln(out, "\nAllocation Addresses")
+				table(out, rows)
+			}
 			names := make([]string, 0, len(a.TaskStates))
 			for n := range a.TaskStates {
 				names = append(names, n)

@@ -64,6 +64,15 @@ type Alloc struct {
 	RestartCount       int
 	PreviousAlloc      string               `json:",omitempty"`
 	TaskStates         map[string]TaskState `json:",omitempty"`
+	Ports              []Port               `json:",omitempty"` // the group's network ports on the peer
+}
+
+// Port is one labelled port of an allocation: Value is the port on HostIP that
+// reaches the task.
+type Port struct {
+	Label  string
+	Value  int
+	HostIP string
 }
 
 // TaskState is one task of an allocation as its peer last reported it.

@@ -1,0 +1,156 @@
+package node
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/shoal-sched/shoal/exec"
+	"github.com/shoal-sched/shoal/jobspec"
+)
+
+// Dynamic ports come from Nomad's default range.
+const (
+	minDynamicPort = 20000
+	maxDynamicPort = 32000 // exclusive
+)
+
+// assignPorts gives every port of a group's network a host port: static ports as
+// asked (placement has checked them), dynamic ones a free port of
+// [minDynamicPort, maxDynamicPort) that is not in held (ports of this peer's other
+// allocations) and that free accepts (nil: any). It returns label -> host port and
+// the host ports in label order.
+func assignPorts(g *jobspec.Group, held []int, rnd *rand.Rand, free func(int) bool) (map[string]int, []int, error) {
+	if g.Network == nil || len(g.Network.Ports) == 0 {
+		return nil, nil, nil
+	}
+	byLabel := map[string]int{}
+	taken := slices.Clone(held)
+	for _, p := range g.Network.Ports {
+		if p.Static > 0 {
+			byLabel[p.Label] = p.Static
+			taken = append(taken, p.Static)
+		}
+	}
+	span := maxDynamicPort - minDynamicPort
+	for _, p := range g.Network.Ports {
+		if p.Static > 0 {
+			continue
+		}
+		start := rnd.IntN(span)
+		found := false
+		for i := range span {
+			port := minDynamicPort + (start+i)%span
+			if slices.Contains(taken, port) || free != nil && !free(port) {
+				continue
+			}
+			byLabel[p.Label], taken, found = port, append(taken, port), true
+			break
+		}
+		if !found {
+			return nil, nil, fmt.Errorf("group %q: port %q: no free dynamic port in %d-%d", g.Name, p.Label, minDynamicPort, maxDynamicPort-1)
+		}
+	}
+	ports := make([]int, 0, len(byLabel))
+	for _, p := range g.Network.Ports {
+		ports = append(ports, byLabel[p.Label])
+	}
+	return byLabel, ports, nil
+}
+
+// heldPortsLocked lists the host ports this peer's allocations still hold and its
+// bids reserve. Callers hold n.mu.
+func (n *Node) heldPortsLocked() []int {
+	var held []int
+	for _, la := range n.local {
+		if la.rec.HoldsResources() {
+			held = append(held, la.rec.Ports...)
+		}
+	}
+	now := time.Now()
+	for _, h := range n.holds {
+		if h.Active(now) {
+			held = append(held, h.Ports...)
+		}
+	}
+	return held
+}
+
+// portFree reports whether nothing on this host listens on TCP port (any address).
+func portFree(port int) bool {
+	l, err := net.Listen("tcp", ":"+strconv.Itoa(port))
+	if err != nil {
+		return false
+	}
+	l.Close()
+	return true
+}
+
+// portEnv is the environment Nomad gives a task for its group's ports: for each
+// label, NOMAD_PORT_<label> (the port inside the task's network: the host port in
+// host mode), NOMAD_HOST_PORT_<label>, NOMAD_IP_<label> and NOMAD_ADDR_<label>
+// (ip:port), with the label's characters that are not valid in a variable name
+// replaced by '_'.
+func portEnv(g *jobspec.Group, ports map[string]int, ip string) map[string]string {
+	env := map[string]string{}
+	if g.Network == nil {
+		return env
+	}
+	for _, p := range g.Network.Ports {
+		host, ok := ports[p.Label]
+		if !ok {
+			continue
+		}
+		l := envLabel(p.Label)
+		hp := strconv.Itoa(host)
+		env["NOMAD_PORT_"+l] = hp
+		env["NOMAD_HOST_PORT_"+l] = hp
+		env["NOMAD_IP_"+l] = ip
+		env["NOMAD_ADDR_"+l] = net.JoinHostPort(ip, hp)
+		env["NOMAD_HOST_ADDR_"+l] = net.JoinHostPort(ip, hp)
+	}
+	return env
+}
+
+// envRef is a run-time reference to a task environment variable, "${NAME}".
+var envRef = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)\}`)
+
+// interpolateEnv replaces "${NAME}" in a task's command, args, working dir and env
+// values (s.Env must be the task's own map) with the task's environment variable NAME, as Nomad interpolates
+// "${NOMAD_PORT_http}" in a task's config. Unknown names stay as written (a shell in
+// the task may still expand them).
+func interpolateEnv(s *exec.TaskSpec) {
+	expand := func(str string) string {
+		if !strings.Contains(str, "${") {
+			return str
+		}
+		return envRef.ReplaceAllStringFunc(str, func(ref string) string {
+			if v, ok := s.Env[ref[2:len(ref)-1]]; ok {
+				return v
+			}
+			return ref
+		})
+	}
+	s.Command, s.WorkDir = expand(s.Command), expand(s.WorkDir)
+	s.Args = slices.Clone(s.Args) // shared with the job: other allocations read it
+	for i := range s.Args {
+		s.Args[i] = expand(s.Args[i])
+	}
+	for k, v := range s.Env {
+		s.Env[k] = expand(v)
+	}
+}
+
+func envLabel(label string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '_' {
+			return r
+		}
+		return '_'
+	}, label)
+}
