@@ -111,6 +111,7 @@ func (n *Node) createLocal(id string, p placement.Placement, epoch placement.Epo
 	r := newRunner(rec.ID, job, g, n.drv, n.updateLocal, n.log)
 	r.starts = n.starts
 	r.env = portEnv(g, rec.PortMap, rec.HostIP)
+	r.checks = checkSpecs(g, rec.PortMap, rec.HostIP)
 	n.local[rec.ID] = &localAlloc{rec: rec, runner: r}
 	n.saveLocked(rec)
 	n.mu.Unlock()
@@ -295,6 +296,7 @@ func (n *Node) recoverTasks(ctx context.Context) {
 		r := newRunner(id, je.Job, g, n.drv, n.updateLocal, n.log)
 		r.starts = n.starts
 		r.env = portEnv(g, la.rec.PortMap, la.rec.HostIP)
+		r.checks = checkSpecs(g, la.rec.PortMap, la.rec.HostIP)
 		for name, t := range byAlloc[id] {
 			r.recovered[name] = t
 		}

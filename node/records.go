@@ -46,10 +46,11 @@ func decodeJob(b []byte) (jobEntry, error) {
 type allocRecord struct {
 	placement.Alloc
 	NodeName          string
-	ClientDescription string                   `json:",omitempty"`
-	TaskStates        map[string]api.TaskState `json:",omitempty"`
-	PortMap           map[string]int           `json:",omitempty"` // port label -> host port (static or dynamic)
-	HostIP            string                   `json:",omitempty"` // the address the ports are on
+	ClientDescription string                     `json:",omitempty"`
+	TaskStates        map[string]api.TaskState   `json:",omitempty"`
+	PortMap           map[string]int             `json:",omitempty"` // port label -> host port (static or dynamic)
+	Checks            map[string]api.CheckStatus `json:",omitempty"` // "<service>/<check>" -> last status change
+	HostIP            string                     `json:",omitempty"` // the address the ports are on
 }
 
 func encodeAlloc(a allocRecord) []byte {
@@ -70,6 +71,7 @@ func decodeAlloc(b []byte) (allocRecord, error) {
 func (a allocRecord) clone() allocRecord {
 	a.TaskStates = maps.Clone(a.TaskStates)
 	a.PortMap = maps.Clone(a.PortMap)
+	a.Checks = maps.Clone(a.Checks)
 	a.Reschedules = append([]time.Time(nil), a.Reschedules...)
 	a.Ports = append([]int(nil), a.Ports...)
 	return a
@@ -82,8 +84,20 @@ func (a allocRecord) api() api.Alloc {
 		ClientDescription: a.ClientDescription, DesiredDescription: a.DesiredDescription,
 		JobVersion: a.JobVersion, CreateTime: a.CreateTime, ModifyTime: a.ModifyTime,
 		RestartCount: a.RestartCount, PreviousAlloc: a.PreviousAlloc, TaskStates: a.TaskStates,
-		Ports: a.ports(),
+		Ports: a.ports(), Checks: a.checks(),
 	}
+}
+
+// checks lists the allocation's service checks by service and name.
+func (a allocRecord) checks() []api.CheckStatus {
+	var cs []api.CheckStatus
+	for _, c := range a.Checks {
+		cs = append(cs, c)
+	}
+	slices.SortFunc(cs, func(x, y api.CheckStatus) int {
+		return strings.Compare(x.Service+"/"+x.Name, y.Service+"/"+y.Name)
+	})
+	return cs
 }
 
 // ports lists the allocation's ports by label.

@@ -35,6 +35,7 @@ type runner struct {
 	recovered map[string]*exec.Task // task name -> task reattached after a restart
 	starts    chan struct{}         // shared by the peer's runners: a slot per concurrent start (nil: unbounded)
 	env       map[string]string     // added to every task's env unless the task sets it (NOMAD_PORT_x, ...)
+	checks    []checkSpec           // the group's service checks, resolved to addresses
 
 	stopOnce sync.Once
 	stopCh   chan struct{} // closed to stop every task
@@ -81,6 +82,8 @@ func (r *runner) run(ctx context.Context) {
 	for _, t := range r.group.Tasks {
 		go func() { results <- result{t.Name, r.superviseTask(taskCtx, t)} }()
 	}
+	checksDone := make(chan struct{})
+	go func() { defer close(checksDone); r.runChecks(taskCtx, r.checks) }()
 	failed := false
 	for range r.group.Tasks {
 		res := <-results
@@ -89,6 +92,8 @@ func (r *runner) run(ctx context.Context) {
 			r.stop() // one task failing for good fails the whole allocation
 		}
 	}
+	cancel()
+	<-checksDone
 	r.update(r.allocID, func(a *allocRecord) {
 		switch {
 		case failed:

@@ -381,21 +381,25 @@ func (r *reconciler) rollingUpdate(g *jobspec.Group, allocs, outdated []*Alloc, 
 	}
 	budget := len(outdated)
 	if u != nil && u.MaxParallel > 0 {
+		byChecks := u.HealthCheck != "task_states" && hasChecks(g)
 		inFlight := 0
 		for _, a := range allocs {
 			if r.outdated(a, hash) {
 				continue
 			}
-			if why := r.unhealthy(a, u); why != "" {
+			if why := r.unhealthy(a, u, byChecks); why != "" {
 				r.out.Blocked = append(r.out.Blocked, Blocked{outdated[0].Slot(), "rolling update paused: " + why})
 				return
 			}
-			if a.Terminal() || a.healthy(r.in.Now, u.MinHealthyTime) {
+			if a.Terminal() || a.healthy(r.in.Now, u.MinHealthyTime, byChecks) {
 				continue
 			}
 			inFlight++
-			if a.ClientStatus == ClientRunning && !a.StartedAt.IsZero() {
-				r.wakeAt(a.StartedAt.Add(u.MinHealthyTime))
+			if since := a.healthySince(byChecks); !since.IsZero() {
+				r.wakeAt(since.Add(u.MinHealthyTime))
+			}
+			if u.HealthyDeadline > 0 {
+				r.wakeAt(a.CreateTime.Add(u.HealthyDeadline)) // to pause the rollout on time
 			}
 		}
 		budget = max(0, u.MaxParallel-inFlight)
@@ -406,12 +410,22 @@ func (r *reconciler) rollingUpdate(g *jobspec.Group, allocs, outdated []*Alloc, 
 	}
 }
 
+// hasChecks reports whether a group's services have health checks.
+func hasChecks(g *jobspec.Group) bool {
+	for _, s := range g.Services {
+		if len(s.Checks) > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // unhealthy says why an allocation of the new version stops a rollout, or "".
-func (r *reconciler) unhealthy(a *Alloc, u *jobspec.Update) string {
+func (r *reconciler) unhealthy(a *Alloc, u *jobspec.Update, byChecks bool) string {
 	switch {
 	case a.ClientStatus == ClientFailed:
 		return a.Slot() + " (" + a.ID + ") of the new version failed"
-	case u.HealthyDeadline > 0 && !a.Terminal() && !a.healthy(r.in.Now, u.MinHealthyTime) &&
+	case u.HealthyDeadline > 0 && !a.Terminal() && !a.healthy(r.in.Now, u.MinHealthyTime, byChecks) &&
 		!r.in.Now.Before(a.CreateTime.Add(u.HealthyDeadline)):
 		return a.Slot() + " (" + a.ID + ") of the new version not healthy within healthy_deadline " + u.HealthyDeadline.String()
 	}

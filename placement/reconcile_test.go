@@ -152,6 +152,28 @@ func TestReconcile(t *testing.T) {
 				a.JobVersion, a.SpecHash, a.StartedAt = 2, GroupHash(testJob(2, 100, 128, newVersion).Groups[0]), t0.Add(-4*time.Second)
 			}), alloc("a1", 1, "n2", ClientRunning)},
 			want: []string{"next eval +6s"}},
+		{name: "with service checks, a running replacement waits for its checks", job: withChecks(newVersion), nodes: nodes,
+			allocs: []Alloc{alloc("b0", 0, "n3", ClientRunning, func(a *Alloc) {
+				a.JobVersion, a.SpecHash, a.StartedAt = 2, GroupHash(withChecks(newVersion).Groups[0]), t0.Add(-time.Minute)
+			}), alloc("a1", 1, "n2", ClientRunning)}},
+		{name: "with service checks, min_healthy_time counts from the checks passing", job: withChecks(newVersion), nodes: nodes,
+			allocs: []Alloc{alloc("b0", 0, "n3", ClientRunning, func(a *Alloc) {
+				a.JobVersion, a.SpecHash, a.StartedAt = 2, GroupHash(withChecks(newVersion).Groups[0]), t0.Add(-time.Minute)
+				a.ChecksPassingSince = t0.Add(-3 * time.Second)
+			}), alloc("a1", 1, "n2", ClientRunning)},
+			want: []string{"next eval +7s"}},
+		{name: "with service checks passing long enough, the rollout goes on", job: withChecks(newVersion), nodes: nodes,
+			allocs: []Alloc{alloc("b0", 0, "n3", ClientRunning, func(a *Alloc) {
+				a.JobVersion, a.SpecHash, a.StartedAt = 2, GroupHash(withChecks(newVersion).Groups[0]), t0.Add(-time.Minute)
+				a.ChecksPassingSince = t0.Add(-11 * time.Second)
+			}), alloc("a1", 1, "n2", ClientRunning)},
+			want: []string{"stop a1 on n2: replaced by a new job version", "place api[1] v2 after a1: replaced by a new job version"}},
+		{name: "health_check task_states ignores the checks", nodes: nodes,
+			job: withChecks(newVersion, func(j *jobspec.Job) { j.Update.HealthCheck = "task_states" }),
+			allocs: []Alloc{alloc("b0", 0, "n3", ClientRunning, func(a *Alloc) {
+				a.JobVersion, a.SpecHash, a.StartedAt = 2, GroupHash(withChecks(newVersion).Groups[0]), t0.Add(-time.Minute)
+			}), alloc("a1", 1, "n2", ClientRunning)},
+			want: []string{"stop a1 on n2: replaced by a new job version", "place api[1] v2 after a1: replaced by a new job version"}},
 		{name: "a failed replacement pauses the rollout", job: testJob(2, 100, 128, newVersion), nodes: nodes,
 			allocs: []Alloc{alloc("b0", 0, "n3", ClientFailed, func(a *Alloc) {
 				a.JobVersion, a.SpecHash, a.ModifyTime = 2, GroupHash(testJob(2, 100, 128, newVersion).Groups[0]), t0
@@ -244,4 +266,12 @@ func TestReconcileOrderIndependent(t *testing.T) {
 			t.Fatalf("input order changed the result:\n%v\n%v", want, got)
 		}
 	})
+}
+
+// withChecks is testJob(2, 100, 128, opts...) with an http check on its group.
+func withChecks(opts ...func(*jobspec.Job)) *jobspec.Job {
+	j := testJob(2, 100, 128, opts...)
+	j.Groups[0].Services = []jobspec.Service{{Name: "api", Port: "http",
+		Checks: []jobspec.Check{{Name: "alive", Type: "http", Path: "/", Interval: time.Second, Timeout: time.Second}}}}
+	return j
 }

@@ -78,6 +78,10 @@ type Alloc struct {
 	ModifyTime time.Time // last change of ClientStatus
 	StartedAt  time.Time // when ClientStatus last became running (zero if never)
 
+	// ChecksPassingSince is when every service check of the allocation last started
+	// passing; zero while any fails or none has run (see Alloc.healthy).
+	ChecksPassingSince time.Time `json:",omitzero"`
+
 	RestartCount  int
 	Reschedules   []time.Time // times this slot was rescheduled after failures, oldest first
 	PreviousAlloc string      // the allocation this one replaced, if any
@@ -108,9 +112,30 @@ func (a *Alloc) HoldsResources() bool {
 	return a.ClientStatus == ClientPending || a.ClientStatus == ClientRunning
 }
 
-// healthy reports whether a has been running for at least minHealthy at now.
-func (a *Alloc) healthy(now time.Time, minHealthy time.Duration) bool {
-	return a.ClientStatus == ClientRunning && !a.StartedAt.IsZero() && !now.Before(a.StartedAt.Add(minHealthy))
+// healthySince is when a last became healthy, zero if it is not: running, and when
+// byChecks (health_check "checks" on a group with service checks) every check
+// passing too; healthy counts from the later of the two.
+func (a *Alloc) healthySince(byChecks bool) time.Time {
+	if a.ClientStatus != ClientRunning || a.StartedAt.IsZero() {
+		return time.Time{}
+	}
+	if !byChecks {
+		return a.StartedAt
+	}
+	if a.ChecksPassingSince.IsZero() {
+		return time.Time{}
+	}
+	if a.ChecksPassingSince.After(a.StartedAt) {
+		return a.ChecksPassingSince
+	}
+	return a.StartedAt
+}
+
+// healthy reports whether a has been healthy (see healthySince) for at least
+// minHealthy at now.
+func (a *Alloc) healthy(now time.Time, minHealthy time.Duration, byChecks bool) bool {
+	since := a.healthySince(byChecks)
+	return !since.IsZero() && !now.Before(since.Add(minHealthy))
 }
 
 // Usage is an amount of CPU (MHz) and memory (MiB).

@@ -51,6 +51,14 @@ func newAllocStatusCmd() *cobra.Command {
 				fmt.Fprintln(out, "\nAllocation Addresses")
 				table(out, rows)
 			}
+			if len(a.Checks) > 0 {
+				rows := [][]string{{"Service", "Check", "Type", "Status", "Since", "Output"}}
+				for _, c := range a.Checks {
+					rows = append(rows, []string{c.Service, c.Name, c.Type, c.Status, ago(c.Since), c.Output})
+				}
+				fmt.Fprintln(out, "\nService Checks")
+				table(out, rows)
+			}
 			names := make([]string, 0, len(a.TaskStates))
 			for n := range a.TaskStates {
 				names = append(names, n)

@@ -65,6 +65,17 @@ type Alloc struct {
 	PreviousAlloc      string               `json:",omitempty"`
 	TaskStates         map[string]TaskState `json:",omitempty"`
 	Ports              []Port               `json:",omitempty"` // the group's network ports on the peer
+	Checks             []CheckStatus        `json:",omitempty"` // the group's service checks, by service and name
+}
+
+// CheckStatus is the last status change of one service check of an allocation.
+type CheckStatus struct {
+	Service string
+	Name    string
+	Type    string // http or tcp
+	Status  string // passing or critical
+	Output  string
+	Since   time.Time
 }
 
 // Port is one labelled port of an allocation: Value is the port on HostIP that

@@ -1,0 +1,174 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/shoal-sched/shoal/jobspec"
+	"github.com/shoal-sched/shoal/node/api"
+)
+
+// Check statuses, as Nomad names them.
+const (
+	checkPassing  = "passing"
+	checkCritical = "critical"
+)
+
+// checkClient makes a fresh connection for every probe, as a health check should.
+var checkClient = &http.Client{Transport: &http.Transport{DisableKeepAlives: true}}
+
+// checkSpec is one service check of an allocation, resolved to an address.
+type checkSpec struct {
+	key     string // "<service>/<check>": unique in the allocation
+	service string
+	check   jobspec.Check
+	addr    string // host:port, "" when the port label has no port
+}
+
+// checkSpecs resolves the checks of a group's services against the allocation's
+// ports (label -> host port on hostIP).
+func checkSpecs(g *jobspec.Group, ports map[string]int, hostIP string) []checkSpec {
+	var specs []checkSpec
+	for _, s := range g.Services {
+		for i, c := range s.Checks {
+			label := s.Port
+			if c.PortLabel != "" {
+				label = c.PortLabel
+			}
+			name := c.Name
+			if name == "" {
+				name = fmt.Sprintf("%s-%s-%d", s.Name, c.Type, i)
+			}
+			spec := checkSpec{key: s.Name + "/" + name, service: s.Name, check: c}
+			spec.check.Name = name
+			if p, ok := ports[label]; ok {
+				spec.addr = net.JoinHostPort(hostIP, strconv.Itoa(p))
+			}
+			specs = append(specs, spec)
+		}
+	}
+	return specs
+}
+
+// probe runs one check once: http passes on a 2xx answer to GET path, tcp when a
+// connection opens. The output says what happened, for `peer alloc status`.
+func probe(ctx context.Context, c checkSpec) (status, output string) {
+	if c.addr == "" {
+		return checkCritical, fmt.Sprintf("service %q has no port for this check", c.service)
+	}
+	timeout := c.check.Timeout
+	if timeout <= 0 {
+		timeout = 2 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	switch c.check.Type {
+	case "tcp":
+		var d net.Dialer
+		conn, err := d.DialContext(ctx, "tcp", c.addr)
+		if err != nil {
+			return checkCritical, err.Error()
+		}
+		conn.Close()
+		return checkPassing, "TCP connect " + c.addr + ": Success"
+	default: // http (validated by jobspec)
+		path := c.check.Path
+		if path == "" {
+			path = "/"
+		}
+		url := "http://" + c.addr + path
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		if err != nil {
+			return checkCritical, err.Error()
+		}
+		resp, err := checkClient.Do(req)
+		if err != nil {
+			return checkCritical, err.Error()
+		}
+		resp.Body.Close()
+		out := fmt.Sprintf("HTTP GET %s: %s", url, resp.Status)
+		if resp.StatusCode < 200 || resp.StatusCode > 299 {
+			return checkCritical, out
+		}
+		return checkPassing, out
+	}
+}
+
+// runChecks probes every check of the allocation at its interval until ctx ends,
+// and records each change of status or output (not every probe) through update, together with
+// ChecksPassingSince: when every check last started passing, zero while any fails.
+func (r *runner) runChecks(ctx context.Context, specs []checkSpec) {
+	if len(specs) == 0 {
+		return
+	}
+	var (
+		mu     sync.Mutex
+		status = map[string]api.CheckStatus{}
+	)
+	for _, c := range specs {
+		status[c.key] = api.CheckStatus{Service: c.service, Name: c.check.Name, Type: c.check.Type, Status: checkCritical, Output: "not run yet"}
+	}
+	publish := func() { // under mu
+		snapshot := make(map[string]api.CheckStatus, len(status))
+		all := true
+		var since time.Time
+		for k, s := range status {
+			snapshot[k] = s
+			all = all && s.Status == checkPassing
+			if s.Since.After(since) {
+				since = s.Since
+			}
+		}
+		r.update(r.allocID, func(a *allocRecord) {
+			a.Checks = snapshot
+			if !all {
+				a.ChecksPassingSince = time.Time{}
+			} else if a.ChecksPassingSince.IsZero() {
+				a.ChecksPassingSince = since
+			}
+		})
+	}
+	mu.Lock()
+	publish()
+	mu.Unlock()
+	var wg sync.WaitGroup
+	for _, c := range specs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			interval := c.check.Interval
+			if interval <= 0 {
+				interval = 10 * time.Second
+			}
+			t := time.NewTicker(interval)
+			defer t.Stop()
+			for {
+				st, out := probe(ctx, c)
+				if ctx.Err() != nil {
+					return
+				}
+				mu.Lock()
+				if prev := status[c.key]; prev.Status != st || prev.Output != out {
+					since := prev.Since
+					if prev.Status != st || since.IsZero() {
+						since = r.now()
+					}
+					status[c.key] = api.CheckStatus{Service: c.service, Name: c.check.Name, Type: c.check.Type, Status: st, Output: out, Since: since}
+					publish()
+				}
+				mu.Unlock()
+				select {
+				case <-ctx.Done():
+					return
+				case <-t.C:
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
