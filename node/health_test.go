@@ -90,38 +90,40 @@ func TestHealthChecks(t *testing.T) {
 	}
 
 	submit(t, p2, healthJob("/no/such/page"))
+	// The rollout must replace one allocation, see its check fail, and pause with
+	// the other v0 allocation still serving; had it gone on, no v0 would be left.
 	var job *api.Job
-	c.waitFor(45*time.Second, "the rollout paused on the unhealthy new version", func() (bool, string) {
+	var newAlloc api.Alloc
+	c.waitFor(45*time.Second, "the rollout paused on the unhealthy new version, one v0 and one v1 running", func() (bool, string) {
 		var err error
 		if job, err = p1.Job(context.Background(), "hc"); err != nil {
 			return false, err.Error()
 		}
-		return strings.Contains(strings.Join(job.PlacementFailures, "\n"), "rolling update paused"), strings.Join(job.PlacementFailures, "; ")
-	})
-	allocs, err := p1.JobAllocs(context.Background(), "hc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var oldRunning, newRunning int
-	for _, a := range allocs {
-		if a.DesiredStatus != "run" || a.ClientStatus != "running" {
-			continue
+		allocs, err := p1.JobAllocs(context.Background(), "hc")
+		if err != nil {
+			return false, err.Error()
 		}
-		switch a.JobVersion {
-		case 0:
-			oldRunning++
-		case 1:
-			newRunning++
-			for _, ch := range a.Checks {
-				if ch.Name == "page" && (ch.Status != "critical" || !strings.Contains(ch.Output, "404")) {
-					t.Errorf("new version's http check: %s %q, want critical with the 404", ch.Status, ch.Output)
+		running := map[uint64]int{}
+		for _, a := range allocs {
+			if a.DesiredStatus == "run" && a.ClientStatus == "running" {
+				running[a.JobVersion]++
+				if a.JobVersion == 1 {
+					newAlloc = a
 				}
 			}
 		}
-	}
-	if oldRunning != 1 || newRunning != 1 {
-		t.Errorf("after the paused rollout: %d of v0 and %d of v1 running, want 1 and 1 (only the first batch replaced)\n%s",
-			oldRunning, newRunning, describeChecks(allocs))
+		paused := strings.Contains(strings.Join(job.PlacementFailures, "\n"), "rolling update paused")
+		saw404 := false // the check's output once the server answers
+		for _, ch := range newAlloc.Checks {
+			saw404 = saw404 || ch.Name == "page" && strings.Contains(ch.Output, "404")
+		}
+		return paused && running[0] == 1 && running[1] == 1 && saw404,
+			fmt.Sprintf("failures %q; %s", job.PlacementFailures, describeChecks(allocs))
+	})
+	for _, ch := range newAlloc.Checks {
+		if ch.Name == "page" && ch.Status != "critical" {
+			t.Errorf("new version's http check: %s %q, want critical", ch.Status, ch.Output)
+		}
 	}
 	if !strings.Contains(strings.Join(job.PlacementFailures, "\n"), "not healthy within healthy_deadline") {
 		t.Errorf("placement failures %q, want the healthy_deadline named", job.PlacementFailures)
