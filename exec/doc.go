@@ -31,8 +31,8 @@
 //	DataDir/tasks/<id>/{local,secrets,tmp} bound at /local, /secrets, /tmp in the container
 //	DataDir/tasks/<id>/logs/stdout[.N]     rotated output (stderr alike)
 //	DataDir/tasks/<id>/{upper,work,rootfs} the task's overlay (container kind, unless ReadOnlyRoot)
-//	/run/shoal/hostfs (HostRootDir)        the exec kind's read-only, non-recursive bind of the
-//	                                       host's /: one per host, shared, left mounted
+//	/run/shoal/hostroot (HostRootDir)      the exec kind's root: a read-only view of the host's /
+//	                                       (a tmpfs of read-only binds), one per host, shared, left mounted
 //	StateDir/<id>/                         libcontainer's state (state.json, with the task's metadata
 //	                                       as a label) and the task's stdout.fifo, stderr.fifo;
 //	                                       StateDir defaults to DataDir/state; on tmpfs is better

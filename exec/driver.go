@@ -14,7 +14,6 @@ import (
 
 	"github.com/opencontainers/cgroups"
 	"github.com/opencontainers/runc/libcontainer"
-	specs "github.com/opencontainers/runtime-spec/specs-go"
 	"golang.org/x/sys/unix"
 )
 
@@ -42,9 +41,8 @@ type Driver struct {
 	starting map[string]int       // image digest -> Starts in flight (kept by GC)
 	digests  map[string]*sync.Mutex
 
-	hostOnce      sync.Once
-	hostErr       error
-	hostSubmounts []specs.Mount // host system dirs that are separate mounts
+	hostOnce sync.Once
+	hostErr  error
 }
 
 // New checks cfg, creates the data dir layout and makes the calling process a child

@@ -112,8 +112,11 @@ func (d *Driver) runtimeSpec(s *TaskSpec, rootfs, taskDir string) *specs.Spec {
 		bindMount(filepath.Join(taskDir, "secrets"), "/secrets", "rw", "nosuid", "nodev", "noexec"),
 		bindMount(filepath.Join(taskDir, "tmp"), "/tmp", "rw", "nosuid", "nodev"),
 	)
-	if s.HostNetwork {
+	if s.HostNetwork || s.NetNS != "" {
 		spec.Linux.Namespaces = dropNamespace(spec.Linux.Namespaces, specs.NetworkNamespace)
+		if s.NetNS != "" {
+			spec.Linux.Namespaces = append(spec.Linux.Namespaces, specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: s.NetNS})
+		}
 		if s.Kind == KindContainer && !s.ReadOnlyRoot {
 			spec.Mounts = append(spec.Mounts,
 				bindMount("/etc/resolv.conf", "/etc/resolv.conf", "ro"),
@@ -125,7 +128,6 @@ func (d *Driver) runtimeSpec(s *TaskSpec, rootfs, taskDir string) *specs.Spec {
 		// overlays and logs, container state) and the host's secrets.
 		spec.Linux.MaskedPaths = append(spec.Linux.MaskedPaths, d.cfg.DataDir, d.cfg.stateDir())
 		spec.Linux.MaskedPaths = append(spec.Linux.MaskedPaths, execMaskedPaths...)
-		spec.Mounts = append(spec.Mounts, d.hostSubmounts...)
 	}
 	if d.seccomp {
 		spec.Linux.Seccomp = defaultSeccomp()
