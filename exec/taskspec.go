@@ -45,6 +45,7 @@ type TaskSpec struct {
 	KillTimeout  time.Duration     // wait after KillSignal before SIGKILL; default 5s
 	ReadOnlyRoot bool              // root filesystem read-only (task dirs and /tmp stay writable)
 	HostNetwork  bool              // share the host's network namespace instead of a new one with loopback only
+	NetNS        string            // join this network namespace (a path, e.g. a bind-mounted nsfs file) instead of a new one
 	Hostname     string            // default: the task ID (first 63 characters)
 }
 
@@ -91,6 +92,9 @@ func (s *TaskSpec) validate() error {
 	}
 	if s.KillTimeout < 0 || s.KillTimeout > maxKillWait {
 		bad("kill_timeout", s.KillTimeout, "must be between 0 (default 5s) and 24h")
+	}
+	if s.NetNS != "" && (!strings.HasPrefix(s.NetNS, "/") || s.HostNetwork) {
+		bad("netns", strconv.Quote(s.NetNS), "must be an absolute path, and not set with host networking")
 	}
 	if s.WorkDir != "" && !strings.HasPrefix(s.WorkDir, "/") {
 		bad("work_dir", strconv.Quote(s.WorkDir), "must be an absolute path")
