@@ -1,0 +1,217 @@
+package bridge
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// testConfig is a network of its own (name, subnet) so that this test never meets
+// the peers of other packages' tests on the shared "shoal" bridge.
+func testConfig(t *testing.T) Config {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		t.Skip("needs root (network namespaces, iptables)")
+	}
+	if _, err := os.Stat("/usr/lib/cni/bridge"); err != nil {
+		t.Skip("needs the CNI reference plugins in /usr/lib/cni (Debian: containernetworking-plugins): ", err)
+	}
+	c := DefaultConfig()
+	c.Name = fmt.Sprintf("shoalt%d", os.Getpid()%100000)
+	c.Subnet = "172.26.96.0/24"
+	dir := t.TempDir()
+	c.NetNSDir, c.CacheDir = filepath.Join(dir, "netns"), filepath.Join(dir, "cni")
+	t.Cleanup(func() {
+		exec.Command("ip", "link", "del", c.Name).Run() // the bridge outlives its allocations
+		os.RemoveAll(filepath.Join("/var/lib/cni/networks", c.Name))
+	})
+	return c
+}
+
+// serveIn serves body over HTTP on port inside the network namespace at nsPath.
+func serveIn(t *testing.T, nsPath string, port int, body string) {
+	t.Helper()
+	lc := make(chan net.Listener, 1)
+	errc := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread ends in the namespace
+		f, err := os.Open(nsPath)
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer f.Close()
+		if err := unix.Setns(int(f.Fd()), unix.CLONE_NEWNET); err != nil {
+			errc <- err
+			return
+		}
+		l, err := net.Listen("tcp", fmt.Sprintf("0.0.0.0:%d", port))
+		if err != nil {
+			errc <- err
+			return
+		}
+		lc <- l
+	}()
+	select {
+	case err := <-errc:
+		t.Fatalf("listening in %s: %v", nsPath, err)
+	case l := <-lc:
+		srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, body) })}
+		go srv.Serve(l)
+		t.Cleanup(func() { srv.Close() })
+	}
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// Two allocations, both listening on 8080 in their own namespaces, answer on their
+// own host ports, have their own addresses, and leave nothing behind.
+func TestSetupMapsPortsAndTeardownCleansUp(t *testing.T) {
+	c := testConfig(t)
+	n, err := New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	_, subnet, _ := net.ParseCIDR(c.Subnet)
+	hostIP := "127.66.0.1" // a loopback address like the node tests' peers have
+	ids := []string{c.Name + "-a", c.Name + "-b"}
+	atts := map[string]Attachment{}
+	for _, id := range ids {
+		t.Cleanup(func() { n.Teardown(ctx, id) })
+		port := freePort(t)
+		a, err := n.Setup(ctx, id, []PortMapping{{HostPort: port, ContainerPort: 8080, HostIP: hostIP}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if ip := net.ParseIP(a.IP); ip == nil || !subnet.Contains(ip) {
+			t.Errorf("%s got address %q, want one in %s", id, a.IP, c.Subnet)
+		}
+		for _, other := range atts {
+			if other.IP == a.IP {
+				t.Errorf("two allocations got address %s", a.IP)
+			}
+		}
+		atts[id] = a
+		serveIn(t, a.NetNS, 8080, "hello from "+id)
+		resp, err := http.Get(fmt.Sprintf("http://%s:%d/", hostIP, port))
+		if err != nil {
+			t.Fatalf("GET through the mapped port %d: %v", port, err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if string(b) != "hello from "+id {
+			t.Errorf("GET %s:%d = %q, want %q", hostIP, port, b, "hello from "+id)
+		}
+	}
+	for _, id := range ids {
+		if len(iptablesMentioning(t, id)) == 0 || len(iptablesMentioning(t, atts[id].IP+"/32")) == 0 {
+			t.Errorf("no iptables rule names %s or its address while it is attached: the check after teardown proves nothing", id)
+		}
+		if err := n.Teardown(ctx, id); err != nil {
+			t.Errorf("teardown %s: %v", id, err)
+		}
+		a := atts[id]
+		if _, err := os.Stat(a.NetNS); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("netns file %s still there after teardown (%v)", a.NetNS, err)
+		}
+		if _, err := net.InterfaceByName(a.HostIface); err == nil {
+			t.Errorf("veth %s still there after teardown", a.HostIface)
+		}
+		if _, err := os.Stat(filepath.Join("/var/lib/cni/networks", c.Name, a.IP)); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("address lease %s still there after teardown (%v)", a.IP, err)
+		}
+		if rules := append(iptablesMentioning(t, id), iptablesMentioning(t, a.IP+"/32")...); len(rules) > 0 {
+			t.Errorf("iptables still mention %s or %s after teardown:\n%s", id, a.IP, strings.Join(rules, "\n"))
+		}
+	}
+	if err := n.Teardown(ctx, ids[0]); err != nil {
+		t.Errorf("a second teardown must succeed, got %v", err)
+	}
+}
+
+// iptablesMentioning lists the iptables rules (IPv4 and IPv6) that hold s: CNI
+// comments its NAT rules with the container id, the firewall plugin's name its
+// address.
+func iptablesMentioning(t *testing.T, s string) []string {
+	t.Helper()
+	var out []string
+	for _, cmd := range []string{"iptables-save", "ip6tables-save"} {
+		b, err := exec.Command(cmd).Output()
+		if err != nil {
+			t.Logf("%s: %v", cmd, err)
+			continue
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			if strings.Contains(l, s) {
+				out = append(out, l)
+			}
+		}
+	}
+	return out
+}
+
+func TestMissingPlugins(t *testing.T) {
+	dir := t.TempDir()
+	for _, p := range []string{"loopback", "bridge", "host-local"} {
+		if err := os.WriteFile(filepath.Join(dir, p), []byte("#!/bin/sh\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		name, dir, want string
+	}{
+		{"no dir", filepath.Join(dir, "nope"), `cni_path "` + filepath.Join(dir, "nope") + `" is not a directory`},
+		{"two missing", dir, `cni_path "` + dir + `" lacks the plugins firewall, portmap`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := DefaultConfig()
+			c.PluginDir, c.NetNSDir, c.CacheDir = tc.dir, "/x", "/y"
+			_, err := New(c)
+			if !errors.Is(err, ErrPluginsMissing) || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("New with cni_path %s: got %v, want ErrPluginsMissing saying %q", tc.dir, err, tc.want)
+			}
+		})
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		edit func(*Config)
+		want string
+	}{
+		{"relative plugin dir", func(c *Config) { c.PluginDir = "cni" }, `cni_path "cni": must be an absolute path`},
+		{"long name", func(c *Config) { c.Name = "a-very-long-bridge" }, `bridge_network_name "a-very-long-bridge"`},
+		{"bad subnet", func(c *Config) { c.Subnet = "172.26.64.0" }, `bridge_network_subnet "172.26.64.0": must be an IPv4 CIDR`},
+		{"tiny subnet", func(c *Config) { c.Subnet = "10.0.0.0/31" }, `/31 leaves no room`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := DefaultConfig()
+			c.NetNSDir, c.CacheDir = "/x", "/y"
+			tc.edit(&c)
+			if err := c.Validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("got %v, want an error containing %q", err, tc.want)
+			}
+		})
+	}
+}
