@@ -1,6 +1,9 @@
 package jobspec
 
-import "time"
+import (
+	"fmt"
+	"time"
+)
 
 // Defaults, as Nomad's.
 const (
@@ -85,8 +88,12 @@ func (p *parser) canonicalize(j *Job) {
 		} else if len(gp.update) > 0 {
 			p.warnField(field(gpath, "update"), "ignored: batch jobs run to completion and are not updated in place")
 		}
-		if g.Network != nil && g.Network.Mode == "bridge" {
-			p.warnField(field(gpath, "network.mode"), "bridge networking is not built yet: the group's tasks share the host's network (mode \"host\"), its ports are host ports and \"to\" is not mapped")
+		if g.Network != nil && (g.Network.Mode == "" || g.Network.Mode == "host") {
+			for _, pt := range g.Network.Ports {
+				if pt.To > 0 && pt.To != pt.Static {
+					p.warnField(field(gpath, "network.port "+quote(pt.Label)+".to"), fmt.Sprintf("ignored in network mode \"host\": the group's tasks share the host's network and listen on the host port itself (NOMAD_PORT_%s); set mode = \"bridge\" to map the host port to %d", pt.Label, pt.To))
+				}
+			}
 		}
 		for _, t := range g.Tasks {
 			r := *g.Restart

@@ -365,19 +365,46 @@ job "f" {
 	}
 }
 
-// A Nomad user's bridge-mode group runs, and is told its ports are host ports.
-func TestBridgeModeWarns(t *testing.T) {
+// A Nomad user's bridge-mode group parses without a warning; "to" in host mode,
+// where nothing maps it, is flagged on its line.
+func TestNetworkModeWarnings(t *testing.T) {
 	_, diags := LoadFile("testdata/full.hcl", Options{})
+	if diags.HasErrors() {
+		t.Fatalf("want no errors, got:\n%v", diags)
+	}
+	for _, d := range diags.Warnings() {
+		if strings.Contains(d.Field, "network") {
+			t.Errorf("bridge mode with to = 8080: want no network warning, got %v", d)
+		}
+	}
+	_, diags = Load("host.hcl", []byte(`job "web" {
+  group "g" {
+    network {
+      port "http" {
+        to = 8080
+      }
+    }
+    task "t" {
+      driver = "exec"
+      config {
+        command = "/bin/true"
+      }
+    }
+  }
+}`), Options{})
 	if diags.HasErrors() {
 		t.Fatalf("want no errors, got:\n%v", diags)
 	}
 	var found bool
 	for _, d := range diags.Warnings() {
-		if strings.HasSuffix(d.Field, "network.mode") && strings.Contains(d.Message, "bridge networking is not built yet") && d.Line > 0 {
+		if strings.HasSuffix(d.Field, `network.port "http".to`) && strings.Contains(d.Message, `ignored in network mode "host"`) && strings.Contains(d.Message, `set mode = "bridge" to map the host port to 8080`) {
 			found = true
+			if d.Line != 5 {
+				t.Errorf("warning on line %d, want 5 (the to attribute)", d.Line)
+			}
 		}
 	}
 	if !found {
-		t.Errorf("want a warning on network.mode with its line, got:\n%v", diags)
+		t.Errorf("to = 8080 in host mode: want a warning that it is ignored, got:\n%v", diags)
 	}
 }
