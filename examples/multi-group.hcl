@@ -30,6 +30,7 @@ job "shop" {
     }
 
     network {
+      mode = "bridge"
       port "http" {
         to = 8080
       }
@@ -81,6 +82,7 @@ job "shop" {
     }
 
     network {
+      mode = "bridge"
       port "api" {
         to = 9000
       }

@@ -19,6 +19,7 @@ job "api" {
     count = 6
 
     network {
+      mode = "bridge"
       port "http" {
         to = 8000
       }

@@ -3,6 +3,7 @@
 job "pair" {
   group "pair" {
     network {
+      mode = "bridge"
       port "http" {
         to = 8081
       }

@@ -123,8 +123,8 @@ func TestNomadFileRunsWithWarnings(t *testing.T) {
 	if diags.HasErrors() {
 		t.Fatalf("want no errors, got:\n%v", diags)
 	}
-	if got := len(diags.Warnings()); got != 6 {
-		t.Errorf("want 6 warnings (region, namespace, provider, auth_soft_fail, identity, logs), got %d:\n%v", got, diags)
+	if got := len(diags.Warnings()); got != 7 {
+		t.Errorf("want 7 warnings (region, namespace, to in host mode, provider, auth_soft_fail, identity, logs), got %d:\n%v", got, diags)
 	}
 	if d := job.Groups[0].Tasks[0].Driver; d != DriverContainer {
 		t.Errorf("driver = %q, want docker normalised to %q", d, DriverContainer)
