@@ -55,6 +55,16 @@ type Config struct {
 	// Dev selects fast gossip timings for a cluster on one host (loopback).
 	Dev bool
 
+	// CNIPath holds the CNI plugins that bridge network mode runs (Nomad's
+	// cni_path). Default /usr/lib/cni (Debian's containernetworking-plugins).
+	CNIPath string
+	// BridgeNetworkName is the bridge that bridge-mode allocations attach to and
+	// its CNI network name (Nomad's bridge_network_name). Default "shoal".
+	BridgeNetworkName string
+	// BridgeNetworkSubnet is where bridge-mode allocations get their addresses
+	// (Nomad's bridge_network_subnet). Default 172.26.64.0/20, as Nomad's.
+	BridgeNetworkSubnet string
+
 	// ReconcileInterval is how often a coordinator re-checks its jobs even without
 	// a change (default 2s).
 	ReconcileInterval time.Duration
@@ -90,6 +100,10 @@ func DefaultConfig() Config {
 		ReconcileInterval: 2 * time.Second, // a safety net: changes trigger reconciles at once
 		BidTimeout:        time.Second,     // one peer's bid or award round trip on a LAN
 		Meta:              map[string]string{},
+		// Bridge networking: bridge.DefaultConfig's values, spelled out for the reader.
+		CNIPath:             "/usr/lib/cni",   // where Debian installs the reference plugins
+		BridgeNetworkName:   "shoal",          // Nomad's is "nomad"
+		BridgeNetworkSubnet: "172.26.64.0/20", // Nomad's default subnet
 	}
 }
 
@@ -123,6 +137,9 @@ type fileConfig struct {
 	Drivers    []string      `hcl:"drivers,optional"`
 	LogLevel   *string       `hcl:"log_level,optional"`
 	LogFormat  *string       `hcl:"log_format,optional"`
+	CNIPath    *string       `hcl:"cni_path,optional"`
+	BridgeName *string       `hcl:"bridge_network_name,optional"`
+	BridgeNet  *string       `hcl:"bridge_network_subnet,optional"`
 	Remain     hcl.Body      `hcl:",remain"`
 }
 
@@ -149,7 +166,8 @@ type fileReserved struct {
 
 // knownConfigFields are the top-level names peer.hcl accepts.
 var knownConfigFields = []string{"name", "data_dir", "bind_addr", "advertise", "ports", "join", "retry_join",
-	"server_join", "datacenter", "node_class", "meta", "reserved", "encrypt", "drivers", "log_level", "log_format"}
+	"server_join", "datacenter", "node_class", "meta", "reserved", "encrypt", "drivers", "log_level", "log_format",
+	"cni_path", "bridge_network_name", "bridge_network_subnet"}
 
 // LoadConfigFile reads an HCL agent config and overlays every attribute it sets on
 // base. Errors name the file, line and column, the field and the value.
@@ -203,6 +221,9 @@ func ParseConfig(filename string, src []byte, base Config) (Config, error) {
 	set(&c.EncryptKey, fc.Encrypt)
 	set(&c.LogLevel, fc.LogLevel)
 	set(&c.LogFormat, fc.LogFormat)
+	set(&c.CNIPath, fc.CNIPath)
+	set(&c.BridgeNetworkName, fc.BridgeName)
+	set(&c.BridgeNetworkSubnet, fc.BridgeNet)
 	if fc.Ports != nil {
 		for _, p := range []struct {
 			dst *int
@@ -343,6 +364,9 @@ func (c Config) Validate() error {
 	}
 	if c.BidTimeout <= 0 {
 		bad("bid_timeout", c.BidTimeout, "a positive duration")
+	}
+	if err := c.bridgeConfig().Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }

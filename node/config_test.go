@@ -38,6 +38,9 @@ func TestLoadConfigFile(t *testing.T) {
 		{"log_format", c.LogFormat, "json"},
 		{"encrypt", c.EncryptKey, "cg8StVXbQJ0gPvMd9o7yrg=="},
 		{"reconcile interval (default kept)", c.ReconcileInterval, 2 * time.Second},
+		{"cni_path", c.CNIPath, "/opt/cni/bin"},
+		{"bridge_network_name", c.BridgeNetworkName, "shoalbr"},
+		{"bridge_network_subnet", c.BridgeNetworkSubnet, "10.99.0.0/16"},
 	}
 	for _, ch := range checks {
 		if ch.got != ch.want {
@@ -60,6 +63,7 @@ func TestLoadConfigFileErrors(t *testing.T) {
 		{"bad-interval.hcl", []string{"server_join.retry_interval", `"soon"`}},
 		{"syntax.hcl", []string{"syntax.hcl:"}},
 		{"bad-type.hcl", []string{"bad-type.hcl:4", "number"}},
+		{"bad-bridge-subnet.hcl", []string{"bad-bridge-subnet.hcl", "bridge_network_subnet", `"172.26.64.0"`, "IPv4 CIDR"}},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			_, err := LoadConfigFile(filepath.Join("testdata/config", tc.file), DefaultConfig())

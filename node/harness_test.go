@@ -81,6 +81,7 @@ type cluster struct {
 	dir   string
 	net   string // "127.A.B." : peer i listens on net+(i+1)
 	peers []*proc
+	args  []string // more `peer run` arguments for every peer started from now on
 }
 
 type proc struct {
@@ -125,6 +126,7 @@ func (c *cluster) add(i int) *proc {
 	p.dataDir = filepath.Join(c.dir, p.name)
 	p.client = api.NewClient("http://" + p.addr + ":4646")
 	args := []string{"run", "-name", p.name, "-data-dir", p.dataDir, "-bind", p.addr, "-log-level", "debug"}
+	args = append(args, c.args...)
 	for j, q := range c.peers {
 		if j != i && q != nil && q.running() {
 			args = append(args, "-join", q.addr)

@@ -108,16 +108,30 @@ func (n *Node) createLocal(id string, p placement.Placement, epoch placement.Epo
 		return false
 	}
 	rec.PortMap, rec.Ports, rec.HostIP = portMap, ports, n.advertiseAddr()
-	r := newRunner(rec.ID, job, g, n.drv, n.updateLocal, n.log)
-	r.starts = n.starts
-	r.env = portEnv(g, rec.PortMap, rec.HostIP)
-	r.checks = checkSpecs(g, rec.PortMap, rec.HostIP)
+	if bridgeMode(g) {
+		rec.NetworkMode, rec.PortTo = "bridge", insidePorts(g, portMap)
+	}
+	r := n.newLocalRunner(rec, job, g)
 	n.local[rec.ID] = &localAlloc{rec: rec, runner: r}
 	n.saveLocked(rec)
 	n.mu.Unlock()
 	n.startCh <- r
 	n.metrics.placed.Inc()
 	return true
+}
+
+// newLocalRunner makes the runner of a local allocation: its ports' environment,
+// its service checks and, in bridge mode, its network.
+func (n *Node) newLocalRunner(rec allocRecord, job *jobspec.Job, g *jobspec.Group) *runner {
+	r := newRunner(rec.ID, job, g, n.drv, n.updateLocal, n.log)
+	r.starts = n.starts
+	r.ports, r.hostIP, r.allocIP = rec.PortMap, rec.HostIP, rec.AllocIP
+	r.env = portEnv(g, rec.PortMap, rec.HostIP, rec.AllocIP)
+	r.checks = checkSpecs(g, rec.PortMap, rec.HostIP)
+	if rec.NetworkMode == "bridge" {
+		r.bridge, r.bridgeErr = n.bridge, n.bridgeErr
+	}
+	return r
 }
 
 // stopLocal asks one local allocation to stop, recording why.
@@ -262,6 +276,7 @@ func (n *Node) recoverTasks(ctx context.Context) {
 		}
 	}
 	var toStart []*runner
+	var detach []string // ended bridge-mode allocations: their network goes too
 	for id, la := range n.local {
 		if clientDone(&la.rec) || la.runner != nil {
 			continue
@@ -286,17 +301,20 @@ func (n *Node) recoverTasks(ctx context.Context) {
 		switch {
 		case stopped && (live == 0 || g == nil):
 			n.endLocked(la, placement.ClientComplete, "stopped while the peer was down")
+			if la.rec.NetworkMode == "bridge" {
+				detach = append(detach, id)
+			}
 			destroyTasks(byAlloc[id])
 			continue
 		case live == 0:
 			n.endLocked(la, placement.ClientLost, "task did not survive the peer's restart")
+			if la.rec.NetworkMode == "bridge" {
+				detach = append(detach, id)
+			}
 			destroyTasks(byAlloc[id])
 			continue
 		}
-		r := newRunner(id, je.Job, g, n.drv, n.updateLocal, n.log)
-		r.starts = n.starts
-		r.env = portEnv(g, la.rec.PortMap, la.rec.HostIP)
-		r.checks = checkSpecs(g, la.rec.PortMap, la.rec.HostIP)
+		r := n.newLocalRunner(la.rec, je.Job, g)
 		for name, t := range byAlloc[id] {
 			r.recovered[name] = t
 		}
@@ -311,6 +329,7 @@ func (n *Node) recoverTasks(ctx context.Context) {
 		n.log.Info("reattached allocation", "alloc", id, "slot", la.rec.Slot(), "tasks", len(byAlloc[id]), "live", live)
 	}
 	n.mu.Unlock()
+	n.detachLost(detach)
 	for _, r := range toStart {
 		n.wg.Add(1)
 		go func() {

@@ -42,6 +42,9 @@ type Node struct {
 	g     *gossip.Peer
 	drv   *exec.Driver
 
+	bridge    bridgeNet // bridge networking; nil when the peer has none (bridgeErr says why)
+	bridgeErr error
+
 	jobs   *gossip.LWWMap // job id -> jobEntry
 	allocs *gossip.Tables // each peer's own allocations
 	infos  *gossip.Tables // each peer's nodeInfo
@@ -139,6 +142,7 @@ func New(cfg Config) (_ *Node, retErr error) {
 	if n.drv, err = exec.New(drvCfg); err != nil {
 		return nil, err
 	}
+	n.openBridge()
 
 	if n.g, err = gossip.New(n.gossipConfig()); err != nil {
 		return nil, fmt.Errorf("starting gossip on %s:%d: %w", cfg.BindAddr, cfg.GossipPort, err)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/shoal-sched/shoal/exec"
 	"github.com/shoal-sched/shoal/jobspec"
+	"github.com/shoal-sched/shoal/node/bridge"
 )
 
 // Dynamic ports come from Nomad's default range.
@@ -91,30 +92,81 @@ func portFree(port int) bool {
 	return true
 }
 
-// portEnv is the environment Nomad gives a task for its group's ports: for each
-// label, NOMAD_PORT_<label> (the port inside the task's network: the host port in
-// host mode), NOMAD_HOST_PORT_<label>, NOMAD_IP_<label> and NOMAD_ADDR_<label>
-// (ip:port), with the label's characters that are not valid in a variable name
-// replaced by '_'.
-func portEnv(g *jobspec.Group, ports map[string]int, ip string) map[string]string {
+// portEnv is the environment Nomad gives a task for its group's ports, with the
+// label's characters that are not valid in a variable name replaced by '_':
+//   - NOMAD_HOST_PORT_<label>, NOMAD_IP_<label>, NOMAD_HOST_IP_<label>,
+//     NOMAD_ADDR_<label> and NOMAD_HOST_ADDR_<label>: the host port and the host
+//     address it is reached at;
+//   - NOMAD_PORT_<label> and NOMAD_ALLOC_PORT_<label>: the port to listen on inside
+//     the task's network: the host port in host mode, the port's "to" (else the
+//     host port) in bridge mode;
+//   - in bridge mode, NOMAD_ALLOC_IP_<label> and NOMAD_ALLOC_ADDR_<label>: the
+//     allocation's own address on the bridge (allocIP) and that address with the
+//     inside port.
+func portEnv(g *jobspec.Group, ports map[string]int, hostIP, allocIP string) map[string]string {
 	env := map[string]string{}
 	if g.Network == nil {
 		return env
 	}
+	inside := insidePorts(g, ports)
 	for _, p := range g.Network.Ports {
 		host, ok := ports[p.Label]
 		if !ok {
 			continue
 		}
 		l := envLabel(p.Label)
-		hp := strconv.Itoa(host)
-		env["NOMAD_PORT_"+l] = hp
+		hp, in := strconv.Itoa(host), strconv.Itoa(inside[p.Label])
+		env["NOMAD_PORT_"+l] = in
+		env["NOMAD_ALLOC_PORT_"+l] = in
 		env["NOMAD_HOST_PORT_"+l] = hp
-		env["NOMAD_IP_"+l] = ip
-		env["NOMAD_ADDR_"+l] = net.JoinHostPort(ip, hp)
-		env["NOMAD_HOST_ADDR_"+l] = net.JoinHostPort(ip, hp)
+		env["NOMAD_IP_"+l] = hostIP
+		env["NOMAD_HOST_IP_"+l] = hostIP
+		env["NOMAD_ADDR_"+l] = net.JoinHostPort(hostIP, hp)
+		env["NOMAD_HOST_ADDR_"+l] = net.JoinHostPort(hostIP, hp)
+		if allocIP != "" {
+			env["NOMAD_ALLOC_IP_"+l] = allocIP
+			env["NOMAD_ALLOC_ADDR_"+l] = net.JoinHostPort(allocIP, in)
+		}
 	}
 	return env
+}
+
+// bridgeMode reports whether a group's tasks share a network namespace of their own
+// on the peer's bridge (Nomad's network mode "bridge").
+func bridgeMode(g *jobspec.Group) bool { return g.Network != nil && g.Network.Mode == "bridge" }
+
+// insidePorts maps each port label to the port the task listens on: in bridge mode
+// the port's "to" when it is set (0 and -1 mean the host port, as in Nomad), else
+// the host port.
+func insidePorts(g *jobspec.Group, ports map[string]int) map[string]int {
+	in := map[string]int{}
+	if g.Network == nil {
+		return in
+	}
+	for _, p := range g.Network.Ports {
+		host, ok := ports[p.Label]
+		if !ok {
+			continue
+		}
+		in[p.Label] = host
+		if bridgeMode(g) && p.To > 0 {
+			in[p.Label] = p.To
+		}
+	}
+	return in
+}
+
+// portMappings are the host-port -> inside-port mappings of a bridge-mode group,
+// on hostIP.
+func portMappings(g *jobspec.Group, ports map[string]int, hostIP string) []bridge.PortMapping {
+	inside := insidePorts(g, ports)
+	var ms []bridge.PortMapping
+	for _, p := range g.Network.Ports {
+		if host, ok := ports[p.Label]; ok {
+			ms = append(ms, bridge.PortMapping{HostPort: host, ContainerPort: inside[p.Label], HostIP: hostIP})
+		}
+	}
+	return ms
 }
 
 // envRef is a run-time reference to a task environment variable, "${NAME}".

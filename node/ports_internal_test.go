@@ -7,6 +7,7 @@ import (
 
 	"github.com/shoal-sched/shoal/exec"
 	"github.com/shoal-sched/shoal/jobspec"
+	"github.com/shoal-sched/shoal/node/bridge"
 )
 
 func group(ports ...jobspec.Port) *jobspec.Group {
@@ -62,22 +63,71 @@ func TestAssignPorts(t *testing.T) {
 	}
 }
 
+// The NOMAD_* port variables as Nomad sets them: in host mode every port is the
+// host port; in bridge mode NOMAD_PORT_x and NOMAD_ALLOC_PORT_x are the port to
+// listen on inside the allocation ("to", else the host port), NOMAD_ADDR_x and the
+// NOMAD_HOST_* ones where the host reaches it, NOMAD_ALLOC_* the allocation's own
+// address.
 func TestPortEnv(t *testing.T) {
-	g := group(jobspec.Port{Label: "http"}, jobspec.Port{Label: "db-admin", Static: 5432})
-	env := portEnv(g, map[string]int{"http": 23456, "db-admin": 5432}, "10.0.0.7")
-	want := map[string]string{
-		"NOMAD_PORT_http": "23456", "NOMAD_HOST_PORT_http": "23456", "NOMAD_IP_http": "10.0.0.7",
-		"NOMAD_ADDR_http": "10.0.0.7:23456", "NOMAD_HOST_ADDR_http": "10.0.0.7:23456",
-		"NOMAD_PORT_db_admin": "5432", "NOMAD_HOST_PORT_db_admin": "5432", "NOMAD_IP_db_admin": "10.0.0.7",
-		"NOMAD_ADDR_db_admin": "10.0.0.7:5432", "NOMAD_HOST_ADDR_db_admin": "10.0.0.7:5432",
+	ports := []jobspec.Port{{Label: "http", To: 8080}, {Label: "db-admin", Static: 5432}, {Label: "raw", To: -1}}
+	hostPorts := map[string]int{"http": 23456, "db-admin": 5432, "raw": 23457}
+	bridged := group(ports...)
+	bridged.Network.Mode = "bridge"
+	for _, tc := range []struct {
+		name    string
+		g       *jobspec.Group
+		allocIP string
+		want    map[string]string
+	}{
+		{"host mode ignores to", group(ports...), "", map[string]string{
+			"NOMAD_PORT_http": "23456", "NOMAD_ALLOC_PORT_http": "23456", "NOMAD_HOST_PORT_http": "23456",
+			"NOMAD_IP_http": "10.0.0.7", "NOMAD_HOST_IP_http": "10.0.0.7",
+			"NOMAD_ADDR_http": "10.0.0.7:23456", "NOMAD_HOST_ADDR_http": "10.0.0.7:23456",
+			"NOMAD_PORT_db_admin": "5432", "NOMAD_ALLOC_PORT_db_admin": "5432", "NOMAD_HOST_PORT_db_admin": "5432",
+			"NOMAD_IP_db_admin": "10.0.0.7", "NOMAD_HOST_IP_db_admin": "10.0.0.7",
+			"NOMAD_ADDR_db_admin": "10.0.0.7:5432", "NOMAD_HOST_ADDR_db_admin": "10.0.0.7:5432",
+			"NOMAD_PORT_raw": "23457", "NOMAD_ALLOC_PORT_raw": "23457", "NOMAD_HOST_PORT_raw": "23457",
+			"NOMAD_IP_raw": "10.0.0.7", "NOMAD_HOST_IP_raw": "10.0.0.7",
+			"NOMAD_ADDR_raw": "10.0.0.7:23457", "NOMAD_HOST_ADDR_raw": "10.0.0.7:23457",
+		}},
+		{"bridge mode maps to", bridged, "172.26.64.5", map[string]string{
+			"NOMAD_PORT_http": "8080", "NOMAD_ALLOC_PORT_http": "8080", "NOMAD_HOST_PORT_http": "23456",
+			"NOMAD_IP_http": "10.0.0.7", "NOMAD_HOST_IP_http": "10.0.0.7",
+			"NOMAD_ADDR_http": "10.0.0.7:23456", "NOMAD_HOST_ADDR_http": "10.0.0.7:23456",
+			"NOMAD_ALLOC_IP_http": "172.26.64.5", "NOMAD_ALLOC_ADDR_http": "172.26.64.5:8080",
+			"NOMAD_PORT_db_admin": "5432", "NOMAD_ALLOC_PORT_db_admin": "5432", "NOMAD_HOST_PORT_db_admin": "5432",
+			"NOMAD_IP_db_admin": "10.0.0.7", "NOMAD_HOST_IP_db_admin": "10.0.0.7",
+			"NOMAD_ADDR_db_admin": "10.0.0.7:5432", "NOMAD_HOST_ADDR_db_admin": "10.0.0.7:5432",
+			"NOMAD_ALLOC_IP_db_admin": "172.26.64.5", "NOMAD_ALLOC_ADDR_db_admin": "172.26.64.5:5432",
+			"NOMAD_PORT_raw": "23457", "NOMAD_ALLOC_PORT_raw": "23457", "NOMAD_HOST_PORT_raw": "23457",
+			"NOMAD_IP_raw": "10.0.0.7", "NOMAD_HOST_IP_raw": "10.0.0.7",
+			"NOMAD_ADDR_raw": "10.0.0.7:23457", "NOMAD_HOST_ADDR_raw": "10.0.0.7:23457",
+			"NOMAD_ALLOC_IP_raw": "172.26.64.5", "NOMAD_ALLOC_ADDR_raw": "172.26.64.5:23457",
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			env := portEnv(tc.g, hostPorts, "10.0.0.7", tc.allocIP)
+			if len(env) != len(tc.want) {
+				t.Errorf("got %d variables, want %d: %v", len(env), len(tc.want), env)
+			}
+			for k, v := range tc.want {
+				if env[k] != v {
+					t.Errorf("%s = %q, want %q", k, env[k], v)
+				}
+			}
+		})
 	}
-	if len(env) != len(want) {
-		t.Errorf("got %d variables, want %d: %v", len(env), len(want), env)
-	}
-	for k, v := range want {
-		if env[k] != v {
-			t.Errorf("%s = %q, want %q", k, env[k], v)
-		}
+}
+
+// A bridge-mode group maps each host port to its "to" (or the same port), on the
+// peer's address.
+func TestPortMappings(t *testing.T) {
+	g := group(jobspec.Port{Label: "http", To: 8080}, jobspec.Port{Label: "raw"})
+	g.Network.Mode = "bridge"
+	got := portMappings(g, map[string]int{"http": 23456, "raw": 23457}, "10.0.0.7")
+	want := []bridge.PortMapping{{HostPort: 23456, ContainerPort: 8080, HostIP: "10.0.0.7"}, {HostPort: 23457, ContainerPort: 23457, HostIP: "10.0.0.7"}}
+	if !slices.Equal(got, want) {
+		t.Errorf("got %+v, want %+v", got, want)
 	}
 }
 

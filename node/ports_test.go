@@ -37,19 +37,7 @@ func TestDynamicPorts(t *testing.T) {
 			t.Errorf("two allocations report the same address %s", addr)
 		}
 		seen[addr] = true
-		var body []byte
-		c.waitFor(20*time.Second, "httpd of "+a.ID+" at "+addr, func() (bool, string) {
-			resp, err := http.Get("http://" + addr + "/busybox-static/copyright")
-			if err != nil {
-				return false, err.Error()
-			}
-			defer resp.Body.Close()
-			body, _ = io.ReadAll(resp.Body)
-			return resp.StatusCode == http.StatusOK, resp.Status
-		})
-		if string(body) != string(want) {
-			t.Errorf("GET %s/busybox-static/copyright = %q, want %q", addr, body, want)
-		}
+		getCopyright(t, c, addr, want)
 	}
 }
 
@@ -67,4 +55,23 @@ func requireBusyboxHTTPD(t *testing.T) []byte {
 		t.Skip("needs Debian's busybox-static (/bin/busybox httpd and ", served, "): ", err)
 	}
 	return want
+}
+
+// getCopyright waits until busybox httpd answers at addr and checks that it serves
+// want at /busybox-static/copyright.
+func getCopyright(t *testing.T, c *cluster, addr string, want []byte) {
+	t.Helper()
+	var body []byte
+	c.waitFor(20*time.Second, "httpd at "+addr, func() (bool, string) {
+		resp, err := http.Get("http://" + addr + "/busybox-static/copyright")
+		if err != nil {
+			return false, err.Error()
+		}
+		defer resp.Body.Close()
+		body, _ = io.ReadAll(resp.Body)
+		return resp.StatusCode == http.StatusOK, resp.Status
+	})
+	if string(body) != string(want) {
+		t.Errorf("GET %s/busybox-static/copyright = %q, want %q", addr, body, want)
+	}
 }

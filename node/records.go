@@ -51,6 +51,9 @@ type allocRecord struct {
 	PortMap           map[string]int             `json:",omitempty"` // port label -> host port (static or dynamic)
 	Checks            map[string]api.CheckStatus `json:",omitempty"` // "<service>/<check>" -> last status change
 	HostIP            string                     `json:",omitempty"` // the address the ports are on
+	NetworkMode       string                     `json:",omitempty"` // the group's network mode: "bridge", else host networking
+	PortTo            map[string]int             `json:",omitempty"` // bridge mode: port label -> port inside the allocation
+	AllocIP           string                     `json:",omitempty"` // bridge mode: the allocation's address on the peer's bridge
 }
 
 func encodeAlloc(a allocRecord) []byte {
@@ -71,6 +74,7 @@ func decodeAlloc(b []byte) (allocRecord, error) {
 func (a allocRecord) clone() allocRecord {
 	a.TaskStates = maps.Clone(a.TaskStates)
 	a.PortMap = maps.Clone(a.PortMap)
+	a.PortTo = maps.Clone(a.PortTo)
 	a.Checks = maps.Clone(a.Checks)
 	a.Reschedules = append([]time.Time(nil), a.Reschedules...)
 	a.Ports = append([]int(nil), a.Ports...)
@@ -84,7 +88,7 @@ func (a allocRecord) api() api.Alloc {
 		ClientDescription: a.ClientDescription, DesiredDescription: a.DesiredDescription,
 		JobVersion: a.JobVersion, CreateTime: a.CreateTime, ModifyTime: a.ModifyTime,
 		RestartCount: a.RestartCount, PreviousAlloc: a.PreviousAlloc, TaskStates: a.TaskStates,
-		Ports: a.ports(), Checks: a.checks(),
+		Ports: a.ports(), Checks: a.checks(), NetworkMode: a.NetworkMode, AllocIP: a.AllocIP,
 	}
 }
 
@@ -104,7 +108,7 @@ func (a allocRecord) checks() []api.CheckStatus {
 func (a allocRecord) ports() []api.Port {
 	var ps []api.Port
 	for label, v := range a.PortMap {
-		ps = append(ps, api.Port{Label: label, Value: v, HostIP: a.HostIP})
+		ps = append(ps, api.Port{Label: label, Value: v, HostIP: a.HostIP, To: a.PortTo[label]})
 	}
 	slices.SortFunc(ps, func(x, y api.Port) int { return strings.Compare(x.Label, y.Label) })
 	return ps

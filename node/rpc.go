@@ -235,6 +235,9 @@ func (n *Node) bid(req placement.BidRequest) (placement.Bid, error) {
 			if d := n.missingDriver(g); d != "" {
 				return placement.Bid{RequestID: req.RequestID, NodeID: n.id, Reason: "driver " + d + " is not enabled on this peer"}, nil
 			}
+			if bridgeMode(g) && n.bridgeErr != nil {
+				return placement.Bid{RequestID: req.RequestID, NodeID: n.id, Reason: n.bridgeErr.Error()}, nil
+			}
 		}
 	}
 	b := placement.MakeBid(req, n.localStateLocked(now), now)
@@ -257,6 +260,9 @@ func (n *Node) accept(req awardRequest) (awardResponse, error) {
 	}
 	if d := n.missingDriver(req.Job.LookupGroup(req.Group)); d != "" {
 		return awardResponse{}, fmt.Errorf("driver %s is not enabled on %s", d, n.cfg.Name)
+	}
+	if bridgeMode(req.Job.LookupGroup(req.Group)) && n.bridgeErr != nil {
+		return awardResponse{}, n.bridgeErr
 	}
 	n.mu.Lock()
 	delete(n.holds, req.RequestID)

@@ -37,6 +37,15 @@ type runner struct {
 	env       map[string]string     // added to every task's env unless the task sets it (NOMAD_PORT_x, ...)
 	checks    []checkSpec           // the group's service checks, resolved to addresses
 
+	// Bridge network mode (bridge or bridgeErr set): the allocation's namespace on
+	// the peer's bridge, made by attach before the first task starts.
+	bridge    bridgeNet
+	bridgeErr error          // bridge mode, but the peer has no bridge networking
+	ports     map[string]int // port label -> host port
+	hostIP    string         // the address the host ports are on
+	allocIP   string         // the allocation's address on the bridge
+	netns     string         // the namespace every task joins
+
 	stopOnce sync.Once
 	stopCh   chan struct{} // closed to stop every task
 	done     chan struct{} // closed when run returns
@@ -76,6 +85,12 @@ func (r *runner) run(ctx context.Context) {
 		task   string
 		failed bool
 	}
+	if r.bridge != nil || r.bridgeErr != nil {
+		if err := r.attach(ctx); err != nil {
+			r.failAttach(err)
+			return
+		}
+	}
 	results := make(chan result, len(r.group.Tasks))
 	taskCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -94,6 +109,10 @@ func (r *runner) run(ctx context.Context) {
 	}
 	cancel()
 	<-checksDone
+	if r.netns != "" {
+		// Before the allocation ends, and so frees its host ports for the next.
+		r.detach()
+	}
 	r.update(r.allocID, func(a *allocRecord) {
 		switch {
 		case failed:
@@ -248,6 +267,7 @@ func (r *runner) start(ctx context.Context, t *jobspec.Task) (*exec.Task, error)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errPermanent, err)
 	}
+	spec.NetNS = r.netns
 	for k, v := range r.env {
 		if _, set := spec.Env[k]; !set {
 			spec.Env[k] = v
@@ -322,8 +342,9 @@ func aggregateStatus(states map[string]api.TaskState, tasks int, cur string) str
 }
 
 // taskSpec turns a job's task into the driver's spec. Tasks with network ports use
-// the host's network (Nomad's "host" mode; bridge mode and port mapping are not
-// built yet); their ports' NOMAD_* variables come from the runner (r.env).
+// the host's network (Nomad's "host" mode), unless their group is in bridge mode:
+// then the runner has them join the allocation's namespace (spec.NetNS). Their
+// ports' NOMAD_* variables come from the runner (r.env).
 func taskSpec(allocID string, job *jobspec.Job, g *jobspec.Group, t *jobspec.Task) (exec.TaskSpec, error) {
 	s := exec.TaskSpec{
 		ID:          taskID(allocID, t.Name),
@@ -348,7 +369,7 @@ func taskSpec(allocID string, job *jobspec.Job, g *jobspec.Group, t *jobspec.Tas
 	default:
 		return s, fmt.Errorf("task %q: driver %q: accepted: exec, container", t.Name, t.Driver)
 	}
-	if g.Network != nil && (g.Network.Mode == "host" || len(g.Network.Ports) > 0) || len(t.Config.Ports) > 0 {
+	if !bridgeMode(g) && (g.Network != nil && (g.Network.Mode == "host" || len(g.Network.Ports) > 0) || len(t.Config.Ports) > 0) {
 		s.HostNetwork = true
 	}
 	for k, v := range t.Env {

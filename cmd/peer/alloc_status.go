@@ -43,10 +43,21 @@ func newAllocStatusCmd() *cobra.Command {
 				{"Restarts", fmt.Sprint("= ", a.RestartCount)}, {"Previous Alloc", "= " + dash(a.PreviousAlloc)},
 				{"Created", "= " + ago(a.CreateTime)}, {"Modified", "= " + ago(a.ModifyTime)},
 			})
+			if a.NetworkMode == "bridge" {
+				fmt.Fprintln(out, "\nNetwork")
+				table(out, [][]string{{"Mode", "= bridge"}, {"Allocation IP", "= " + dash(a.AllocIP)}})
+			}
 			if len(a.Ports) > 0 {
 				rows := [][]string{{"Label", "Host Address"}}
+				if a.NetworkMode == "bridge" {
+					rows[0] = append(rows[0], "To")
+				}
 				for _, p := range a.Ports {
-					rows = append(rows, []string{p.Label, net.JoinHostPort(p.HostIP, strconv.Itoa(p.Value))})
+					row := []string{p.Label, net.JoinHostPort(p.HostIP, strconv.Itoa(p.Value))}
+					if a.NetworkMode == "bridge" {
+						row = append(row, strconv.Itoa(p.To))
+					}
+					rows = append(rows, row)
 				}
 				fmt.Fprintln(out, "\nAllocation Addresses")
 				table(out, rows)

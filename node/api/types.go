@@ -65,6 +65,8 @@ type Alloc struct {
 	PreviousAlloc      string               `json:",omitempty"`
 	TaskStates         map[string]TaskState `json:",omitempty"`
 	Ports              []Port               `json:",omitempty"` // the group's network ports on the peer
+	NetworkMode        string               `json:",omitempty"` // "bridge", or empty for the host's network
+	AllocIP            string               `json:",omitempty"` // bridge mode: the allocation's own address on its peer's bridge
 	Checks             []CheckStatus        `json:",omitempty"` // the group's service checks, by service and name
 }
 
@@ -79,11 +81,13 @@ type CheckStatus struct {
 }
 
 // Port is one labelled port of an allocation: Value is the port on HostIP that
-// reaches the task.
+// reaches the task; in bridge mode To is the port inside the allocation that it
+// maps to.
 type Port struct {
 	Label  string
 	Value  int
 	HostIP string
+	To     int `json:",omitempty"`
 }
 
 // TaskState is one task of an allocation as its peer last reported it.

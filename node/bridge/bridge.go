@@ -11,7 +11,9 @@ import (
 	"strings"
 
 	"github.com/containernetworking/cni/libcni"
+	"github.com/containernetworking/cni/pkg/invoke"
 	types100 "github.com/containernetworking/cni/pkg/types/100"
+	"github.com/containernetworking/cni/pkg/version"
 )
 
 // Plugins is what the conflist runs, in order: every one must be in the plugin dir.
@@ -105,7 +107,10 @@ func New(c Config) (*Network, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bridge: parsing our own conflist: %w", err)
 	}
-	return &Network{cfg: c, list: list, cni: libcni.NewCNIConfigWithCacheDir([]string{c.PluginDir}, c.CacheDir, nil)}, nil
+	// An exec of our own: libcni would set its default lazily, racing between
+	// concurrent calls.
+	exec := &invoke.DefaultExec{RawExec: &invoke.RawExec{Stderr: os.Stderr}, PluginDecoder: version.PluginDecoder{}}
+	return &Network{cfg: c, list: list, cni: libcni.NewCNIConfigWithCacheDir([]string{c.PluginDir}, c.CacheDir, exec)}, nil
 }
 
 // CheckPlugins reports which of Plugins dir lacks, naming the dir, the missing

@@ -31,3 +31,7 @@ reserved {
   cpu    = 500
   memory = 512
 }
+
+cni_path              = "/opt/cni/bin"
+bridge_network_name   = "shoalbr"
+bridge_network_subnet = "10.99.0.0/16"

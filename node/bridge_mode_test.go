@@ -1,0 +1,244 @@
+package node_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shoal-sched/shoal/node"
+	"github.com/shoal-sched/shoal/node/api"
+	"github.com/shoal-sched/shoal/node/bridge"
+)
+
+// TestBridgeMode: the bridge-mode example (two busybox httpd, both on port 8080
+// inside their own namespace) runs on one peer; each allocation answers on its
+// host port, has its own address on the bridge, and passes its service check
+// through the mapped port. A SIGKILLed and restarted peer keeps their network, and
+// `job stop -purge` leaves no namespace file, veth, address lease or iptables rule
+// of theirs.
+func TestBridgeMode(t *testing.T) {
+	want := requireBusyboxHTTPD(t)
+	if _, err := os.Stat("/usr/lib/cni/bridge"); err != nil {
+		t.Skip("needs the CNI reference plugins in /usr/lib/cni (Debian: containernetworking-plugins): ", err)
+	}
+	job, err := os.ReadFile("../examples/web-bridge.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Registered before the cluster, so it runs after the peers' shutdown: whatever
+	// a failed test left attached goes (teardown is idempotent).
+	var allocIDs []string
+	t.Cleanup(func() { detachAll(t, allocIDs) })
+
+	c := newCluster(t, 1)
+	p := c.peers[0]
+	submit(t, p.client, string(job))
+	running := c.waitRunning(p.client, "web-bridge", 2)
+	_, subnet, _ := net.ParseCIDR(node.DefaultConfig().BridgeNetworkSubnet)
+	type seen struct {
+		allocIP, hostAddr string
+		veth              int // ifindex of the host end of its veth pair
+	}
+	allocs := map[string]seen{}
+	for _, a := range running {
+		allocIDs = append(allocIDs, a.ID)
+		full, err := p.client.Alloc(context.Background(), a.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if full.NetworkMode != "bridge" || len(full.Ports) != 1 || full.Ports[0].To != 8080 {
+			t.Fatalf("allocation %s: network mode %q, ports %+v; want bridge and one port http to 8080", a.ID, full.NetworkMode, full.Ports)
+		}
+		ip := net.ParseIP(full.AllocIP)
+		if ip == nil || !subnet.Contains(ip) {
+			t.Errorf("allocation %s has address %q, want one in %s", a.ID, full.AllocIP, subnet)
+		}
+		for id, s := range allocs {
+			if s.allocIP == full.AllocIP {
+				t.Errorf("allocations %s and %s both have address %s", id, a.ID, full.AllocIP)
+			}
+		}
+		addr := net.JoinHostPort(full.Ports[0].HostIP, strconv.Itoa(full.Ports[0].Value))
+		getCopyright(t, c, addr, want)
+		allocs[a.ID] = seen{full.AllocIP, addr, hostVeth(t, netnsPath(p, a.ID))}
+	}
+	waitChecksPassing(t, c, p.client, running)
+
+	// SIGKILL the peer (its tasks live on) and start it again: the allocations
+	// are reattached with their network as it was.
+	c.kill(0, false)
+	c.add(0)
+	again := c.waitRunning(p.client, "web-bridge", 2)
+	for _, a := range again {
+		s, ok := allocs[a.ID]
+		if !ok {
+			t.Fatalf("after the restart allocation %s runs, want the same two as before (%v)", a.ID, allocIDs)
+		}
+		full, err := p.client.Alloc(context.Background(), a.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if full.AllocIP != s.allocIP {
+			t.Errorf("after the restart allocation %s has address %q, want %q", a.ID, full.AllocIP, s.allocIP)
+		}
+		getCopyright(t, c, s.hostAddr, want)
+	}
+
+	for id, s := range allocs { // what the stop must remove is there now
+		if len(iptablesWith(t, id)) == 0 || len(iptablesWith(t, s.allocIP+"/32")) == 0 {
+			t.Errorf("no iptables rule names allocation %s or its address %s while it runs", id, s.allocIP)
+		}
+		if _, err := os.Stat(filepath.Join("/var/lib/cni/networks", node.DefaultConfig().BridgeNetworkName, s.allocIP)); err != nil {
+			t.Errorf("no address lease for %s while it runs: %v", id, err)
+		}
+	}
+	if err := p.client.StopJob(context.Background(), "web-bridge", true); err != nil {
+		t.Fatal(err)
+	}
+	for id, s := range allocs {
+		c.waitFor(30*time.Second, "the network of "+id+" torn down", func() (bool, string) {
+			if _, err := os.Stat(netnsPath(p, id)); !errors.Is(err, os.ErrNotExist) {
+				return false, "namespace file still there"
+			}
+			if _, err := net.InterfaceByIndex(s.veth); err == nil {
+				return false, "veth still there"
+			}
+			if _, err := os.Stat(filepath.Join("/var/lib/cni/networks", node.DefaultConfig().BridgeNetworkName, s.allocIP)); !errors.Is(err, os.ErrNotExist) {
+				return false, "address lease still there"
+			}
+			if rules := iptablesWith(t, id, s.allocIP+"/32"); len(rules) > 0 {
+				return false, "iptables rules left:\n" + strings.Join(rules, "\n")
+			}
+			return true, ""
+		})
+	}
+}
+
+// netnsPath is where peer p bind-mounts an allocation's network namespace.
+func netnsPath(p *proc, allocID string) string {
+	return filepath.Join(p.dataDir, "netns", allocID)
+}
+
+// hostVeth returns the ifindex of the host end of the veth whose other end is eth0
+// in the namespace at nsPath ("eth0@if123").
+func hostVeth(t *testing.T, nsPath string) int {
+	t.Helper()
+	out, err := exec.Command("nsenter", "--net="+nsPath, "ip", "-o", "link", "show", "eth0").Output()
+	if err != nil {
+		t.Fatalf("reading eth0 in %s: %v", nsPath, err)
+	}
+	_, after, ok := strings.Cut(string(out), "eth0@if")
+	idx, err := strconv.Atoi(strings.TrimRight(strings.Fields(after + " ")[0], ":"))
+	if !ok || err != nil {
+		t.Fatalf("no veth peer in %q", out)
+	}
+	return idx
+}
+
+func waitChecksPassing(t *testing.T, c *cluster, via *api.Client, allocs []api.Alloc) {
+	t.Helper()
+	for _, a := range allocs {
+		c.waitFor(20*time.Second, "the service check of "+a.ID+" passing", func() (bool, string) {
+			full, err := via.Alloc(context.Background(), a.ID)
+			if err != nil {
+				return false, err.Error()
+			}
+			if len(full.Checks) != 1 {
+				return false, "checks: " + strconv.Itoa(len(full.Checks))
+			}
+			return full.Checks[0].Status == "passing", full.Checks[0].Status + ": " + full.Checks[0].Output
+		})
+	}
+}
+
+// iptablesWith lists the iptables rules (IPv4 and IPv6) that hold any of needles.
+func iptablesWith(t *testing.T, needles ...string) []string {
+	t.Helper()
+	var out []string
+	for _, cmd := range []string{"iptables-save", "ip6tables-save"} {
+		b, err := exec.Command(cmd).Output()
+		if err != nil {
+			continue
+		}
+		for _, l := range strings.Split(string(b), "\n") {
+			for _, n := range needles {
+				if strings.Contains(l, n) {
+					out = append(out, l)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// detachAll removes the CNI attachments of allocations a failed test may have left
+// (a peer killed and not restarted). The peers' data dirs are gone by now, so it
+// uses the default conflist; CNI DEL finds the rest by allocation id.
+func detachAll(t *testing.T, ids []string) {
+	if len(ids) == 0 {
+		return
+	}
+	c := node.DefaultConfig()
+	cfg := bridge.DefaultConfig()
+	cfg.PluginDir, cfg.Name, cfg.Subnet = c.CNIPath, c.BridgeNetworkName, c.BridgeNetworkSubnet
+	dir, err := os.MkdirTemp("", "shoal-bridge-cleanup-")
+	if err != nil {
+		t.Logf("cleanup: %v", err)
+		return
+	}
+	defer os.RemoveAll(dir)
+	cfg.NetNSDir, cfg.CacheDir = filepath.Join(dir, "netns"), filepath.Join(dir, "cni")
+	nw, err := bridge.New(cfg)
+	if err != nil {
+		t.Logf("cleanup: %v", err)
+		return
+	}
+	for _, id := range ids {
+		if err := nw.Teardown(context.Background(), id); err != nil {
+			t.Logf("cleanup of %s: %v", id, err)
+		}
+	}
+}
+
+// TestBridgeModeWithoutPlugins: a peer whose cni_path lacks the CNI plugins does
+// not take a bridge-mode job, and the job's placement failures say what is missing
+// and where.
+func TestBridgeModeWithoutPlugins(t *testing.T) {
+	needPeers(t)
+	cniDir := t.TempDir() // no plugins in it
+	c := newCluster(t, 0)
+	conf := filepath.Join(t.TempDir(), "peer.hcl") // data_dir too: a file must be valid alone
+	hcl := fmt.Sprintf("data_dir = %q\ncni_path = %q\n", filepath.Join(c.dir, "p1"), cniDir)
+	if err := os.WriteFile(conf, []byte(hcl), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c.args = []string{"-config", conf}
+	p := c.add(0)
+	c.waitMembers(1)
+	job, err := os.ReadFile("../examples/web-bridge.hcl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	submit(t, p.client, string(job))
+	want := `cni_path "` + cniDir + `" lacks the plugins loopback, bridge, host-local, firewall, portmap`
+	c.waitFor(20*time.Second, "a placement failure naming the missing plugins", func() (bool, string) {
+		j, err := p.client.Job(context.Background(), "web-bridge")
+		if err != nil {
+			return false, err.Error()
+		}
+		fails := strings.Join(j.PlacementFailures, "\n")
+		return strings.Contains(fails, want), fails
+	})
+	allocs, err := p.client.JobAllocs(context.Background(), "web-bridge")
+	if err != nil || len(allocs) != 0 {
+		t.Errorf("allocations %s (err %v), want none", describe(allocs), err)
+	}
+}

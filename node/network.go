@@ -1,0 +1,113 @@
+package node
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/shoal-sched/shoal/node/api"
+	"github.com/shoal-sched/shoal/node/bridge"
+	"github.com/shoal-sched/shoal/placement"
+)
+
+// bridgeNet is what a runner needs from bridge networking. *bridge.Network
+// implements it.
+type bridgeNet interface {
+	Setup(ctx context.Context, id string, ports []bridge.PortMapping) (bridge.Attachment, error)
+	Teardown(ctx context.Context, id string) error
+	NetNSPath(id string) string
+}
+
+var _ bridgeNet = (*bridge.Network)(nil)
+
+// bridgeConfig is the bridge networking of a peer with config c: the namespaces'
+// files and libcni's cache live under the data dir (like the driver's state), so
+// that a restarted peer finds them.
+func (c Config) bridgeConfig() bridge.Config {
+	b := bridge.DefaultConfig()
+	b.PluginDir, b.Name, b.Subnet = c.CNIPath, c.BridgeNetworkName, c.BridgeNetworkSubnet
+	dir, _ := filepath.Abs(c.DataDir)
+	b.NetNSDir, b.CacheDir = filepath.Join(dir, "netns"), filepath.Join(dir, "cni")
+	return b
+}
+
+// openBridge sets up bridge networking, or says why a peer has none: its
+// bridge-mode allocations then fail with that reason.
+func (n *Node) openBridge() {
+	nw, err := bridge.New(n.cfg.bridgeConfig())
+	if err != nil {
+		n.bridgeErr = fmt.Errorf("bridge networking unavailable on peer %s: %w", n.cfg.Name, err)
+		n.log.Warn("bridge networking unavailable: allocations in network mode \"bridge\" will fail here", "err", err)
+		return
+	}
+	n.bridge = nw
+}
+
+// attach gives a bridge-mode allocation its network: a new namespace on the bridge
+// with its ports mapped, or, for an allocation a restarted peer reattached to, the
+// namespace it already has. It records the allocation's address and sets the
+// tasks' environment.
+func (r *runner) attach(ctx context.Context) error {
+	if r.bridgeErr != nil {
+		return r.bridgeErr
+	}
+	if len(r.recovered) > 0 {
+		r.netns = r.bridge.NetNSPath(r.allocID)
+		r.env = portEnv(r.group, r.ports, r.hostIP, r.allocIP)
+		return nil
+	}
+	att, err := r.bridge.Setup(ctx, r.allocID, portMappings(r.group, r.ports, r.hostIP))
+	if err != nil {
+		return err
+	}
+	r.netns, r.allocIP = att.NetNS, att.IP
+	r.env = portEnv(r.group, r.ports, r.hostIP, att.IP)
+	r.update(r.allocID, func(a *allocRecord) { a.AllocIP = att.IP })
+	r.log.Info("allocation attached to the bridge", "ip", att.IP, "netns", att.NetNS)
+	return nil
+}
+
+// detach removes what attach made (CNI DEL, the namespace), once every task is gone.
+func (r *runner) detach() {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := r.bridge.Teardown(ctx, r.allocID); err != nil {
+		r.log.Warn("detaching the allocation from the bridge", "err", err)
+	}
+}
+
+// failAttach ends an allocation whose network could not be set up: every task is
+// dead without having started, and the allocation failed, saying why.
+func (r *runner) failAttach(err error) {
+	r.log.Warn("allocation has no network", "err", err)
+	msg := "setting up its bridge network: " + err.Error()
+	r.update(r.allocID, func(a *allocRecord) {
+		if a.TaskStates == nil {
+			a.TaskStates = map[string]api.TaskState{}
+		}
+		for _, t := range r.group.Tasks {
+			a.TaskStates[t.Name] = api.TaskState{State: "dead", Failed: true, Message: msg, FinishedAt: r.now()}
+		}
+		a.ClientStatus = placement.ClientFailed
+		a.ClientDescription = msg
+	})
+}
+
+// detachLost tears down the network of allocations recovery ended without a runner.
+func (n *Node) detachLost(ids []string) {
+	if n.bridge == nil || len(ids) == 0 {
+		return
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		for _, id := range ids {
+			if err := n.bridge.Teardown(ctx, id); err != nil {
+				n.log.Warn("detaching an ended allocation from the bridge", "alloc", id, "err", err)
+			}
+		}
+	}()
+}
