@@ -95,7 +95,8 @@ func (r *runner) run(ctx context.Context) {
 	taskCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	for _, t := range r.group.Tasks {
-		go func() { results <- result{t.Name, r.superviseTask(taskCtx, t)} }()
+		adopted := r.recovered[t.Name] // read here: the tasks' goroutines share the map
+		go func() { results <- result{t.Name, r.superviseTask(taskCtx, t, adopted)} }()
 	}
 	checksDone := make(chan struct{})
 	go func() { defer close(checksDone); r.runChecks(taskCtx, r.checks) }()
@@ -145,8 +146,9 @@ func (r *runner) restartPolicy(t *jobspec.Task) jobspec.RestartPolicy {
 }
 
 // superviseTask runs one task until it is stopped, completes (batch) or fails for good;
-// it reports whether it failed for good.
-func (r *runner) superviseTask(ctx context.Context, t *jobspec.Task) (failed bool) {
+// it reports whether it failed for good. adopted is the task a restarted peer
+// reattached to (nil: start one).
+func (r *runner) superviseTask(ctx context.Context, t *jobspec.Task, adopted *exec.Task) (failed bool) {
 	log := r.log.With("task", t.Name)
 	policy := r.restartPolicy(t)
 	var restarts []time.Time // restarts within the current interval
@@ -171,8 +173,8 @@ func (r *runner) superviseTask(ctx context.Context, t *jobspec.Task) (failed boo
 	}
 	var prev *exec.Task // the last exited task: kept so its logs stay readable until the next start
 	for {
-		task := r.recovered[t.Name]
-		delete(r.recovered, t.Name)
+		task := adopted
+		adopted = nil
 		if task == nil && r.stopping() {
 			return false
 		}
