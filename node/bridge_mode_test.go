@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -240,5 +242,73 @@ func TestBridgeModeWithoutPlugins(t *testing.T) {
 	allocs, err := p.client.JobAllocs(context.Background(), "web-bridge")
 	if err != nil || len(allocs) != 0 {
 		t.Errorf("allocations %s (err %v), want none", describe(allocs), err)
+	}
+}
+
+// TestBridgeModeTasksShareNamespace: the tasks of a bridge-mode allocation (here
+// containers from an image) share its namespace: a sidecar reaches the web task on
+// 127.0.0.1:8080, and the host reaches it through the mapped port.
+func TestBridgeModeTasksShareNamespace(t *testing.T) {
+	if _, err := os.Stat("/usr/lib/cni/bridge"); err != nil {
+		t.Skip("needs the CNI reference plugins in /usr/lib/cni (Debian: containernetworking-plugins): ", err)
+	}
+	var allocIDs []string
+	t.Cleanup(func() { detachAll(t, allocIDs) })
+	c := newCluster(t, 1)
+	p := c.peers[0]
+	submit(t, p.client, fmt.Sprintf(`job "pair" {
+  group "g" {
+    network {
+      mode = "bridge"
+      port "http" {
+        to = 8080
+      }
+    }
+    task "web" {
+      driver       = "container"
+      kill_timeout = "500ms"
+      config {
+        image   = %[1]q
+        command = "sh"
+        args    = ["-c", "mkdir -p /tmp/www && echo shared-ok > /tmp/www/index.html && exec httpd -f -p 8080 -h /tmp/www"]
+      }
+    }
+    task "sidecar" {
+      driver       = "container"
+      kill_timeout = "500ms"
+      config {
+        image   = %[1]q
+        command = "sh"
+        args    = ["-c", "until wget -q -O - http://127.0.0.1:8080/; do sleep 0.2; done; exec sleep 3600"]
+      }
+    }
+  }
+}
+`, imageRef))
+	running := c.waitRunning(p.client, "pair", 1)
+	a := running[0]
+	allocIDs = append(allocIDs, a.ID)
+	c.waitFor(20*time.Second, "the sidecar's GET of 127.0.0.1:8080 in its log", func() (bool, string) {
+		rc, err := p.client.Logs(context.Background(), a.ID, "sidecar", "stdout", false)
+		if err != nil {
+			return false, err.Error()
+		}
+		defer rc.Close()
+		b, _ := io.ReadAll(rc)
+		return string(b) == "shared-ok\n", fmt.Sprintf("stdout %q", b)
+	})
+	full, err := p.client.Alloc(context.Background(), a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := net.JoinHostPort(full.Ports[0].HostIP, strconv.Itoa(full.Ports[0].Value))
+	resp, err := http.Get("http://" + addr + "/")
+	if err != nil {
+		t.Fatalf("GET %s: %v", addr, err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if string(b) != "shared-ok\n" {
+		t.Errorf("GET %s = %q, want %q", addr, b, "shared-ok\n")
 	}
 }
