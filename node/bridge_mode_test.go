@@ -23,9 +23,10 @@ import (
 // TestBridgeMode: the bridge-mode example (two busybox httpd, both on port 8080
 // inside their own namespace) runs on one peer; each allocation answers on its
 // host port, has its own address on the bridge, and passes its service check
-// through the mapped port. A SIGKILLed and restarted peer keeps their network, and
-// `job stop -purge` leaves no namespace file, veth, address lease or iptables rule
-// of theirs.
+// through the mapped port. A host that died with its tasks tears down the network
+// of the allocations it lost when it comes back; a SIGKILLed and restarted peer
+// keeps the network of the allocations it reattaches; `job stop -purge` leaves no
+// namespace file, veth, address lease or iptables rule.
 func TestBridgeMode(t *testing.T) {
 	want := requireBusyboxHTTPD(t)
 	if _, err := os.Stat("/usr/lib/cni/bridge"); err != nil {
@@ -44,35 +45,31 @@ func TestBridgeMode(t *testing.T) {
 	p := c.peers[0]
 	submit(t, p.client, string(job))
 	running := c.waitRunning(p.client, "web-bridge", 2)
-	_, subnet, _ := net.ParseCIDR(node.DefaultConfig().BridgeNetworkSubnet)
-	type seen struct {
-		allocIP, hostAddr string
-		veth              int // ifindex of the host end of its veth pair
-	}
-	allocs := map[string]seen{}
-	for _, a := range running {
-		allocIDs = append(allocIDs, a.ID)
-		full, err := p.client.Alloc(context.Background(), a.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if full.NetworkMode != "bridge" || len(full.Ports) != 1 || full.Ports[0].To != 8080 {
-			t.Fatalf("allocation %s: network mode %q, ports %+v; want bridge and one port http to 8080", a.ID, full.NetworkMode, full.Ports)
-		}
-		ip := net.ParseIP(full.AllocIP)
-		if ip == nil || !subnet.Contains(ip) {
-			t.Errorf("allocation %s has address %q, want one in %s", a.ID, full.AllocIP, subnet)
-		}
-		for id, s := range allocs {
-			if s.allocIP == full.AllocIP {
-				t.Errorf("allocations %s and %s both have address %s", id, a.ID, full.AllocIP)
-			}
-		}
-		addr := net.JoinHostPort(full.Ports[0].HostIP, strconv.Itoa(full.Ports[0].Value))
-		getCopyright(t, c, addr, want)
-		allocs[a.ID] = seen{full.AllocIP, addr, hostVeth(t, netnsPath(p, a.ID))}
+	allocs := inspectBridged(t, c, p, running, want)
+	for id := range allocs {
+		allocIDs = append(allocIDs, id)
 	}
 	waitChecksPassing(t, c, p.client, running)
+
+	// The host dies with its tasks (the peer's children) and comes back: the
+	// allocations are lost, their network goes, and their replacements get
+	// networks of their own.
+	for id, s := range allocs {
+		requireAttached(t, id, s)
+	}
+	c.kill(0, true)
+	c.add(0)
+	for id, s := range allocs {
+		waitDetached(t, c, p, id, s)
+	}
+	replaced := c.waitRunning(p.client, "web-bridge", 2)
+	for _, a := range replaced {
+		if _, old := allocs[a.ID]; old {
+			t.Fatalf("allocation %s runs again after its host died; want a replacement", a.ID)
+		}
+		allocIDs = append(allocIDs, a.ID)
+	}
+	allocs = inspectBridged(t, c, p, replaced, want)
 
 	// SIGKILL the peer (its tasks live on) and start it again: the allocations
 	// are reattached with their network as it was.
@@ -94,34 +91,90 @@ func TestBridgeMode(t *testing.T) {
 		getCopyright(t, c, s.hostAddr, want)
 	}
 
-	for id, s := range allocs { // what the stop must remove is there now
-		if len(iptablesWith(t, id)) == 0 || len(iptablesWith(t, s.allocIP+"/32")) == 0 {
-			t.Errorf("no iptables rule names allocation %s or its address %s while it runs", id, s.allocIP)
-		}
-		if _, err := os.Stat(filepath.Join("/var/lib/cni/networks", node.DefaultConfig().BridgeNetworkName, s.allocIP)); err != nil {
-			t.Errorf("no address lease for %s while it runs: %v", id, err)
-		}
+	for id, s := range allocs {
+		requireAttached(t, id, s)
 	}
 	if err := p.client.StopJob(context.Background(), "web-bridge", true); err != nil {
 		t.Fatal(err)
 	}
 	for id, s := range allocs {
-		c.waitFor(30*time.Second, "the network of "+id+" torn down", func() (bool, string) {
-			if _, err := os.Stat(netnsPath(p, id)); !errors.Is(err, os.ErrNotExist) {
-				return false, "namespace file still there"
-			}
-			if _, err := net.InterfaceByIndex(s.veth); err == nil {
-				return false, "veth still there"
-			}
-			if _, err := os.Stat(filepath.Join("/var/lib/cni/networks", node.DefaultConfig().BridgeNetworkName, s.allocIP)); !errors.Is(err, os.ErrNotExist) {
-				return false, "address lease still there"
-			}
-			if rules := iptablesWith(t, id, s.allocIP+"/32"); len(rules) > 0 {
-				return false, "iptables rules left:\n" + strings.Join(rules, "\n")
-			}
-			return true, ""
-		})
+		waitDetached(t, c, p, id, s)
 	}
+}
+
+// bridged is what a test saw of a running bridge-mode allocation.
+type bridged struct {
+	allocIP, hostAddr string
+	veth              int // ifindex of the host end of its veth pair
+}
+
+// inspectBridged checks each running allocation of the web-bridge example: bridge
+// mode, http mapped to 8080, an address of its own in the default subnet, and the
+// page served at its host address.
+func inspectBridged(t *testing.T, c *cluster, p *proc, running []api.Alloc, want []byte) map[string]bridged {
+	t.Helper()
+	_, subnet, _ := net.ParseCIDR(node.DefaultConfig().BridgeNetworkSubnet)
+	allocs := map[string]bridged{}
+	for _, a := range running {
+		full, err := p.client.Alloc(context.Background(), a.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if full.NetworkMode != "bridge" || len(full.Ports) != 1 || full.Ports[0].To != 8080 {
+			t.Fatalf("allocation %s: network mode %q, ports %+v; want bridge and one port http to 8080", a.ID, full.NetworkMode, full.Ports)
+		}
+		ip := net.ParseIP(full.AllocIP)
+		if ip == nil || !subnet.Contains(ip) {
+			t.Errorf("allocation %s has address %q, want one in %s", a.ID, full.AllocIP, subnet)
+		}
+		for id, s := range allocs {
+			if s.allocIP == full.AllocIP {
+				t.Errorf("allocations %s and %s both have address %s", id, a.ID, full.AllocIP)
+			}
+		}
+		addr := net.JoinHostPort(full.Ports[0].HostIP, strconv.Itoa(full.Ports[0].Value))
+		getCopyright(t, c, addr, want)
+		allocs[a.ID] = bridged{full.AllocIP, addr, hostVeth(t, netnsPath(p, a.ID))}
+	}
+	return allocs
+}
+
+// requireAttached checks that what a teardown must remove is there: iptables rules
+// naming the allocation and its address, its address lease.
+func requireAttached(t *testing.T, id string, s bridged) {
+	t.Helper()
+	if len(iptablesWith(t, id)) == 0 || len(iptablesWith(t, s.allocIP+"/32")) == 0 {
+		t.Errorf("no iptables rule names allocation %s or its address %s while it runs", id, s.allocIP)
+	}
+	if _, err := os.Stat(leasePath(s.allocIP)); err != nil {
+		t.Errorf("no address lease for %s while it runs: %v", id, err)
+	}
+}
+
+// waitDetached waits until nothing of an allocation's network is left: namespace
+// file, veth, address lease, iptables rules.
+func waitDetached(t *testing.T, c *cluster, p *proc, id string, s bridged) {
+	t.Helper()
+	c.waitFor(30*time.Second, "the network of "+id+" torn down", func() (bool, string) {
+		if _, err := os.Stat(netnsPath(p, id)); !errors.Is(err, os.ErrNotExist) {
+			return false, "namespace file still there"
+		}
+		if _, err := net.InterfaceByIndex(s.veth); err == nil {
+			return false, "veth still there"
+		}
+		if _, err := os.Stat(leasePath(s.allocIP)); !errors.Is(err, os.ErrNotExist) {
+			return false, "address lease still there"
+		}
+		if rules := iptablesWith(t, id, s.allocIP+"/32"); len(rules) > 0 {
+			return false, "iptables rules left:\n" + strings.Join(rules, "\n")
+		}
+		return true, ""
+	})
+}
+
+// leasePath is host-local's lease file of an address on the default bridge.
+func leasePath(ip string) string {
+	return filepath.Join("/var/lib/cni/networks", node.DefaultConfig().BridgeNetworkName, ip)
 }
 
 // netnsPath is where peer p bind-mounts an allocation's network namespace.
