@@ -86,8 +86,7 @@ func (p *parser) update(blk *hclsyntax.Block, path string) patch[Update] {
 	p.record(field(path, "update"), blk.DefRange())
 	b := blk.Body
 	p.checkBody(b, path, sub, spec{attrs: []string{"max_parallel", "health_check", "min_healthy_time",
-		"healthy_deadline", "progress_deadline", "auto_revert", "canary", "stagger"},
-		ignored: map[string]string{"auto_promote": "canaries are not supported yet"}})
+		"healthy_deadline", "progress_deadline", "auto_revert", "auto_promote", "canary", "stagger"}})
 	var pt patch[Update]
 	setInt(p, b, path, sub, "max_parallel", &pt, func(u *Update, v int) { u.MaxParallel = v })
 	setStr(p, b, path, sub, "health_check", &pt, func(u *Update, v string) { u.HealthCheck = v })
@@ -96,6 +95,7 @@ func (p *parser) update(blk *hclsyntax.Block, path string) patch[Update] {
 	setDur(p, b, path, sub, "progress_deadline", &pt, func(u *Update, v time.Duration) { u.ProgressDeadline = v })
 	setBool(p, b, path, sub, "auto_revert", &pt, func(u *Update, v bool) { u.AutoRevert = v })
 	setInt(p, b, path, sub, "canary", &pt, func(u *Update, v int) { u.Canary = v })
+	setBool(p, b, path, sub, "auto_promote", &pt, func(u *Update, v bool) { u.AutoPromote = v })
 	setDur(p, b, path, sub, "stagger", &pt, func(u *Update, v time.Duration) { u.Stagger = v })
 	return pt
 }

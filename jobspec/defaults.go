@@ -85,6 +85,9 @@ func (p *parser) canonicalize(j *Job) {
 			u := *j.Update
 			gp.update.apply(&u)
 			g.Update = &u
+			if u.Canary > 0 && j.Type == TypeSystem {
+				p.warnField(field(gpath, "update.canary"), "ignored: system jobs replace their allocations peer by peer (max_parallel), without canaries")
+			}
 		} else if len(gp.update) > 0 {
 			p.warnField(field(gpath, "update"), "ignored: batch jobs run to completion and are not updated in place")
 		}

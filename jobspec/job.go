@@ -141,8 +141,12 @@ type Update struct {
 	HealthyDeadline  time.Duration `json:"HealthyDeadline" codec:"hdl"`
 	ProgressDeadline time.Duration `json:"ProgressDeadline" codec:"pdl"`
 	AutoRevert       bool          `json:"AutoRevert" codec:"rev"`
-	Canary           int           `json:"Canary" codec:"can"`
-	Stagger          time.Duration `json:"Stagger" codec:"stag"`
+	// Canary new-version allocations run beside the old ones before a rollout
+	// replaces anything; AutoPromote promotes them once all are healthy, otherwise
+	// `peer job promote` does.
+	Canary      int           `json:"Canary" codec:"can"`
+	AutoPromote bool          `json:"AutoPromote" codec:"apro"`
+	Stagger     time.Duration `json:"Stagger" codec:"stag"`
 }
 
 // Network is a group's network: its mode and the ports its tasks listen on.

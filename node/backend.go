@@ -142,13 +142,45 @@ func (n *Node) GetJob(id string) (*api.Job, error) {
 			allocs = append(allocs, a)
 		}
 	}
-	var fails []string
+	return &api.Job{Job: je.Job, Stop: je.Stop, Status: jobStatus(je, allocs),
+		PlacementFailures: n.infoLines("unplaced/" + id), Deployment: n.infoLines("deploying/" + id)}, nil
+}
+
+// infoLines gathers the lines every peer published under key (publishLines).
+func (n *Node) infoLines(key string) []string {
+	var out []string
 	for _, rows := range n.infos.All() {
-		if b, ok := rows["unplaced/"+id]; ok {
-			fails = append(fails, strings.Split(string(b), "\n")...)
+		if b, ok := rows[key]; ok {
+			out = append(out, strings.Split(string(b), "\n")...)
 		}
 	}
-	return &api.Job{Job: je.Job, Stop: je.Stop, Status: jobStatus(je, allocs), PlacementFailures: fails}, nil
+	return out
+}
+
+// PromoteJob promotes the canaries of a job's current version: the rollout goes on
+// and replaces the old allocations.
+func (n *Node) PromoteJob(ctx context.Context, id string) error {
+	je, ok := n.jobEntry(id)
+	if !ok {
+		return fmt.Errorf("%w: job %q", ErrNotFound, id)
+	}
+	canaries := false
+	for _, g := range je.Job.Groups {
+		if u := g.Update; u != nil && u.Canary > 0 {
+			canaries = true
+		}
+	}
+	switch {
+	case !canaries:
+		return badRequest("job %q has no canaries to promote: no group sets update { canary = N }", id)
+	case je.Stop:
+		return badRequest("job %q is stopped: nothing to promote", id)
+	case je.Promoted:
+		return nil
+	}
+	je.Promoted = true
+	n.log.Info("job promoted", "job", id, "version", je.Job.Version)
+	return n.putJob(je)
 }
 
 // SubmitJob validates a job and writes it to the replicated catalog (and so to every

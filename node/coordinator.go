@@ -192,7 +192,7 @@ func (n *Node) reconcileJob(ctx context.Context, je jobEntry, epoch placement.Ep
 	log := n.log.With("job", je.Job.ID, "epoch", epoch)
 	_, known := n.jobs.Get(je.Job.ID)
 	res := placement.Reconcile(placement.ReconcileInput{
-		Job: je.Job, Stopped: je.Stop, Purged: !known, Allocs: v.allocs[je.Job.ID], Nodes: v.nodes, Now: v.now,
+		Job: je.Job, Stopped: je.Stop, Purged: !known, Promoted: je.Promoted, Allocs: v.allocs[je.Job.ID], Nodes: v.nodes, Now: v.now,
 	})
 	if !res.NextEval.IsZero() {
 		time.AfterFunc(time.Until(res.NextEval)+10*time.Millisecond, n.wake)
@@ -227,7 +227,7 @@ func (n *Node) reconcileJob(ctx context.Context, je jobEntry, epoch placement.Ep
 			continue // a reschedule delay: NextEval wakes us
 		}
 		s := placeSlot{group: p.Group, index: p.Index, previousAlloc: p.PreviousAlloc, reschedules: p.Reschedules,
-			reason: p.Reason, specHash: p.SpecHash, nodeID: p.NodeID}
+			reason: p.Reason, specHash: p.SpecHash, nodeID: p.NodeID, canary: p.Canary}
 		if p.NodeID != "" {
 			direct = append(direct, s)
 			continue
@@ -251,6 +251,7 @@ func (n *Node) reconcileJob(ctx context.Context, je jobEntry, epoch placement.Ep
 		}, v)
 	}
 	n.publishUnplaced(je.Job.ID, unplaced)
+	n.publishLines("deploying/"+je.Job.ID, res.Deploying)
 }
 
 // placeSlot is one slot to fill.
@@ -262,6 +263,7 @@ type placeSlot struct {
 	reason        string
 	specHash      string
 	nodeID        string // set for system jobs
+	canary        bool
 }
 
 // auction places slots of one group: candidates, bids, awards. It returns why slots
@@ -324,7 +326,7 @@ func (n *Node) auction(ctx context.Context, job *jobspec.Job, group string, slot
 	perNode := map[string][]awardedAlloc{}
 	for _, a := range awards {
 		s := bySlot[a.Slot]
-		perNode[a.NodeID] = append(perNode[a.NodeID], awardedAlloc{ID: newID(), Index: a.Slot, PreviousAlloc: s.previousAlloc, Reschedules: s.reschedules, SpecHash: s.specHash})
+		perNode[a.NodeID] = append(perNode[a.NodeID], awardedAlloc{ID: newID(), Index: a.Slot, PreviousAlloc: s.previousAlloc, Reschedules: s.reschedules, SpecHash: s.specHash, Canary: s.canary})
 	}
 	why := n.sendAwards(ctx, job, group, epoch, req.RequestID, perNode, v)
 	// Bidders that won nothing hold capacity for this request: let it go now rather
@@ -416,15 +418,18 @@ func (n *Node) recordInflight(job *jobspec.Job, group, nodeID string, allocs []a
 
 // publishUnplaced puts why a job's slots could not be placed in this peer's node
 // table, so `peer job run` on any peer can say why.
-func (n *Node) publishUnplaced(jobID string, why []string) {
-	key := "unplaced/" + jobID
-	if len(why) == 0 {
+func (n *Node) publishUnplaced(jobID string, why []string) { n.publishLines("unplaced/"+jobID, why) }
+
+// publishLines sets this peer's row key of the info table to lines, or removes it
+// when there are none (and it is there).
+func (n *Node) publishLines(key string, lines []string) {
+	if len(lines) == 0 {
 		if _, ok := n.infos.Rows(n.cfg.Name)[key]; ok {
 			n.infos.DeleteOwn(key)
 		}
 		return
 	}
-	n.infos.SetOwn(key, []byte(strings.Join(why, "\n")))
+	n.infos.SetOwn(key, []byte(strings.Join(lines, "\n")))
 }
 
 // newID is a random UUID-shaped id.

@@ -31,6 +31,7 @@ type backend interface {
 	SubmitJob(ctx context.Context, job *jobspec.Job) (api.JobRegisterResponse, error)
 	StopJob(ctx context.Context, id string, purge bool) error
 	ScaleJob(ctx context.Context, id, group string, count int) error
+	PromoteJob(ctx context.Context, id string) error
 	JobAllocs(id string) ([]api.Alloc, error)
 	GetAlloc(id string) (api.Alloc, error)
 	AllocLogs(ctx context.Context, id, task, stream string, follow bool, w io.Writer) error
@@ -57,6 +58,7 @@ func newHandler(b backend, reg *prometheus.Registry, parse func(name string, src
 	mux.HandleFunc("DELETE /v1/job/{id}", h.stopJob)
 	mux.HandleFunc("GET /v1/job/{id}/allocations", h.jobAllocs)
 	mux.HandleFunc("POST /v1/job/{id}/scale", h.scaleJob)
+	mux.HandleFunc("POST /v1/job/{id}/promote", h.promoteJob)
 	mux.HandleFunc("GET /v1/allocation/{id}", h.getAlloc)
 	mux.HandleFunc("GET /v1/allocation/{id}/logs", h.allocLogs)
 	mux.HandleFunc("GET /v1/nodes", h.listNodes)
@@ -208,6 +210,14 @@ func (h *handlers) scaleJob(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := h.b.ScaleJob(r.Context(), r.PathValue("id"), req.Group, req.Count); err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, map[string]string{"JobID": r.PathValue("id")})
+}
+
+func (h *handlers) promoteJob(w http.ResponseWriter, r *http.Request) {
+	if err := h.b.PromoteJob(r.Context(), r.PathValue("id")); err != nil {
 		writeErr(w, err)
 		return
 	}

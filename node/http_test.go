@@ -59,6 +59,9 @@ func (f *fakeBackend) StopJob(ctx context.Context, id string, purge bool) error 
 func (f *fakeBackend) ScaleJob(ctx context.Context, id, group string, count int) error {
 	return f.StopJob(ctx, id, false)
 }
+func (f *fakeBackend) PromoteJob(ctx context.Context, id string) error {
+	return f.StopJob(ctx, id, false)
+}
 func (f *fakeBackend) JobAllocs(id string) ([]api.Alloc, error) {
 	return nil, f.StopJob(nil, id, false)
 }
@@ -111,6 +114,8 @@ func TestHTTPAPI(t *testing.T) {
 		{"stop unknown", "DELETE", "/v1/job/nope?purge=true", "", 404, "nope"},
 		{"negative scale", "POST", "/v1/job/web/scale", `{"Group": "g", "Count": -1}`, 400, "Count -1"},
 		{"scale", "POST", "/v1/job/web/scale", `{"Group": "g", "Count": 2}`, 200, "web"},
+		{"promote", "POST", "/v1/job/web/promote", ``, 200, "web"},
+		{"promote unknown job", "POST", "/v1/job/nope/promote", ``, 404, "nope"},
 		{"alloc prefix ambiguous", "GET", "/v1/allocation/ab", "", 400, "matches 2 ids"},
 		{"alloc unknown", "GET", "/v1/allocation/zz", "", 404, `"zz"`},
 		{"logs bad stream", "GET", "/v1/allocation/abc123/logs?type=stdin", "", 400, `type="stdin"`},

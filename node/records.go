@@ -26,6 +26,9 @@ type jobEntry struct {
 	Job        *jobspec.Job
 	Stop       bool
 	SubmitTime time.Time
+	// Promoted: a user promoted the canaries of this version (`peer job promote`).
+	// A new version starts unpromoted.
+	Promoted bool `json:",omitempty"`
 }
 
 func encodeJob(e jobEntry) ([]byte, error) { return json.Marshal(e) }
@@ -86,7 +89,7 @@ func (a allocRecord) api() api.Alloc {
 		ID: a.ID, JobID: a.JobID, TaskGroup: a.Group, Index: a.Index, Slot: a.Slot(),
 		NodeID: a.NodeID, NodeName: a.NodeName, ClientStatus: a.ClientStatus, DesiredStatus: a.DesiredStatus,
 		ClientDescription: a.ClientDescription, DesiredDescription: a.DesiredDescription,
-		JobVersion: a.JobVersion, CreateTime: a.CreateTime, ModifyTime: a.ModifyTime,
+		JobVersion: a.JobVersion, Canary: a.Canary, CreateTime: a.CreateTime, ModifyTime: a.ModifyTime,
 		RestartCount: a.RestartCount, PreviousAlloc: a.PreviousAlloc, TaskStates: a.TaskStates,
 		Ports: a.ports(), Checks: a.checks(), NetworkMode: a.NetworkMode, AllocIP: a.AllocIP,
 	}

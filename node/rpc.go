@@ -41,12 +41,13 @@ type awardedAlloc struct {
 	PreviousAlloc string
 	Reschedules   []time.Time
 	SpecHash      string
+	Canary        bool `codec:",omitempty"`
 }
 
 // placement is the slot a is awarded for, as placement.NewAlloc takes it.
 func (a awardedAlloc) placement(group string, version uint64) placement.Placement {
 	return placement.Placement{Group: group, Index: a.Index, JobVersion: version, SpecHash: a.SpecHash,
-		PreviousAlloc: a.PreviousAlloc, Reschedules: a.Reschedules}
+		PreviousAlloc: a.PreviousAlloc, Reschedules: a.Reschedules, Canary: a.Canary}
 }
 
 type awardResponse struct {

@@ -26,16 +26,21 @@ const (
 	ReasonJobPurged    = "job purged"
 	ReasonDuplicate    = "duplicate slot: another allocation outranks it"
 	ReasonGroupRemoved = "group removed from the job"
+	ReasonCanary       = "canary of a new job version"
+	ReasonPromoted     = "replaced by a promoted canary"
 )
 
 // ReconcileInput is everything one reconciliation of a job looks at.
 type ReconcileInput struct {
 	Job     *jobspec.Job
-	Stopped bool    // the job was stopped: stop everything, place nothing
-	Purged  bool    // the job was purged: as Stopped (node then forgets its records)
-	Allocs  []Alloc // every allocation of this job across the cluster, terminal ones too
-	Nodes   []Node  // the member list
-	Now     time.Time
+	Stopped bool // the job was stopped: stop everything, place nothing
+	Purged  bool // the job was purged: as Stopped (node then forgets its records)
+	// Promoted: a user promoted the canaries of the job's current version (`peer job
+	// promote`); with update.auto_promote, healthy canaries promote themselves.
+	Promoted bool
+	Allocs   []Alloc // every allocation of this job across the cluster, terminal ones too
+	Nodes    []Node  // the member list
+	Now      time.Time
 }
 
 // Result is what a reconciliation decided. Every action carries its reason. Applying it
@@ -47,6 +52,9 @@ type Result struct {
 	// Blocked lists slots that need an allocation but will not get one, and why
 	// (reschedule attempts used up, a system job that failed on its peer).
 	Blocked []Blocked
+	// Deploying says, per group, where a canary rollout stands while it waits for its
+	// canaries to become healthy or to be promoted. It is progress, not a failure.
+	Deploying []string
 	// Notes say why a group places nothing at all (count 0, no groups), so that a job
 	// that does nothing never does so silently.
 	Notes []string
@@ -70,6 +78,7 @@ type Placement struct {
 	PreviousAlloc string      // the allocation this replaces, if any
 	NotBefore     time.Time   // do not place before this (a reschedule delay); zero: now
 	Reschedules   []time.Time // reschedule history the new allocation carries
+	Canary        bool        // a canary beside the slot's old allocation (copy into Alloc.Canary)
 	Reason        string
 }
 
@@ -299,6 +308,8 @@ func (r *reconciler) slots(g *jobspec.Group, allocs []*Alloc) {
 	}
 
 	hash := r.hash(g)
+	u := r.update(g)
+	canarying := r.canarying(g, allocs, hash, u)
 	var outdated []*Alloc
 	for index := range max(g.Count, 0) {
 		history := byIndex[index]
@@ -314,7 +325,13 @@ func (r *reconciler) slots(g *jobspec.Group, allocs []*Alloc) {
 		}
 		switch {
 		case len(live) > 0:
-			keep := r.survivor(live, ReasonDuplicate)
+			reason := ReasonDuplicate
+			if rest := r.besideCanary(live, hash); canarying {
+				live = rest // the canary and the old allocation share the slot until promotion
+			} else if len(rest) < len(live) {
+				reason = ReasonPromoted
+			}
+			keep := r.survivor(live, reason)
 			if keep.ClientStatus == ClientRunning {
 				for _, a := range moving { // migrated: the replacement runs
 					r.stop(a, ReasonNodeDrain)
@@ -330,7 +347,119 @@ func (r *reconciler) slots(g *jobspec.Group, allocs []*Alloc) {
 			r.refill(g, index, history)
 		}
 	}
+	if canarying {
+		r.canaries(g, allocs, outdated, hash, u)
+		return
+	}
 	r.rollingUpdate(g, allocs, outdated, hash, func(a *Alloc) { r.place(g, a.Index, "", a, ReasonUpdate) })
+}
+
+// update is the group's update policy (the job's when the group has none).
+func (r *reconciler) update(g *jobspec.Group) *jobspec.Update {
+	if g.Update != nil {
+		return g.Update
+	}
+	return r.in.Job.Update
+}
+
+// canarying reports whether a service group's rollout is in its canary phase: the
+// group asks for canaries, some live allocation in a slot still runs an older
+// version, and the canaries were not promoted (by a user, or by auto_promote once
+// every canary is healthy).
+func (r *reconciler) canarying(g *jobspec.Group, allocs []*Alloc, hash string, u *jobspec.Update) bool {
+	if u == nil || u.Canary <= 0 || r.in.Job.Type != jobspec.TypeService || r.in.Promoted {
+		return false
+	}
+	outdatedSlots := map[int]bool{}
+	for _, a := range allocs {
+		if !a.Terminal() && a.Index < g.Count && r.outdated(a, hash) {
+			outdatedSlots[a.Index] = true
+		}
+	}
+	if len(outdatedSlots) == 0 {
+		return false
+	}
+	if !u.AutoPromote {
+		return true
+	}
+	byChecks := u.HealthCheck != "task_states" && hasChecks(g)
+	healthy := 0
+	for _, a := range allocs {
+		if a.Canary && !a.Terminal() && !r.outdated(a, hash) && a.healthy(r.in.Now, u.MinHealthyTime, byChecks) {
+			healthy++
+		}
+	}
+	return healthy < min(u.Canary, len(outdatedSlots))
+}
+
+// besideCanary returns a slot's live allocations without its canaries of the current
+// version, when an allocation of an older version lives beside them.
+func (r *reconciler) besideCanary(live []*Alloc, hash string) []*Alloc {
+	var rest []*Alloc
+	for _, a := range live {
+		if !a.Canary || r.outdated(a, hash) {
+			rest = append(rest, a)
+		}
+	}
+	if len(rest) == 0 {
+		return live
+	}
+	return rest
+}
+
+// canaries runs a rollout's canary phase: up to update.canary allocations of the new
+// version, each beside the old allocation of a slot, and nothing old replaced. A
+// canary that fails or is not healthy within healthy_deadline fails the rollout (the
+// old version keeps serving; Blocked says why). Deploying says how far it got and
+// what promotes it.
+func (r *reconciler) canaries(g *jobspec.Group, allocs, outdated []*Alloc, hash string, u *jobspec.Update) {
+	byChecks := u.HealthCheck != "task_states" && hasChecks(g)
+	for _, a := range allocs {
+		if r.outdated(a, hash) {
+			continue
+		}
+		if why := r.unhealthy(a, u, byChecks); why != "" {
+			r.out.Blocked = append(r.out.Blocked, Blocked{a.Slot(), "canary rollout failed: " + why})
+			return
+		}
+	}
+	shadowed := map[int]bool{}
+	placed, healthy := 0, 0
+	for _, a := range allocs {
+		if !a.Canary || a.Terminal() || r.outdated(a, hash) {
+			continue
+		}
+		shadowed[a.Index] = true
+		placed++
+		if a.healthy(r.in.Now, u.MinHealthyTime, byChecks) {
+			healthy++
+			continue
+		}
+		if since := a.healthySince(byChecks); !since.IsZero() {
+			r.wakeAt(since.Add(u.MinHealthyTime)) // to promote on time
+		}
+		if u.HealthyDeadline > 0 {
+			r.wakeAt(a.CreateTime.Add(u.HealthyDeadline)) // to fail on time
+		}
+	}
+	want := min(u.Canary, len(outdated))
+	for _, a := range outdated {
+		if placed >= want {
+			break
+		}
+		if shadowed[a.Index] {
+			continue
+		}
+		p := r.place(g, a.Index, "", nil, ReasonCanary)
+		p.Canary = true
+		placed++
+	}
+	next := "promote with: peer job promote " + r.in.Job.ID
+	if u.AutoPromote {
+		next = "promoted automatically once all are healthy"
+	}
+	r.out.Deploying = append(r.out.Deploying, fmt.Sprintf("group %q: %d of %d canaries of version %d healthy; %s",
+		g.Name, healthy, want, r.in.Job.Version, next))
 }
 
 // refill decides what an empty slot gets, from its history.
@@ -375,10 +504,7 @@ func (r *reconciler) rollingUpdate(g *jobspec.Group, allocs, outdated []*Alloc, 
 	if len(outdated) == 0 {
 		return
 	}
-	u := g.Update
-	if u == nil {
-		u = r.in.Job.Update
-	}
+	u := r.update(g)
 	budget := len(outdated)
 	if u != nil && u.MaxParallel > 0 {
 		byChecks := u.HealthCheck != "task_states" && hasChecks(g)

@@ -31,10 +31,16 @@ func describe(r Result) []string {
 		if !p.NotBefore.IsZero() {
 			line += " not before +" + p.NotBefore.Sub(t0).String()
 		}
+		if p.Canary {
+			line += " canary"
+		}
 		out = append(out, line+": "+p.Reason)
 	}
 	for _, b := range r.Blocked {
 		out = append(out, fmt.Sprintf("blocked %s: %s", b.Slot, b.Reason))
+	}
+	for _, d := range r.Deploying {
+		out = append(out, "deploying: "+d)
 	}
 	for _, n := range r.Notes {
 		out = append(out, "note: "+n)
@@ -274,4 +280,86 @@ func withChecks(opts ...func(*jobspec.Job)) *jobspec.Job {
 	j.Groups[0].Services = []jobspec.Service{{Name: "api", Port: "http",
 		Checks: []jobspec.Check{{Name: "alive", Type: "http", Path: "/", Interval: time.Second, Timeout: time.Second}}}}
 	return j
+}
+
+// Canary rollouts (update.canary): new-version allocations beside the old ones, nothing
+// replaced until promotion, by a user or by auto_promote once every canary is healthy.
+func TestReconcileCanary(t *testing.T) {
+	v2 := func(opts ...func(*jobspec.Update)) func(j *jobspec.Job) {
+		return func(j *jobspec.Job) {
+			j.Version = 2
+			j.Groups[0].Tasks[0].Config.Image = "web:2"
+			j.Update = &jobspec.Update{MaxParallel: 1, MinHealthyTime: 10 * time.Second, Canary: 1}
+			for _, o := range opts {
+				o(j.Update)
+			}
+		}
+	}
+	auto := func(u *jobspec.Update) { u.AutoPromote = true }
+	blueGreen := func(u *jobspec.Update) { u.Canary = 3 }
+	deadline := func(u *jobspec.Update) { u.HealthyDeadline = time.Minute }
+	// canary is a v2 canary allocation in slot index, started `age` ago.
+	canary := func(id string, index int, node, status string, age time.Duration) Alloc {
+		return alloc(id, index, node, status, func(a *Alloc) {
+			a.JobVersion, a.SpecHash, a.Canary = 2, GroupHash(testJob(3, 100, 128, v2()).Groups[0]), true
+			a.CreateTime, a.StartedAt = t0.Add(-age), t0.Add(-age)
+			if status != ClientRunning {
+				a.StartedAt = time.Time{}
+			}
+		})
+	}
+	old := []Alloc{alloc("a0", 0, "n1", ClientRunning), alloc("a1", 1, "n2", ClientRunning), alloc("a2", 2, "n3", ClientRunning)}
+	with := func(extra ...Alloc) []Alloc { return append(slices.Clone(old), extra...) }
+	tests := []struct {
+		name     string
+		job      *jobspec.Job
+		allocs   []Alloc
+		promoted bool
+		want     []string
+	}{
+		{name: "a new version places its canary beside the old allocations", job: testJob(3, 100, 128, v2()), allocs: old,
+			want: []string{"place api[0] v2 canary: canary of a new job version",
+				"deploying: group \"api\": 0 of 1 canaries of version 2 healthy; promote with: peer job promote web"}},
+		{name: "a healthy canary waits for promotion and replaces nothing", job: testJob(3, 100, 128, v2()),
+			allocs: with(canary("c0", 0, "n2", ClientRunning, time.Minute)),
+			want:   []string{"deploying: group \"api\": 1 of 1 canaries of version 2 healthy; promote with: peer job promote web"}},
+		{name: "promoted: the canary's slot drops its old allocation and the rollout goes on", job: testJob(3, 100, 128, v2()),
+			allocs: with(canary("c0", 0, "n2", ClientRunning, time.Minute)), promoted: true,
+			want: []string{"stop a0 on n1: replaced by a promoted canary",
+				"stop a1 on n2: replaced by a new job version", "place api[1] v2 after a1: replaced by a new job version"}},
+		{name: "auto_promote waits for the canary to be healthy", job: testJob(3, 100, 128, v2(auto)),
+			allocs: with(canary("c0", 0, "n2", ClientRunning, 4*time.Second)),
+			want: []string{"deploying: group \"api\": 0 of 1 canaries of version 2 healthy; promoted automatically once all are healthy",
+				"next eval +6s"}},
+		{name: "auto_promote promotes a healthy canary", job: testJob(3, 100, 128, v2(auto)),
+			allocs: with(canary("c0", 0, "n2", ClientRunning, time.Minute)),
+			want: []string{"stop a0 on n1: replaced by a promoted canary",
+				"stop a1 on n2: replaced by a new job version", "place api[1] v2 after a1: replaced by a new job version"}},
+		{name: "a failed canary fails the rollout; the old version keeps serving", job: testJob(3, 100, 128, v2()),
+			allocs: with(canary("c0", 0, "n2", ClientFailed, time.Minute)),
+			want:   []string{"blocked web/api[0]: canary rollout failed: web/api[0] (c0) of the new version failed"}},
+		{name: "a canary not healthy by its deadline fails the rollout", job: testJob(3, 100, 128, v2(deadline)),
+			allocs: with(canary("c0", 0, "n2", ClientPending, 2*time.Minute)),
+			want:   []string{"blocked web/api[0]: canary rollout failed: web/api[0] (c0) of the new version not healthy within healthy_deadline 1m0s"}},
+		{name: "blue/green: as many canaries as the count", job: testJob(3, 100, 128, v2(blueGreen)), allocs: old,
+			want: []string{"place api[0] v2 canary: canary of a new job version", "place api[1] v2 canary: canary of a new job version",
+				"place api[2] v2 canary: canary of a new job version",
+				"deploying: group \"api\": 0 of 3 canaries of version 2 healthy; promote with: peer job promote web"}},
+		{name: "a lost canary is replaced by another", job: testJob(3, 100, 128, v2()),
+			allocs: with(canary("c0", 0, "n2", ClientLost, time.Minute)),
+			want: []string{"place api[0] v2 canary: canary of a new job version",
+				"deploying: group \"api\": 0 of 1 canaries of version 2 healthy; promote with: peer job promote web"}},
+		{name: "a fresh job places normally whatever its canary setting", job: testJob(2, 100, 128, v2()),
+			want: []string{"place api[0] v2: slot is empty", "place api[1] v2: slot is empty"}},
+		{name: "once every slot runs the new version the canary setting is idle", job: testJob(1, 100, 128, v2()),
+			allocs: []Alloc{canary("c0", 0, "n2", ClientRunning, time.Minute), alloc("a0", 0, "n1", "stopped")}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := describe(Reconcile(ReconcileInput{Job: tt.job, Promoted: tt.promoted, Allocs: tt.allocs, Nodes: threePeers(), Now: t0}))
+			if !slices.Equal(got, tt.want) {
+				t.Fatalf("got:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(tt.want, "\n  "))
+			}
+		})
+	}
 }

@@ -86,6 +86,9 @@ type Alloc struct {
 	Reschedules   []time.Time // times this slot was rescheduled after failures, oldest first
 	PreviousAlloc string      // the allocation this one replaced, if any
 	Epoch         Epoch       // the coordinator epoch it was awarded under
+	// Canary marks a new-version allocation placed beside its slot's old one, before
+	// the rollout was promoted (update.canary).
+	Canary bool `json:",omitempty"`
 }
 
 // Slot returns the slot a fills: "job/group[index]".
@@ -174,7 +177,8 @@ func FreeResources(n Node, allocs []Alloc) Usage {
 func NewAlloc(job *jobspec.Job, p Placement, id, nodeID string, epoch Epoch, now time.Time) Alloc {
 	a := Alloc{ID: id, JobID: job.ID, Group: p.Group, Index: p.Index, JobVersion: p.JobVersion,
 		SpecHash: p.SpecHash, NodeID: nodeID, DesiredStatus: DesiredRun, ClientStatus: ClientPending,
-		CreateTime: now, ModifyTime: now, Reschedules: p.Reschedules, PreviousAlloc: p.PreviousAlloc, Epoch: epoch}
+		CreateTime: now, ModifyTime: now, Reschedules: p.Reschedules, PreviousAlloc: p.PreviousAlloc, Epoch: epoch,
+		Canary: p.Canary}
 	if g := job.LookupGroup(p.Group); g != nil {
 		a.Resources = g.TotalResources()
 		a.Ports = NewStack(job, g).ports

@@ -70,7 +70,11 @@ func ago(t time.Time) string {
 func allocRows(allocs []api.Alloc) [][]string {
 	rows := [][]string{{"ID", "Node", "Task Group", "Index", "Version", "Desired", "Status", "Restarts", "Modified"}}
 	for _, a := range allocs {
-		rows = append(rows, []string{short(a.ID), a.NodeName, a.TaskGroup, fmt.Sprint(a.Index), fmt.Sprint(a.JobVersion),
+		version := fmt.Sprint(a.JobVersion)
+		if a.Canary {
+			version += " (canary)"
+		}
+		rows = append(rows, []string{short(a.ID), a.NodeName, a.TaskGroup, fmt.Sprint(a.Index), version,
 			a.DesiredStatus, a.ClientStatus, fmt.Sprint(a.RestartCount), ago(a.ModifyTime)})
 	}
 	return rows

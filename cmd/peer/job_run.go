@@ -118,8 +118,14 @@ func monitor(ctx context.Context, out io.Writer, c *api.Client, id string, versi
 				fmt.Fprintf(out, "    placement failures: %s\n", why)
 			}
 		}
-		if ok >= want {
+		// The old version running is not the end of a canary rollout: give the
+		// coordinator a moment to place the canaries and say where they stand.
+		settling := canaryPending(job, allocs, version) && time.Since(start) < 5*time.Second
+		if ok >= want && !settling {
 			fmt.Fprintf(out, "==> All %d allocations of %q running after %s\n", want, id, time.Since(start).Round(time.Millisecond))
+			for _, d := range job.Deployment {
+				fmt.Fprintf(out, "==> Canaries: %s\n", d)
+			}
 			return nil
 		}
 		if len(job.PlacementFailures) > 0 && time.Since(start) > 5*time.Second {
@@ -135,4 +141,22 @@ func monitor(ctx context.Context, out io.Writer, c *api.Client, id string, versi
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// canaryPending reports whether a job with canaries still runs older allocations
+// while no peer has said where its canary rollout stands.
+func canaryPending(job *api.Job, allocs []api.Alloc, version uint64) bool {
+	if len(job.Deployment) > 0 {
+		return false
+	}
+	canaries := false
+	for _, g := range job.Groups {
+		canaries = canaries || g.Update != nil && g.Update.Canary > 0
+	}
+	for _, a := range allocs {
+		if canaries && a.JobVersion < version && a.ClientStatus == "running" {
+			return true
+		}
+	}
+	return false
 }

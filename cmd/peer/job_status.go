@@ -80,6 +80,12 @@ whole cluster.`,
 					fmt.Sprint(cnt["complete"]), fmt.Sprint(cnt["failed"]), fmt.Sprint(cnt["lost"])})
 			}
 			table(out, rows)
+			if len(job.Deployment) > 0 {
+				fmt.Fprintln(out, "\nDeployment")
+				for _, d := range job.Deployment {
+					fmt.Fprintln(out, "  "+d)
+				}
+			}
 			fmt.Fprintln(out, "\nAllocations")
 			table(out, allocRows(allocs))
 			return nil

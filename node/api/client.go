@@ -147,6 +147,11 @@ func (c *Client) JobAllocs(ctx context.Context, id string) ([]Alloc, error) {
 	return out, c.do(ctx, "GET", "/v1/job/"+url.PathEscape(id)+"/allocations", nil, &out)
 }
 
+// Promote promotes the canaries of a job's current version.
+func (c *Client) Promote(ctx context.Context, id string) error {
+	return c.do(ctx, "POST", "/v1/job/"+url.PathEscape(id)+"/promote", nil, nil)
+}
+
 // Scale sets a group's count.
 func (c *Client) Scale(ctx context.Context, id, group string, count int) error {
 	return c.do(ctx, "POST", "/v1/job/"+url.PathEscape(id)+"/scale", ScaleRequest{Group: group, Count: count}, nil)

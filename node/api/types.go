@@ -43,6 +43,9 @@ type Job struct {
 	// PlacementFailures says why slots could not be placed in the coordinator's last
 	// pass (empty when everything is placed).
 	PlacementFailures []string `json:",omitempty"`
+	// Deployment says where a canary rollout of the current version stands (canaries
+	// healthy, waiting for promotion), one line per group; empty when none is under way.
+	Deployment []string `json:",omitempty"`
 }
 
 // Alloc is one allocation as GET /v1/job/<id>/allocations and /v1/allocation/<id> show it.
@@ -59,6 +62,7 @@ type Alloc struct {
 	ClientDescription  string `json:",omitempty"`
 	DesiredDescription string `json:",omitempty"`
 	JobVersion         uint64
+	Canary             bool `json:",omitempty"` // a canary of its version, beside the slot's old allocation until promoted
 	CreateTime         time.Time
 	ModifyTime         time.Time
 	RestartCount       int
