@@ -8,9 +8,35 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/opencontainers/cgroups"
+	"github.com/opencontainers/runc/libcontainer"
 )
+
+// firstRun makes the process's first container start run alone. On cgroup v1 the
+// blkio controller of opencontainers/cgroups (v0.1.0, fs/blkio.go
+// detectWeightFilenames) detects its file names on its first Set and stores them
+// in a package-level value without a lock: two containers started at once by a
+// fresh peer race on it (-race reports it). Once one start has set it, later ones
+// only read it.
+var firstRun struct {
+	mu   sync.Mutex
+	done bool // a container started: the detection has run
+}
+
+// runContainer is c.Run(p), alone until one container has started.
+func runContainer(c *libcontainer.Container, p *libcontainer.Process) error {
+	firstRun.mu.Lock()
+	if firstRun.done {
+		firstRun.mu.Unlock()
+		return c.Run(p)
+	}
+	defer firstRun.mu.Unlock()
+	err := c.Run(p)
+	firstRun.done = err == nil
+	return err
+}
 
 // cgroupPath is the container's cgroup. On cgroup v1 a relative path is resolved by
 // libcontainer against the peer's own cgroup in each hierarchy. On v2 libcontainer

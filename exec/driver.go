@@ -263,7 +263,7 @@ func (d *Driver) Start(ctx context.Context, spec TaskSpec) (_ *Task, retErr erro
 		go copyLogs(r, newRotator(logPath(dir, stream), d.cfg.LogMaxBytes, d.cfg.LogMaxFiles), t.copied[stream], d.log)
 	}
 	l.process.Stdout, l.process.Stderr = writers[0], writers[1]
-	if err := c.Run(l.process); err != nil {
+	if err := runContainer(c, l.process); err != nil {
 		return nil, fmt.Errorf("starting task %q: running %q: %w", s.ID, l.process.Args, err)
 	}
 	for _, w := range writers {
