@@ -13,6 +13,7 @@ import (
 	"runtime"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -214,4 +215,45 @@ func TestConfigValidate(t *testing.T) {
 			}
 		})
 	}
+}
+
+// BenchmarkSetupTeardown is what bridge mode adds to an allocation's start and
+// stop: a namespace, CNI ADD (five plugins) with one port mapped, CNI DEL, and the
+// namespace's removal.
+func BenchmarkSetupTeardown(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("needs root")
+	}
+	if _, err := os.Stat("/usr/lib/cni/bridge"); err != nil {
+		b.Skip("needs the CNI reference plugins in /usr/lib/cni")
+	}
+	c := DefaultConfig()
+	c.Name = fmt.Sprintf("shoalb%d", os.Getpid()%100000)
+	c.Subnet = "172.26.97.0/24"
+	dir := b.TempDir()
+	c.NetNSDir, c.CacheDir = filepath.Join(dir, "netns"), filepath.Join(dir, "cni")
+	b.Cleanup(func() {
+		exec.Command("ip", "link", "del", c.Name).Run()
+		os.RemoveAll(filepath.Join("/var/lib/cni/networks", c.Name))
+	})
+	n, err := New(c)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := context.Background()
+	var setup, teardown time.Duration
+	for i := 0; b.Loop(); i++ {
+		id := fmt.Sprintf("%s-%d", c.Name, i)
+		start := time.Now()
+		if _, err := n.Setup(ctx, id, []PortMapping{{HostPort: 40000 + i%1000, ContainerPort: 8080, HostIP: "127.66.0.1"}}); err != nil {
+			b.Fatal(err)
+		}
+		mid := time.Now()
+		if err := n.Teardown(ctx, id); err != nil {
+			b.Fatal(err)
+		}
+		setup, teardown = setup+mid.Sub(start), teardown+time.Since(mid)
+	}
+	b.ReportMetric(setup.Seconds()*1000/float64(b.N), "setup-ms/op")
+	b.ReportMetric(teardown.Seconds()*1000/float64(b.N), "teardown-ms/op")
 }
