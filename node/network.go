@@ -32,13 +32,14 @@ func (c Config) bridgeConfig() bridge.Config {
 	return b
 }
 
-// openBridge sets up bridge networking, or says why a peer has none: its
-// bridge-mode allocations then fail with that reason.
+// openBridge sets up bridge networking, or says why a peer has none: it then
+// declines bridge-mode groups with that reason (bid and accept), and an allocation
+// it already had fails with it.
 func (n *Node) openBridge() {
 	nw, err := bridge.New(n.cfg.bridgeConfig())
 	if err != nil {
 		n.bridgeErr = fmt.Errorf("bridge networking unavailable on peer %s: %w", n.cfg.Name, err)
-		n.log.Warn("bridge networking unavailable: allocations in network mode \"bridge\" will fail here", "err", err)
+		n.log.Warn("bridge networking unavailable: this peer declines groups in network mode \"bridge\"", "err", err)
 		return
 	}
 	n.bridge = nw
