@@ -79,9 +79,11 @@ func (r *runner) detach() {
 }
 
 // failAttach ends an allocation whose network could not be set up: every task is
-// dead without having started, and the allocation failed, saying why.
+// dead (tasks a restarted peer had reattached to are stopped), and the allocation
+// failed, saying why.
 func (r *runner) failAttach(err error) {
 	r.log.Warn("allocation has no network", "err", err)
+	destroyTasks(r.recovered)
 	msg := "setting up its bridge network: " + err.Error()
 	r.update(r.allocID, func(a *allocRecord) {
 		if a.TaskStates == nil {
