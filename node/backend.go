@@ -143,7 +143,8 @@ func (n *Node) GetJob(id string) (*api.Job, error) {
 		}
 	}
 	return &api.Job{Job: je.Job, Stop: je.Stop, Status: jobStatus(je, allocs),
-		PlacementFailures: n.infoLines("unplaced/" + id), Deployment: n.infoLines("deploying/" + id)}, nil
+		PlacementFailures: n.infoLines("unplaced/" + id), Deployment: n.infoLines("deploying/" + id),
+		RevertedFrom: je.RevertedFrom, Stable: !je.Stop && placement.Stable(je.Job, placementAllocs(allocs), time.Now())}, nil
 }
 
 // infoLines gathers the lines every peer published under key (publishLines).
@@ -204,20 +205,65 @@ func (n *Node) SubmitJob(ctx context.Context, job *jobspec.Job) (api.JobRegister
 		}
 	}
 	version := uint64(0)
+	var stable *jobspec.Job
 	if old, ok := n.jobEntry(job.ID); ok {
 		job.Version = old.Job.Version
 		if !old.Stop && old.Job.Hash() == job.Hash() {
 			return api.JobRegisterResponse{JobID: job.ID, Version: old.Job.Version}, nil
 		}
 		version = old.Job.Version + 1
+		stable = n.stableVersion(old)
 	}
 	job.Version = version
-	if err := n.putJob(jobEntry{Job: job, SubmitTime: time.Now()}); err != nil {
+	if err := n.putJob(jobEntry{Job: job, SubmitTime: time.Now(), Stable: stable}); err != nil {
 		return api.JobRegisterResponse{}, err
 	}
 	n.metrics.submitted.Inc()
 	n.log.Info("job submitted", "job", job.ID, "version", version)
 	return api.JobRegisterResponse{JobID: job.ID, Version: version}, nil
+}
+
+func placementAllocs(recs []allocRecord) []placement.Alloc {
+	out := make([]placement.Alloc, len(recs))
+	for i, a := range recs {
+		out[i] = a.Alloc
+	}
+	return out
+}
+
+// stableVersion is what a job's next version remembers as stable: the current
+// version if it fully rolled out, else the one the current version remembered.
+func (n *Node) stableVersion(cur jobEntry) *jobspec.Job {
+	if !cur.Stop && placement.Stable(cur.Job, placementAllocs(n.clusterAllocs()), time.Now()) {
+		return cur.Job
+	}
+	return cur.Stable
+}
+
+// autoRevert resubmits a job's last stable version after a rollout of the current
+// one failed (update.auto_revert), as a new version. Nothing happens when no version
+// was stable yet, or when the current one already runs the stable groups.
+func (n *Node) autoRevert(je jobEntry, why string) {
+	log := n.log.With("job", je.Job.ID, "version", je.Job.Version)
+	st := je.Stable
+	if st == nil {
+		log.Warn("rollout failed and auto_revert has no stable version to go back to", "why", why)
+		return
+	}
+	same := len(st.Groups) == len(je.Job.Groups)
+	for _, g := range je.Job.Groups {
+		sg := st.LookupGroup(g.Name)
+		same = same && sg != nil && placement.GroupHash(sg) == placement.GroupHash(g)
+	}
+	if same {
+		return
+	}
+	job := cloneJob(st)
+	job.Version = je.Job.Version + 1
+	log.Warn("rollout failed: reverting to the last stable version", "stable_version", st.Version, "new_version", job.Version, "why", why)
+	if err := n.putJob(jobEntry{Job: job, SubmitTime: time.Now(), Stable: st, RevertedFrom: je.Job.Version}); err != nil {
+		log.Error("reverting", "err", err)
+	}
 }
 
 func (n *Node) putJob(je jobEntry) error {
@@ -319,7 +365,7 @@ func (n *Node) ScaleJob(ctx context.Context, id, group string, count int) error 
 	g.Count = count
 	job.Version++
 	n.log.Info("job scaled", "job", id, "group", group, "count", count)
-	return n.putJob(jobEntry{Job: job, SubmitTime: time.Now()})
+	return n.putJob(jobEntry{Job: job, SubmitTime: time.Now(), Stable: n.stableVersion(je)})
 }
 
 // JobAllocs implements GET /v1/job/<id>/allocations.

@@ -197,6 +197,9 @@ func (n *Node) reconcileJob(ctx context.Context, je jobEntry, epoch placement.Ep
 	if !res.NextEval.IsZero() {
 		time.AfterFunc(time.Until(res.NextEval)+10*time.Millisecond, n.wake)
 	}
+	if res.Revert != "" && !je.Stop {
+		n.autoRevert(je, res.Revert)
+	}
 	for _, l := range res.MarkLost {
 		log.Debug("allocation lost", "alloc", l.AllocID, "slot", l.Slot, "reason", l.Reason)
 	}

@@ -29,6 +29,12 @@ type jobEntry struct {
 	// Promoted: a user promoted the canaries of this version (`peer job promote`).
 	// A new version starts unpromoted.
 	Promoted bool `json:",omitempty"`
+	// Stable is the job's last version that fully rolled out (placement.Stable), as
+	// it was when the next version was submitted: what auto_revert goes back to.
+	Stable *jobspec.Job `json:",omitempty"`
+	// RevertedFrom is the version whose failed rollout auto_revert undid by
+	// resubmitting Stable as this version.
+	RevertedFrom uint64 `json:",omitempty"`
 }
 
 func encodeJob(e jobEntry) ([]byte, error) { return json.Marshal(e) }

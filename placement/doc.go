@@ -91,7 +91,12 @@
 // under the update block: at most max_parallel replacements in flight, where a
 // replacement is in flight until it has run for min_healthy_time; the rollout pauses
 // (Result.Blocked) when a new allocation fails or misses healthy_deadline, leaving the old
-// version serving until a newer job version is submitted. A version replaces an
+// version serving until a newer job version is submitted, or, with auto_revert, sets
+// Result.Revert so that node resubmits the last Stable version. With update.canary = N
+// a rollout first places N canaries (Placement.Canary), each beside a slot's old
+// allocation, and replaces nothing until ReconcileInput.Promoted (a user's `peer job
+// promote`) or, with auto_promote, until every canary is healthy; Result.Deploying says
+// where it stands. A version replaces an
 // allocation only when GroupHash (the group minus count, update, reschedule, spread and
 // affinity) changed, so scaling replaces nothing. Restarting a task in place is not
 // placement's: the peer that runs it does that, per the restart block, and reports the
@@ -102,11 +107,12 @@
 //
 // # Not yet
 //
-// progress_deadline, canaries and auto_revert are not implemented, and a version
+// progress_deadline is not enforced, and a version
 // change never updates an allocation in place (it replaces it, or leaves it alone).
 //
 // # API
 //
+//	Stable(job *jobspec.Job, allocs []Alloc, now time.Time) bool
 //	Coordinator(jobID string, nodes []Node) (nodeID string, ok bool)
 //	Ranked(jobID string, nodes []Node) []string
 //	Seed(jobID string, round uint64) int64

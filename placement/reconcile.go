@@ -52,6 +52,10 @@ type Result struct {
 	// Blocked lists slots that need an allocation but will not get one, and why
 	// (reschedule attempts used up, a system job that failed on its peer).
 	Blocked []Blocked
+	// Revert is set when a rollout of the job's current version failed in a group
+	// whose update block asks for auto_revert: why it failed. Node then resubmits the
+	// last stable version (see Stable).
+	Revert string
 	// Deploying says, per group, where a canary rollout stands while it waits for its
 	// canaries to become healthy or to be promoted. It is progress, not a failure.
 	Deploying []string
@@ -420,6 +424,7 @@ func (r *reconciler) canaries(g *jobspec.Group, allocs, outdated []*Alloc, hash 
 		}
 		if why := r.unhealthy(a, u, byChecks); why != "" {
 			r.out.Blocked = append(r.out.Blocked, Blocked{a.Slot(), "canary rollout failed: " + why})
+			r.failed(u, why)
 			return
 		}
 	}
@@ -515,6 +520,7 @@ func (r *reconciler) rollingUpdate(g *jobspec.Group, allocs, outdated []*Alloc, 
 			}
 			if why := r.unhealthy(a, u, byChecks); why != "" {
 				r.out.Blocked = append(r.out.Blocked, Blocked{outdated[0].Slot(), "rolling update paused: " + why})
+				r.failed(u, why)
 				return
 			}
 			if a.Terminal() || a.healthy(r.in.Now, u.MinHealthyTime, byChecks) {
@@ -534,6 +540,48 @@ func (r *reconciler) rollingUpdate(g *jobspec.Group, allocs, outdated []*Alloc, 
 		r.stop(a, ReasonUpdate)
 		replace(a)
 	}
+}
+
+// failed records a failed rollout for auto_revert.
+func (r *reconciler) failed(u *jobspec.Update, why string) {
+	if u.AutoRevert && r.out.Revert == "" {
+		r.out.Revert = why
+	}
+}
+
+// Stable reports whether a service or system job's version has fully rolled out:
+// every allocation that should run is of the job's current version (by group hash)
+// and healthy under its group's update rules (checks passing, or running, for
+// min_healthy_time), and every service slot is filled. A stable version is what
+// auto_revert goes back to when a later rollout fails. Batch jobs are never stable.
+func Stable(job *jobspec.Job, allocs []Alloc, now time.Time) bool {
+	if job == nil || job.Type == jobspec.TypeBatch {
+		return false
+	}
+	r := &reconciler{in: ReconcileInput{Job: job, Now: now}, hashes: make(map[string]string)}
+	for _, g := range job.Groups {
+		u := r.update(g)
+		var minHealthy time.Duration
+		byChecks := hasChecks(g)
+		if u != nil {
+			minHealthy, byChecks = u.MinHealthyTime, u.HealthCheck != "task_states" && byChecks
+		}
+		hash, healthy := r.hash(g), 0
+		for i := range allocs {
+			a := &allocs[i]
+			if a.JobID != job.ID || a.Group != g.Name || a.Terminal() {
+				continue
+			}
+			if r.outdated(a, hash) || !a.healthy(now, minHealthy, byChecks) {
+				return false
+			}
+			healthy++
+		}
+		if job.Type == jobspec.TypeService && healthy < g.Count {
+			return false
+		}
+	}
+	return true
 }
 
 // hasChecks reports whether a group's services have health checks.

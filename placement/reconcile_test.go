@@ -42,6 +42,9 @@ func describe(r Result) []string {
 	for _, d := range r.Deploying {
 		out = append(out, "deploying: "+d)
 	}
+	if r.Revert != "" {
+		out = append(out, "revert: "+r.Revert)
+	}
 	for _, n := range r.Notes {
 		out = append(out, "note: "+n)
 	}
@@ -186,6 +189,13 @@ func TestReconcile(t *testing.T) {
 			}), alloc("a1", 1, "n2", ClientRunning)},
 			want: []string{"place api[0] v2 after b0 not before +30s: reschedules a failed allocation",
 				"blocked web/api[1]: rolling update paused: web/api[0] (b0) of the new version failed", "next eval +30s"}},
+		{name: "with auto_revert, a failed replacement asks to revert", job: testJob(2, 100, 128, newVersion, func(j *jobspec.Job) { j.Update.AutoRevert = true }), nodes: nodes,
+			allocs: []Alloc{alloc("b0", 0, "n3", ClientFailed, func(a *Alloc) {
+				a.JobVersion, a.SpecHash, a.ModifyTime = 2, GroupHash(testJob(2, 100, 128, newVersion).Groups[0]), t0
+			}), alloc("a1", 1, "n2", ClientRunning)},
+			want: []string{"place api[0] v2 after b0 not before +30s: reschedules a failed allocation",
+				"blocked web/api[1]: rolling update paused: web/api[0] (b0) of the new version failed",
+				"revert: web/api[0] (b0) of the new version failed", "next eval +30s"}},
 		{name: "a replacement unhealthy past its deadline pauses the rollout", nodes: nodes,
 			job: testJob(2, 100, 128, newVersion, func(j *jobspec.Job) { j.Update.HealthyDeadline = time.Minute }),
 			allocs: []Alloc{alloc("b0", 0, "n3", ClientPending, func(a *Alloc) {
@@ -338,6 +348,10 @@ func TestReconcileCanary(t *testing.T) {
 		{name: "a failed canary fails the rollout; the old version keeps serving", job: testJob(3, 100, 128, v2()),
 			allocs: with(canary("c0", 0, "n2", ClientFailed, time.Minute)),
 			want:   []string{"blocked web/api[0]: canary rollout failed: web/api[0] (c0) of the new version failed"}},
+		{name: "with auto_revert, a failed canary asks to revert", job: testJob(3, 100, 128, v2(func(u *jobspec.Update) { u.AutoRevert = true })),
+			allocs: with(canary("c0", 0, "n2", ClientFailed, time.Minute)),
+			want: []string{"blocked web/api[0]: canary rollout failed: web/api[0] (c0) of the new version failed",
+				"revert: web/api[0] (c0) of the new version failed"}},
 		{name: "a canary not healthy by its deadline fails the rollout", job: testJob(3, 100, 128, v2(deadline)),
 			allocs: with(canary("c0", 0, "n2", ClientPending, 2*time.Minute)),
 			want:   []string{"blocked web/api[0]: canary rollout failed: web/api[0] (c0) of the new version not healthy within healthy_deadline 1m0s"}},
@@ -359,6 +373,42 @@ func TestReconcileCanary(t *testing.T) {
 			got := describe(Reconcile(ReconcileInput{Job: tt.job, Promoted: tt.promoted, Allocs: tt.allocs, Nodes: threePeers(), Now: t0}))
 			if !slices.Equal(got, tt.want) {
 				t.Fatalf("got:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(tt.want, "\n  "))
+			}
+		})
+	}
+}
+
+// A version is stable, and so what auto_revert goes back to, once every slot runs it
+// healthy.
+func TestStable(t *testing.T) {
+	v2 := func(j *jobspec.Job) {
+		j.Version = 2
+		j.Groups[0].Tasks[0].Config.Image = "web:2"
+		j.Update = &jobspec.Update{MaxParallel: 1, MinHealthyTime: 10 * time.Second}
+	}
+	current := func(id string, index int, started time.Duration) Alloc {
+		return alloc(id, index, "n1", ClientRunning, func(a *Alloc) {
+			a.JobVersion, a.SpecHash, a.StartedAt = 2, GroupHash(testJob(2, 100, 128, v2).Groups[0]), t0.Add(-started)
+		})
+	}
+	tests := []struct {
+		name   string
+		job    *jobspec.Job
+		allocs []Alloc
+		want   bool
+	}{
+		{"every slot runs the version, healthy", testJob(2, 100, 128, v2), []Alloc{current("b0", 0, time.Minute), current("b1", 1, time.Minute)}, true},
+		{"stopped old allocations do not count", testJob(2, 100, 128, v2),
+			[]Alloc{current("b0", 0, time.Minute), current("b1", 1, time.Minute), alloc("a0", 0, "n2", "stopped")}, true},
+		{"an old allocation still runs", testJob(2, 100, 128, v2), []Alloc{current("b0", 0, time.Minute), alloc("a1", 1, "n2", ClientRunning)}, false},
+		{"a new allocation not yet healthy for min_healthy_time", testJob(2, 100, 128, v2), []Alloc{current("b0", 0, time.Minute), current("b1", 1, 4*time.Second)}, false},
+		{"a slot is empty", testJob(2, 100, 128, v2), []Alloc{current("b0", 0, time.Minute)}, false},
+		{"batch jobs are never stable", testJob(1, 100, 128, v2, func(j *jobspec.Job) { j.Type = jobspec.TypeBatch }), []Alloc{current("b0", 0, time.Minute)}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := Stable(tt.job, tt.allocs, t0); got != tt.want {
+				t.Errorf("Stable = %v, want %v", got, tt.want)
 			}
 		})
 	}

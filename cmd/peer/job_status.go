@@ -55,11 +55,16 @@ whole cluster.`,
 					Allocations []api.Alloc
 				}{job, allocs})
 			}
+			version := fmt.Sprintf("= %d", job.Version)
+			if job.RevertedFrom > 0 {
+				version += fmt.Sprintf(" (auto_revert: the last stable version, after version %d failed)", job.RevertedFrom)
+			}
 			table(out, [][]string{
 				{"ID", "= " + job.ID},
 				{"Name", "= " + job.Name},
 				{"Type", "= " + job.Type},
-				{"Version", fmt.Sprintf("= %d", job.Version)},
+				{"Version", version},
+				{"Stable", fmt.Sprintf("= %v", job.Stable)},
 				{"Status", "= " + job.Status},
 				{"Datacenters", "= " + strings.Join(job.Datacenters, ",")},
 			})

@@ -46,6 +46,12 @@ type Job struct {
 	// Deployment says where a canary rollout of the current version stands (canaries
 	// healthy, waiting for promotion), one line per group; empty when none is under way.
 	Deployment []string `json:",omitempty"`
+	// RevertedFrom: this version is the last stable one, resubmitted by auto_revert
+	// after the rollout of version RevertedFrom failed.
+	RevertedFrom uint64 `json:",omitempty"`
+	// Stable: this version fully rolled out (every slot runs it, healthy); auto_revert
+	// goes back to the last stable version.
+	Stable bool
 }
 
 // Alloc is one allocation as GET /v1/job/<id>/allocations and /v1/allocation/<id> show it.
