@@ -46,10 +46,18 @@ SIGKILL and restarted with the same data dir reattaches to its running tasks.`,
 			// Where overlayfs cannot protect the binary cheaply for each container
 			// (its directory and the data dir overlap), run from a sealed copy made
 			// once instead of one copy per container start (exec.SealSelf).
-			if why, needed := node.DriverConfig(cfg).SealNeeded(); needed && !f.dev {
+			if why, needed := node.DriverConfig(cfg).SealNeeded(); needed {
 				fmt.Fprintf(cmd.ErrOrStderr(), "==> %s: running from a sealed in-memory copy of the binary\n", why)
+				if f.dev {
+					cleanup() // the re-executed peer makes its own temporary data dir
+				}
 				if err := exec.SealSelf(); err != nil { // returns only if it did not re-execute
 					fmt.Fprintf(cmd.ErrOrStderr(), "==> warning: %v; every container start will copy the binary\n", err)
+					if f.dev {
+						if cfg, cleanup, err = f.config_(cmd); err != nil {
+							return err
+						}
+					}
 				}
 			}
 			defer cleanup()
