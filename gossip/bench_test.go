@@ -3,6 +3,7 @@ package gossip
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math"
 	"os"
 	"runtime"
@@ -12,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/hashicorp/memberlist"
 )
 
 // TestGossipBench measures convergence, failure detection, traffic at rest and
@@ -38,6 +41,9 @@ func TestGossipBench(t *testing.T) {
 		// protocol rounds at 1/4 speed; the table says so.
 		"lan-x4": func() Config { return stretched(DefaultLANConfig(), 4) },
 	}
+	// How much slower than real time each profile's protocol runs: the traffic and
+	// busy windows and the waits are that much longer, so they cover as many rounds.
+	scales := map[string]time.Duration{"lan-x4": 4}
 	names := strings.Split(os.Getenv("SHOAL_BENCH_PROFILES"), ",")
 	if names[0] == "" {
 		names = []string{"lan", "node"}
@@ -50,7 +56,7 @@ func TestGossipBench(t *testing.T) {
 			t.Fatalf("SHOAL_BENCH=%q: %v", spec, err)
 		}
 		for _, name := range names {
-			r := runBench(t, n, name, profiles[name])
+			r := runBench(t, n, name, profiles[name], max(1, scales[name]))
 			fmt.Printf("| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %.1f | %.0f | %d/%d |\n",
 				n, name, r.form, r.tag999, r.tag100, r.entry999, r.entry100, r.killP50, r.killP99, r.killMax,
 				r.msgsPerSec, r.bytesPerSec, r.falseMembers, r.falseDeaths)
@@ -133,12 +139,18 @@ func waitFor(deadline time.Duration, cond func() bool) bool {
 	return cond()
 }
 
-func runBench(t *testing.T, n int, profile string, base func() Config) benchResult {
+func runBench(t *testing.T, n int, profile string, base func() Config, scale time.Duration) benchResult {
 	var res benchResult
 	rec := &recorder{tagSeen: map[string]time.Time{}, entry: map[string]time.Time{}, failed: map[string]map[string]time.Time{}}
+	// memberlist's own account of suspicions, failures and dropped messages, for
+	// the formation diagnostics (SHOAL_LOG=1 logs everything to stderr instead).
+	logs := &logLines{}
 	c := &cluster{t: t, net: NewMemNetwork(1), mod: func(cfg *Config) {
 		b := base()
 		b.NodeName, b.Transport, b.Seed, b.Logger = cfg.NodeName, cfg.Transport, cfg.Seed, cfg.Logger
+		if b.Logger == nil {
+			b.Logger = slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))
+		}
 		b.BindAddr, b.BindPort, b.RPCPort = "127.0.0.1", 0, 0
 		*cfg = b
 	}}
@@ -200,7 +212,7 @@ func runBench(t *testing.T, n int, profile string, base func() Config) benchResu
 	if v := envInt("SHOAL_BENCH_FORM_MINUTES"); v > 1 {
 		formDeadline = time.Duration(v) * time.Minute
 	}
-	lastLog := time.Now()
+	lastLog, lastHoles := time.Now(), ""
 	formed := waitFor(formDeadline, func() bool {
 		time.Sleep(200 * time.Millisecond) // polling 500 views is not free
 		counts := make([]int, 0, n)
@@ -210,16 +222,35 @@ func runBench(t *testing.T, n int, profile string, base func() Config) benchResu
 		sort.Ints(counts)
 		if time.Since(lastLog) > 30*time.Second {
 			lastLog = time.Now()
-			t.Logf("N=%d %s after %v: peers see min %d, median %d, max %d alive",
-				n, profile, time.Since(start).Round(time.Second), counts[0], counts[n/2], counts[n-1])
+			t.Logf("N=%d %s after %v: peers see min %d, median %d, max %d alive; %s",
+				n, profile, time.Since(start).Round(time.Second), counts[0], counts[n/2], counts[n-1], losses(c, logs))
+			if counts[0] < n && counts[0] >= n-10 {
+				// Each time the set of holes changes, say what memberlist holds.
+				h := holes(c.peers, 5, nil)
+				var pairs []string
+				for _, l := range h {
+					pairs = append(pairs, strings.SplitN(l, ":", 2)[0])
+				}
+				if s := strings.Join(pairs, ","); s != lastHoles {
+					lastHoles = s
+					h = holes(c.peers, 5, logs)
+				}
+				t.Logf("missing:\n%s", strings.Join(h, "\n"))
+			}
 		}
 		return counts[0] == n && counts[n-1] == n
 	})
 	res.form = fmtDur(time.Since(start), formed)
 	if !formed {
-		t.Logf("N=%d %s: cluster did not form", n, profile)
-		return res
+		t.Logf("N=%d %s: cluster did not form in %v; %s; missing:\n%s", n, profile, formDeadline,
+			losses(c, logs), strings.Join(holes(c.peers, 20, logs), "\n"))
+		if envInt("SHOAL_BENCH_PARTIAL") == 0 {
+			return res
+		}
+		res.form = fmt.Sprintf("not formed in %v (%s)", formDeadline, formedShare(c.peers))
 	}
+	t.Logf("N=%d %s: formed (%s) after %v; %s", n, profile, formedShare(c.peers),
+		time.Since(start).Round(time.Second), losses(c, logs))
 	time.Sleep(3 * time.Second) // let join traffic drain
 
 	// Traffic at rest.
@@ -228,7 +259,7 @@ func runBench(t *testing.T, n int, profile string, base func() Config) benchResu
 		s := c.net.Stats(p.Name())
 		m0, b0 = m0+s.Messages.Load(), b0+s.Bytes.Load()
 	}
-	const window = 10 * time.Second
+	window := 10 * time.Second * scale
 	time.Sleep(window)
 	var m1, b1 int64
 	for _, p := range c.peers {
@@ -243,21 +274,22 @@ func runBench(t *testing.T, n int, profile string, base func() Config) benchResu
 	if err := c.peers[1].SetTagsNow(Tags{CPUFree: 777}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(time.Minute, func() bool { return rec.count(rec.tagSeen) >= n-1 })
+	want := len(knowers(c.peers, c.peers[1].Name()))
+	waitFor(time.Minute*scale, func() bool { return rec.count(rec.tagSeen) >= want })
 	rec.mu.Lock()
-	res.tag999, res.tag100 = spread(t0, rec.tagSeen, n-1)
+	res.tag999, res.tag100 = spread(t0, rec.tagSeen, want)
 	rec.mu.Unlock()
 
 	// Replicated map entry.
 	t0 = time.Now()
 	c.peers[2].Map("jobs").Put("bench", []byte("job body"))
-	waitFor(time.Minute, func() bool { return rec.count(rec.entry) >= n })
+	waitFor(time.Minute*scale, func() bool { return rec.count(rec.entry) >= n })
 	rec.mu.Lock()
 	res.entry999, res.entry100 = spread(t0, rec.entry, n)
 	rec.mu.Unlock()
 
 	// False deaths with both cores busy: nobody is killed; count failures seen.
-	busy, stop := 20*time.Second, make(chan struct{})
+	busy, stop := 20*time.Second*scale, make(chan struct{})
 	for i := 0; i < runtime.GOMAXPROCS(0); i++ {
 		go func() {
 			x := 0
@@ -285,19 +317,86 @@ func runBench(t *testing.T, n int, profile string, base func() Config) benchResu
 	// Kill -> every other peer sees it failed, 3 victims one after another.
 	var ds []time.Duration
 	complete := true
+	killed := map[string]bool{}
 	for k := 0; k < 3; k++ {
 		victim := c.peers[n-1-k].Name()
+		// The observers: peers that hold the victim alive and are not cut off
+		// themselves (an earlier victim only declares it dead by its own timeouts).
+		var observers []string
+		for _, p := range knowers(c.peers, victim) {
+			if !killed[p.Name()] {
+				observers = append(observers, p.Name())
+			}
+		}
+		killed[victim] = true
 		t0 := time.Now()
 		c.net.Kill(victim)
-		ok := waitFor(2*time.Minute, func() bool { return len(rec.failedAt(victim)) >= n-1-k })
-		complete = complete && ok
-		for _, at := range rec.failedAt(victim) {
-			ds = append(ds, at.Sub(t0))
+		seen := func() map[string]time.Time {
+			at, out := rec.failedAt(victim), map[string]time.Time{}
+			for _, o := range observers {
+				if v, ok := at[o]; ok {
+					out[o] = v
+				}
+			}
+			return out
 		}
+		ok := waitFor(2*time.Minute*scale, func() bool { return len(seen()) >= len(observers) })
+		complete = complete && ok
+		var slowest string
+		var worst time.Duration
+		for o, at := range seen() {
+			ds = append(ds, at.Sub(t0))
+			if at.Sub(t0) > worst {
+				slowest, worst = o, at.Sub(t0)
+			}
+		}
+		t.Logf("kill %s: %d/%d observers saw it failed, the last (%s) after %v", victim, len(seen()), len(observers),
+			slowest, worst.Round(time.Millisecond))
 	}
 	res.killP50, res.killP99 = fmtDur(quantile(ds, 0.5), true), fmtDur(quantile(ds, 0.99), true)
 	res.killMax = fmtDur(quantile(ds, 1), complete)
+	t.Logf("N=%d %s: done after %v; %s", n, profile, time.Since(start).Round(time.Second), losses(c, logs))
 	return res
+}
+
+// knowers are the peers other than name whose memberlist holds name alive or
+// suspect: the observers a change about name can reach.
+func knowers(peers []*Peer, name string) []*Peer {
+	var out []*Peer
+	for _, p := range peers {
+		if p.Name() == name {
+			continue
+		}
+		if st := mlNodeOf(p.serf.Memberlist(), name); st.known && (st.state == memberlist.StateAlive || st.state == memberlist.StateSuspect) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// formedShare is the share of (observer, member) pairs that see each other,
+// e.g. "249999/250000 pairs, 499/500 peers see all".
+func formedShare(peers []*Peer) string {
+	n, pairs, full := len(peers), 0, 0
+	for _, p := range peers {
+		m := p.serf.Memberlist().NumMembers()
+		pairs += m
+		if m == n {
+			full++
+		}
+	}
+	return fmt.Sprintf("%d/%d pairs, %d/%d peers see all", pairs, n*n, full, n)
+}
+
+// losses sums what the network dropped at slow receivers and what memberlist
+// logged about dropping or suspecting.
+func losses(c *cluster, logs *logLines) string {
+	var dropped int64
+	for _, p := range c.peers {
+		dropped += c.net.Stats(p.Name()).Dropped.Load()
+	}
+	return fmt.Sprintf("network dropped %d packets/dials at full buffers, memberlist dropped %s messages at full handler queues, logged %d suspicions, %d failures, %d refutations",
+		dropped, logs.queueFull(), logs.count("has failed, no acks"), logs.count("Marking"), logs.count("Refuting"))
 }
 
 // stretched returns c with every periodic interval and protocol timeout k times

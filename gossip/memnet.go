@@ -35,10 +35,16 @@ type MemNetwork struct {
 	stats     sync.Map // node name -> *NetStats
 }
 
-// NetStats counts what one node sent (packets plus stream writes).
+// NetStats counts what one node sent (packets plus stream writes), and what
+// was lost on its way in because the node did not keep up.
 type NetStats struct {
 	Messages atomic.Int64
 	Bytes    atomic.Int64
+	// Dropped counts packets to this node dropped because its receive buffer
+	// (memPacketBuf) was full, and dials to it refused because its accept backlog
+	// (memStreamBuf) was: losses caused by the node itself being slow, not by
+	// SetLoss, Kill or Partition.
+	Dropped atomic.Int64
 }
 
 // Ports used by every in-memory node (each node has its own IP).
@@ -240,6 +246,7 @@ func (t *MemTransport) WriteToAddress(b []byte, a memberlist.Address) (time.Time
 	case dest.packetCh <- pkt:
 	case <-dest.done:
 	default: // receiver's buffer full: dropped, as by a kernel
+		t.net.Stats(dest.name).Dropped.Add(1)
 	}
 	return now, nil
 }
@@ -267,6 +274,7 @@ func (t *MemTransport) DialAddressTimeout(a memberlist.Address, _ time.Duration)
 		return client, nil
 	case <-dest.done:
 	default:
+		t.net.Stats(to).Dropped.Add(1)
 	}
 	_ = client.Close()
 	return nil, fmt.Errorf("dial %s: connection refused", a.Addr)
@@ -326,6 +334,7 @@ func (t *MemTransport) DialContext(ctx context.Context, addr string) (net.Conn, 
 		return client, nil
 	case <-l.done:
 	default:
+		t.net.Stats(to).Dropped.Add(1)
 	}
 	_ = client.Close()
 	return nil, fmt.Errorf("dial %s: connection refused", addr)
