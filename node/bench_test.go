@@ -46,6 +46,44 @@ func benchSubmit(b *testing.B, driver string) {
 	b.Logf("submit -> 30 running (%s): runs %s, median %s", driver, durations(runs), median(runs))
 }
 
+// BenchmarkSubmit30Bridge: submit -> 30 running, exec driver, in host mode and in
+// bridge mode (each allocation a namespace on the bridge and a mapped port),
+// alternately in one run so that the machine's load hits both alike.
+func BenchmarkSubmit30Bridge(b *testing.B) {
+	if _, err := os.Stat("/usr/lib/cni/bridge"); err != nil {
+		b.Skip("needs the CNI reference plugins in /usr/lib/cni")
+	}
+	runs := map[string][]time.Duration{}
+	for range b.N {
+		for _, mode := range []string{"host", "bridge"} {
+			b.StopTimer()
+			c := newCluster(b, 3)
+			job := benchJob("bench", 30, "exec")
+			job = strings.Replace(job, `  group "g" {`, `  group "g" {
+    network {
+      mode = "`+mode+`"
+      port "p" {
+        to = 8080
+      }
+    }`, 1)
+			b.StartTimer()
+			start := time.Now()
+			submit(b, c.peers[0].client, job)
+			waitAll(c, "bench", 30, -1)
+			runs[mode] = append(runs[mode], time.Since(start))
+			b.StopTimer()
+			c.shutdown()
+			b.StartTimer()
+		}
+	}
+	host, bridge := median(runs["host"]), median(runs["bridge"])
+	b.ReportMetric(host.Seconds(), "s-host-median")
+	b.ReportMetric(bridge.Seconds(), "s-bridge-median")
+	b.ReportMetric(bridge.Seconds()/host.Seconds(), "bridge/host")
+	b.Logf("submit -> 30 running, exec: host mode %s (median %s), bridge mode %s (median %s)",
+		durations(runs["host"]), host, durations(runs["bridge"]), bridge)
+}
+
 // BenchmarkKillPeer: kill -9 a peer and its containers; time until its allocations
 // run elsewhere (a count = 30 job over three peers), with Shoal's default timings.
 func BenchmarkKillPeer(b *testing.B) {
