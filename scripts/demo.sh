@@ -101,6 +101,8 @@ The demo cluster is running. Try:
   bin/peer job status hello
   bin/peer alloc logs -f <alloc id>            # the container says hello every 5 s
   bin/peer job scale sleep sleepers 6
+  bin/peer job run examples/web-bridge.hcl     # bridge mode: each allocation its own IP, 8080 mapped
+  bin/peer alloc status <alloc id>             # its host address and IP; curl <host address>/busybox-static/copyright
   kill -9 \$(cat $DEMO/p2.pid)   # its allocations come back on the others
   bin/peer job status sleep
   curl -s localhost:4646/v1/metrics | grep shoal_
