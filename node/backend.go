@@ -190,19 +190,9 @@ func (n *Node) SubmitJob(ctx context.Context, job *jobspec.Job) (api.JobRegister
 	if job == nil {
 		return api.JobRegisterResponse{}, badRequest("no job given")
 	}
-	// A job arriving as JSON may leave defaults out: fill them in (on our copy)
-	// before validating, so it validates and hashes like the same job from HCL.
-	job = cloneJob(job)
-	job.Canonicalize()
-	if err := job.Validate(); err != nil {
-		return api.JobRegisterResponse{}, fmt.Errorf("%w: %v", ErrBadRequest, err)
-	}
-	for _, g := range job.Groups {
-		for _, t := range g.Tasks {
-			if _, err := taskSpec("check", job, g, t); err != nil {
-				return api.JobRegisterResponse{}, fmt.Errorf("%w: %v", ErrBadRequest, err)
-			}
-		}
+	job, err := checkedJob(job)
+	if err != nil {
+		return api.JobRegisterResponse{}, err
 	}
 	version := uint64(0)
 	var stable *jobspec.Job
@@ -264,6 +254,56 @@ func (n *Node) autoRevert(je jobEntry, why string) {
 	if err := n.putJob(jobEntry{Job: job, SubmitTime: time.Now(), Stable: st, RevertedFrom: je.Job.Version}); err != nil {
 		log.Error("reverting", "err", err)
 	}
+}
+
+// checkedJob is a copy of a submitted job with its defaults filled in (a job arriving
+// as JSON may leave them out, and must validate and hash like the same job from
+// HCL), validated, and with every task's spec checked as the driver will build it.
+func checkedJob(job *jobspec.Job) (*jobspec.Job, error) {
+	job = cloneJob(job)
+	job.Canonicalize()
+	if err := job.Validate(); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrBadRequest, err)
+	}
+	for _, g := range job.Groups {
+		for _, t := range g.Tasks {
+			if _, err := taskSpec("check", job, g, t); err != nil {
+				return nil, fmt.Errorf("%w: %v", ErrBadRequest, err)
+			}
+		}
+	}
+	return job, nil
+}
+
+// PlanJob implements POST /v1/job/<id>/plan: what submitting job would do, changing
+// nothing (placement.PlanJob over this peer's view of the cluster).
+func (n *Node) PlanJob(ctx context.Context, job *jobspec.Job) (api.JobPlan, error) {
+	if job == nil {
+		return api.JobPlan{}, badRequest("no job given")
+	}
+	job, err := checkedJob(job)
+	if err != nil {
+		return api.JobPlan{}, err
+	}
+	plan := api.JobPlan{JobID: job.ID}
+	if old, ok := n.jobEntry(job.ID); ok {
+		plan.Exists, plan.CurrentVersion = true, old.Job.Version
+		if !old.Stop && old.Job.Hash() == job.Hash() {
+			plan.Version = old.Job.Version
+			return plan, nil // nothing would change
+		}
+		job.Version = old.Job.Version + 1
+	}
+	plan.Version = job.Version
+	v := n.snapshot()
+	var all []placement.Alloc
+	for _, as := range v.allocs {
+		all = append(all, as...)
+	}
+	for _, g := range placement.PlanJob(job, all, v.nodes, v.now) {
+		plan.Groups = append(plan.Groups, api.GroupPlan(g))
+	}
+	return plan, nil
 }
 
 func (n *Node) putJob(je jobEntry) error {

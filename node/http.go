@@ -32,6 +32,7 @@ type backend interface {
 	StopJob(ctx context.Context, id string, purge bool) error
 	ScaleJob(ctx context.Context, id, group string, count int) error
 	PromoteJob(ctx context.Context, id string) error
+	PlanJob(ctx context.Context, job *jobspec.Job) (api.JobPlan, error)
 	JobAllocs(id string) ([]api.Alloc, error)
 	GetAlloc(id string) (api.Alloc, error)
 	AllocLogs(ctx context.Context, id, task, stream string, follow bool, w io.Writer) error
@@ -59,6 +60,7 @@ func newHandler(b backend, reg *prometheus.Registry, parse func(name string, src
 	mux.HandleFunc("GET /v1/job/{id}/allocations", h.jobAllocs)
 	mux.HandleFunc("POST /v1/job/{id}/scale", h.scaleJob)
 	mux.HandleFunc("POST /v1/job/{id}/promote", h.promoteJob)
+	mux.HandleFunc("POST /v1/job/{id}/plan", h.planJob)
 	mux.HandleFunc("GET /v1/allocation/{id}", h.getAlloc)
 	mux.HandleFunc("GET /v1/allocation/{id}/logs", h.allocLogs)
 	mux.HandleFunc("GET /v1/nodes", h.listNodes)
@@ -135,29 +137,9 @@ func (h *handlers) listJobs(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handlers) submitJob(w http.ResponseWriter, r *http.Request) {
-	var req api.JobRegisterRequest
-	if err := decode(r, &req); err != nil {
+	job, err := h.requestJob(r)
+	if err != nil {
 		writeErr(w, err)
-		return
-	}
-	job := req.Job
-	switch {
-	case job != nil && req.JobHCL != "":
-		writeErr(w, badRequest(`give either "Job" or "JobHCL", not both`))
-		return
-	case req.JobHCL != "":
-		j, err := h.parse("job.hcl", []byte(req.JobHCL), req.Variables)
-		if err != nil {
-			writeErr(w, badRequest("%v", err))
-			return
-		}
-		job = j
-	case job == nil:
-		writeErr(w, badRequest(`request body needs "Job" (JSON job) or "JobHCL" (HCL source)`))
-		return
-	}
-	if id := r.PathValue("id"); id != "" && id != job.ID {
-		writeErr(w, badRequest("job ID %q in the body does not match %q in the path", job.ID, id))
 		return
 	}
 	resp, err := h.b.SubmitJob(r.Context(), job)
@@ -166,6 +148,46 @@ func (h *handlers) submitJob(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, resp)
+}
+
+func (h *handlers) planJob(w http.ResponseWriter, r *http.Request) {
+	job, err := h.requestJob(r)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	plan, err := h.b.PlanJob(r.Context(), job)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, plan)
+}
+
+// requestJob reads the job of a register or plan request: a JSON job, or HCL source
+// with variables; its ID must match the path's, if the path names one.
+func (h *handlers) requestJob(r *http.Request) (*jobspec.Job, error) {
+	var req api.JobRegisterRequest
+	if err := decode(r, &req); err != nil {
+		return nil, err
+	}
+	job := req.Job
+	switch {
+	case job != nil && req.JobHCL != "":
+		return nil, badRequest(`give either "Job" or "JobHCL", not both`)
+	case req.JobHCL != "":
+		j, err := h.parse("job.hcl", []byte(req.JobHCL), req.Variables)
+		if err != nil {
+			return nil, badRequest("%v", err)
+		}
+		job = j
+	case job == nil:
+		return nil, badRequest(`request body needs "Job" (JSON job) or "JobHCL" (HCL source)`)
+	}
+	if id := r.PathValue("id"); id != "" && id != job.ID {
+		return nil, badRequest("job ID %q in the body does not match %q in the path", job.ID, id)
+	}
+	return job, nil
 }
 
 func (h *handlers) getJob(w http.ResponseWriter, r *http.Request) {

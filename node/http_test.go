@@ -59,6 +59,9 @@ func (f *fakeBackend) StopJob(ctx context.Context, id string, purge bool) error 
 func (f *fakeBackend) ScaleJob(ctx context.Context, id, group string, count int) error {
 	return f.StopJob(ctx, id, false)
 }
+func (f *fakeBackend) PlanJob(ctx context.Context, job *jobspec.Job) (api.JobPlan, error) {
+	return api.JobPlan{JobID: job.ID, Version: 8}, nil
+}
 func (f *fakeBackend) PromoteJob(ctx context.Context, id string) error {
 	return f.StopJob(ctx, id, false)
 }
@@ -115,6 +118,9 @@ func TestHTTPAPI(t *testing.T) {
 		{"negative scale", "POST", "/v1/job/web/scale", `{"Group": "g", "Count": -1}`, 400, "Count -1"},
 		{"scale", "POST", "/v1/job/web/scale", `{"Group": "g", "Count": 2}`, 200, "web"},
 		{"promote", "POST", "/v1/job/web/promote", ``, 200, "web"},
+		{"plan", "POST", "/v1/job/web/plan", `{"Job": {"ID": "web"}}`, 200, `"Version": 8`},
+		{"plan with another job's body", "POST", "/v1/job/web/plan", `{"Job": {"ID": "db"}}`, 400, "does not match"},
+		{"plan without a job", "POST", "/v1/job/web/plan", `{}`, 400, "needs"},
 		{"promote unknown job", "POST", "/v1/job/nope/promote", ``, 404, "nope"},
 		{"alloc prefix ambiguous", "GET", "/v1/allocation/ab", "", 400, "matches 2 ids"},
 		{"alloc unknown", "GET", "/v1/allocation/zz", "", 404, `"zz"`},

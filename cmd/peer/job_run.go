@@ -65,8 +65,8 @@ saying why. -detach submits and exits at once.`,
 	return cmd
 }
 
-// errUnplaced is returned (exit 1 with the reasons printed) when the job cannot be placed.
-var errUnplaced = errors.New("job cannot be fully placed")
+// errUnplaced is returned (exit 2, the reasons printed) when the job cannot be placed.
+var errUnplaced = exitCode(2, errors.New("job cannot be fully placed"))
 
 // monitor polls the job's allocations and prints each change until every
 // allocation of version runs, or the peer reports why slots cannot be placed.

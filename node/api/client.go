@@ -11,6 +11,8 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"github.com/shoal-sched/shoal/jobspec"
 )
 
 // DefaultAddress is where a peer's API listens unless told otherwise.
@@ -145,6 +147,12 @@ func (c *Client) StopJob(ctx context.Context, id string, purge bool) error {
 func (c *Client) JobAllocs(ctx context.Context, id string) ([]Alloc, error) {
 	var out []Alloc
 	return out, c.do(ctx, "GET", "/v1/job/"+url.PathEscape(id)+"/allocations", nil, &out)
+}
+
+// Plan asks what submitting a job would do, changing nothing.
+func (c *Client) Plan(ctx context.Context, job *jobspec.Job) (plan JobPlan, err error) {
+	err = c.do(ctx, "POST", "/v1/job/"+url.PathEscape(job.ID)+"/plan", JobRegisterRequest{Job: job}, &plan)
+	return plan, err
 }
 
 // Promote promotes the canaries of a job's current version.

@@ -35,6 +35,28 @@ type JobRegisterResponse struct {
 	Version uint64
 }
 
+// JobPlan answers POST /v1/job/<id>/plan: what submitting the job would do.
+type JobPlan struct {
+	JobID          string
+	Exists         bool        // a version of the job is already in the cluster
+	CurrentVersion uint64      // its version, when Exists
+	Version        uint64      // the version the submission would get (CurrentVersion: no change)
+	Groups         []GroupPlan `json:",omitempty"` // empty when nothing would change
+}
+
+// GroupPlan is what a submission would do to one task group (placement.GroupPlan).
+type GroupPlan struct {
+	Group   string
+	Create  int
+	Destroy int
+	Update  int
+	Ignore  int
+	Canary  int
+	// Unplaced says why slots would not be placed (a dry-run auction over every
+	// peer as the cluster is now), one line per reason.
+	Unplaced []string `json:",omitempty"`
+}
+
 // Job is GET /v1/job/<id>: the job as submitted plus its cluster state.
 type Job struct {
 	*jobspec.Job

@@ -1,0 +1,49 @@
+package main
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/shoal-sched/shoal/jobspec"
+)
+
+func TestDiffJobs(t *testing.T) {
+	load := func(src string) *jobspec.Job {
+		t.Helper()
+		job, err := jobspec.Parse("job.hcl", []byte(src), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return job
+	}
+	const base = `job "web" {
+  group "g" {
+    count = 2
+    task "t" {
+      driver = "exec"
+      config {
+        command = "/bin/sleep"
+        args    = ["60"]
+      }
+    }
+  }
+}`
+	old := load(base)
+	if d := diffJobs(old, load(base)); len(d) != 0 {
+		t.Errorf("the same job differs: %q", d)
+	}
+	bumped := load(base)
+	bumped.Version = 9
+	if d := diffJobs(old, bumped); len(d) != 0 {
+		t.Errorf("a version bump alone shows as a change: %q", d)
+	}
+	changed := load(strings.NewReplacer(`count = 2`, `count = 3`, `["60"]`, `["60", "-x"]`).Replace(base))
+	want := []string{
+		`~ TaskGroups[0].Count: 2 => 3`,
+		`+ TaskGroups[0].Tasks[0].Config.args[1]: "-x"`,
+	}
+	if got := diffJobs(old, changed); !slices.Equal(got, want) {
+		t.Errorf("diff:\n got %q\nwant %q", got, want)
+	}
+}
