@@ -175,7 +175,7 @@ func (p *parser) service(blk *hclsyntax.Block, path, name string) Service {
 	var s Service
 	b := blk.Body
 	p.checkBody(b, path, sub, spec{attrs: []string{"name", "port", "tags"}, blocks: []string{"check"},
-		ignored: map[string]string{"provider": "Shoal checks services itself", "connect": whyConsul,
+		ignored: map[string]string{"provider": "Shoal serves every service from its own catalog (peer service info NAME, GET /v1/service/NAME)", "connect": whyConsul,
 			"canary_tags": whyNotYet, "tagged_addresses": whyConsul, "meta": whyConsul, "canary_meta": whyConsul,
 			"address_mode": whyNotYet, "address": whyNotYet, "enable_tag_override": whyConsul,
 			"task": "services are checked for the whole group", "on_update": whyNotYet, "identity": whyIdentity,

@@ -33,6 +33,8 @@ type backend interface {
 	ScaleJob(ctx context.Context, id, group string, count int) error
 	PromoteJob(ctx context.Context, id string) error
 	PlanJob(ctx context.Context, job *jobspec.Job) (api.JobPlan, error)
+	Services() []api.ServiceStub
+	Service(name string, healthyOnly bool) ([]api.ServiceRegistration, error)
 	JobAllocs(id string) ([]api.Alloc, error)
 	GetAlloc(id string) (api.Alloc, error)
 	AllocLogs(ctx context.Context, id, task, stream string, follow bool, w io.Writer) error
@@ -63,6 +65,8 @@ func newHandler(b backend, reg *prometheus.Registry, parse func(name string, src
 	mux.HandleFunc("POST /v1/job/{id}/plan", h.planJob)
 	mux.HandleFunc("GET /v1/allocation/{id}", h.getAlloc)
 	mux.HandleFunc("GET /v1/allocation/{id}/logs", h.allocLogs)
+	mux.HandleFunc("GET /v1/services", h.services)
+	mux.HandleFunc("GET /v1/service/{name}", h.service)
 	mux.HandleFunc("GET /v1/nodes", h.listNodes)
 	mux.HandleFunc("GET /v1/node/{id}", h.getNode)
 	mux.HandleFunc("POST /v1/node/{id}/drain", h.drain)
@@ -200,12 +204,12 @@ func (h *handlers) getJob(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handlers) stopJob(w http.ResponseWriter, r *http.Request) {
-	purge := r.URL.Query().Get("purge")
-	if purge != "" && purge != "true" && purge != "false" {
-		writeErr(w, badRequest("purge=%q: accepted: true or false", purge))
+	purge, err := boolQuery(r, "purge")
+	if err != nil {
+		writeErr(w, err)
 		return
 	}
-	if err := h.b.StopJob(r.Context(), r.PathValue("id"), purge == "true"); err != nil {
+	if err := h.b.StopJob(r.Context(), r.PathValue("id"), purge); err != nil {
 		writeErr(w, err)
 		return
 	}
@@ -244,6 +248,40 @@ func (h *handlers) promoteJob(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, map[string]string{"JobID": r.PathValue("id")})
+}
+
+// boolQuery reads a true/false query parameter (absent: false).
+func boolQuery(r *http.Request, name string) (bool, error) {
+	switch v := r.URL.Query().Get(name); v {
+	case "", "false":
+		return false, nil
+	case "true":
+		return true, nil
+	default:
+		return false, badRequest("%s=%q: accepted: true or false", name, v)
+	}
+}
+
+func (h *handlers) services(w http.ResponseWriter, r *http.Request) {
+	out := h.b.Services()
+	if out == nil {
+		out = []api.ServiceStub{}
+	}
+	writeJSON(w, out)
+}
+
+func (h *handlers) service(w http.ResponseWriter, r *http.Request) {
+	healthy, err := boolQuery(r, "healthy")
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	regs, err := h.b.Service(r.PathValue("name"), healthy)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, regs)
 }
 
 func (h *handlers) getAlloc(w http.ResponseWriter, r *http.Request) {

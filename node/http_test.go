@@ -59,6 +59,13 @@ func (f *fakeBackend) StopJob(ctx context.Context, id string, purge bool) error 
 func (f *fakeBackend) ScaleJob(ctx context.Context, id, group string, count int) error {
 	return f.StopJob(ctx, id, false)
 }
+func (f *fakeBackend) Services() []api.ServiceStub { return nil }
+func (f *fakeBackend) Service(name string, healthyOnly bool) ([]api.ServiceRegistration, error) {
+	if name != "web" {
+		return nil, fmt.Errorf("%w: no running allocation offers service %q", ErrNotFound, name)
+	}
+	return []api.ServiceRegistration{{ServiceName: "web", Port: 20001}}, nil
+}
 func (f *fakeBackend) PlanJob(ctx context.Context, job *jobspec.Job) (api.JobPlan, error) {
 	return api.JobPlan{JobID: job.ID, Version: 8}, nil
 }
@@ -118,6 +125,10 @@ func TestHTTPAPI(t *testing.T) {
 		{"negative scale", "POST", "/v1/job/web/scale", `{"Group": "g", "Count": -1}`, 400, "Count -1"},
 		{"scale", "POST", "/v1/job/web/scale", `{"Group": "g", "Count": 2}`, 200, "web"},
 		{"promote", "POST", "/v1/job/web/promote", ``, 200, "web"},
+		{"services", "GET", "/v1/services", ``, 200, "[]"},
+		{"service", "GET", "/v1/service/web?healthy=true", ``, 200, "20001"},
+		{"unknown service", "GET", "/v1/service/db", ``, 404, `service "db"`},
+		{"service with a bad filter", "GET", "/v1/service/web?healthy=yes", ``, 400, "healthy"},
 		{"plan", "POST", "/v1/job/web/plan", `{"Job": {"ID": "web"}}`, 200, `"Version": 8`},
 		{"plan with another job's body", "POST", "/v1/job/web/plan", `{"Job": {"ID": "db"}}`, 400, "does not match"},
 		{"plan without a job", "POST", "/v1/job/web/plan", `{}`, 400, "needs"},

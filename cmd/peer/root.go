@@ -16,7 +16,7 @@ jobs are HCL files in the syntax Nomad users write, submitted to any peer.`,
 	root.AddCommand(
 		newVersionCmd(), newInitCmd(),
 		newJobCmd(),
-		newNodeCmd(), newAllocCmd(), newMembersCmd(), newRunCmd(),
+		newNodeCmd(), newAllocCmd(), newServiceCmd(), newMembersCmd(), newRunCmd(),
 	)
 	return root
 }

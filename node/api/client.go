@@ -149,6 +149,23 @@ func (c *Client) JobAllocs(ctx context.Context, id string) ([]Alloc, error) {
 	return out, c.do(ctx, "GET", "/v1/job/"+url.PathEscape(id)+"/allocations", nil, &out)
 }
 
+// Services lists the services running allocations offer.
+func (c *Client) Services(ctx context.Context) (out []ServiceStub, err error) {
+	err = c.do(ctx, "GET", "/v1/services", nil, &out)
+	return out, err
+}
+
+// Service lists the instances of a service; healthyOnly leaves out those whose
+// checks fail.
+func (c *Client) Service(ctx context.Context, name string, healthyOnly bool) (out []ServiceRegistration, err error) {
+	path := "/v1/service/" + url.PathEscape(name)
+	if healthyOnly {
+		path += "?healthy=true"
+	}
+	err = c.do(ctx, "GET", path, nil, &out)
+	return out, err
+}
+
 // Plan asks what submitting a job would do, changing nothing.
 func (c *Client) Plan(ctx context.Context, job *jobspec.Job) (plan JobPlan, err error) {
 	err = c.do(ctx, "POST", "/v1/job/"+url.PathEscape(job.ID)+"/plan", JobRegisterRequest{Job: job}, &plan)

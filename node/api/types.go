@@ -35,6 +35,29 @@ type JobRegisterResponse struct {
 	Version uint64
 }
 
+// ServiceStub is one service in GET /v1/services.
+type ServiceStub struct {
+	ServiceName string
+	Tags        []string `json:",omitempty"` // every instance's tags, together
+	Instances   int
+	Passing     int // instances whose checks all pass
+}
+
+// ServiceRegistration is one instance of a service (GET /v1/service/<name>): a
+// running allocation's service block, at its host address and mapped port.
+type ServiceRegistration struct {
+	ID          string
+	ServiceName string
+	JobID       string
+	AllocID     string
+	NodeID      string
+	NodeName    string
+	Tags        []string `json:",omitempty"`
+	Address     string
+	Port        int
+	Health      string `json:",omitempty"` // passing, critical, or empty without checks
+}
+
 // JobPlan answers POST /v1/job/<id>/plan: what submitting the job would do.
 type JobPlan struct {
 	JobID          string
