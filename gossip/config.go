@@ -74,8 +74,13 @@ type Config struct {
 	BroadcastTimeout  time.Duration
 
 	// Ours.
-	TagInterval         time.Duration // minimum time between two tag broadcasts (unless forced)
-	NoticeInterval      time.Duration // minimum time between two notices for one own table
+	TagInterval    time.Duration // minimum time between two tag broadcasts (unless forced)
+	NoticeInterval time.Duration // minimum time between two notices for one own table
+	// NoticePeers: a change to an own table is also told straight to this many
+	// random live peers over the RPC (coalesced over directNoticeDelay), so they
+	// pull it at once instead of after NoticeInterval and a gossip round; the gossip
+	// notice still reaches everyone else. 0: gossip only.
+	NoticePeers         int
 	AntiEntropyInterval time.Duration // one digest exchange with a random live peer per interval
 	TombstoneTTL        time.Duration // LWW tombstones and table row tombstones are collected after this
 	RPCTimeout          time.Duration // deadline of a Call whose ctx has none
@@ -118,6 +123,7 @@ func DefaultLANConfig() Config {
 
 		TagInterval:         time.Second,            // capacity updates at most once a second
 		NoticeInterval:      100 * time.Millisecond, // table notices coalesced over 100 ms
+		NoticePeers:         3,                      // ... and told at once to 3 random peers
 		AntiEntropyInterval: 2 * time.Second,        // repairs lost notices within a few seconds
 		TombstoneTTL:        24 * time.Hour,         // longer than any peer is expected to stay down
 		RPCTimeout:          10 * time.Second,       // a Call without a ctx deadline
@@ -250,6 +256,9 @@ func (c *Config) Validate() error {
 		if m.v < 1 {
 			bad(m.name, m.v, "must be >= 1")
 		}
+	}
+	if c.NoticePeers < 0 {
+		bad("NoticePeers", c.NoticePeers, "must be >= 0 (0: table changes travel by gossip only)")
 	}
 	if c.RPCMaxMessage < 64<<10 || c.RPCMaxMessage > 1<<30 {
 		bad("RPCMaxMessage", c.RPCMaxMessage, "must be in 64 KiB..1 GiB")

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"sync"
 	"testing"
+	"time"
 )
 
 func TestMapReplicatesPutsAndDeletes(t *testing.T) {
@@ -209,4 +210,24 @@ func TestLoadSeedsStateThatAntiEntropySpreads(t *testing.T) {
 	if e := <-fired; e.Key != "new" {
 		t.Errorf("first OnChange was for %q; Load must not fire callbacks", e.Key)
 	}
+}
+
+// A table change reaches another peer through the direct notice alone: with gossip,
+// probes (which piggyback broadcasts), push-pull and anti-entropy all an hour
+// apart, nothing else could carry it within the test's deadline.
+func TestTableChangeToldDirectly(t *testing.T) {
+	hour := time.Hour
+	c := newCluster(t, 2, func(cfg *Config) {
+		cfg.GossipInterval, cfg.ProbeInterval, cfg.ProbeTimeout = hour, hour, time.Second
+		cfg.PushPullInterval, cfg.AntiEntropyInterval, cfg.TagInterval = hour, hour, hour
+	})
+	owner, other := c.peers[0], c.peers[1]
+	owner.Table("allocs").SetOwn("a1", []byte("running"))
+	eventually(t, "the other peer holds the new row", func() bool {
+		return string(other.Table("allocs").Rows(owner.Name())["a1"]) == "running"
+	})
+	owner.Table("allocs").SetOwn("a1", []byte("complete"))
+	eventually(t, "the other peer holds the changed row", func() bool {
+		return string(other.Table("allocs").Rows(owner.Name())["a1"]) == "complete"
+	})
 }

@@ -26,6 +26,10 @@ const (
 	methodMapXchg   = "gossip.map.exchange"
 	methodTableGet  = "gossip.table.get"
 	methodTablePush = "gossip.table.push"
+	methodNotice    = "gossip.notice"
+
+	// directNoticeDelay coalesces the direct notices of a burst of table writes.
+	directNoticeDelay = 5 * time.Millisecond
 
 	maxConcurrentPulls = 8
 )
@@ -78,6 +82,7 @@ type replicator struct {
 	inflight map[string]bool
 	noticeAt map[string]time.Time // table -> last notice sent
 	pending  map[string]bool      // table -> a coalesced notice is scheduled
+	direct   map[string]bool      // table -> a coalesced direct notice is scheduled
 }
 
 func newReplicator(p *Peer) *replicator {
@@ -85,7 +90,7 @@ func newReplicator(p *Peer) *replicator {
 		p: p, callbacks: newQueue[func()](), notices: newQueue[notice](),
 		kick: make(chan struct{}, 1), sem: make(chan struct{}, maxConcurrentPulls),
 		maps: map[string]*LWWMap{}, tables: map[string]*Tables{}, inflight: map[string]bool{},
-		noticeAt: map[string]time.Time{}, pending: map[string]bool{},
+		noticeAt: map[string]time.Time{}, pending: map[string]bool{}, direct: map[string]bool{},
 	}
 }
 
@@ -151,8 +156,10 @@ func (r *replicator) sendNotice(n notice) {
 	}
 }
 
-// sendTableNotice announces our table's version, at most once per NoticeInterval.
+// sendTableNotice announces our table's version, at most once per NoticeInterval
+// by gossip, and at once to NoticePeers peers directly.
 func (r *replicator) sendTableNotice(table string) {
+	r.directNotice(table)
 	r.mu.Lock()
 	if r.pending[table] {
 		r.mu.Unlock()
@@ -173,6 +180,44 @@ func (r *replicator) sendTableNotice(table string) {
 		r.noticeAt[table] = time.Now()
 		r.mu.Unlock()
 		r.tableNoticeNow(table)
+	})
+}
+
+// directNotice tells up to NoticePeers random live peers our table's version over
+// the RPC, coalescing the writes of the next directNoticeDelay; they pull at once.
+func (r *replicator) directNotice(table string) {
+	k := r.p.cfg.NoticePeers
+	if k <= 0 {
+		return
+	}
+	r.mu.Lock()
+	if r.direct[table] {
+		r.mu.Unlock()
+		return
+	}
+	r.direct[table] = true
+	r.mu.Unlock()
+	time.AfterFunc(directNoticeDelay, func() {
+		r.mu.Lock()
+		r.direct[table] = false
+		r.mu.Unlock()
+		if r.p.stopped() {
+			return
+		}
+		t := r.tableFor(table)
+		n := notice{Kind: noticeTable, Name: table, Version: t.Version(t.self), Writer: t.self}
+		others := r.p.aliveOthers()
+		for i := 0; i < len(others) && i < k; i++ { // a random k of them
+			j := i + r.p.randIntn(len(others)-i)
+			others[i], others[j] = others[j], others[i]
+			go func(peer string) {
+				ctx, cancel := r.ctx(r.p.cfg.RPCTimeout)
+				defer cancel()
+				if err := r.p.Call(ctx, peer, methodNotice, n, nil); err != nil && !r.p.stopped() {
+					r.p.log.Debug("direct notice not delivered; gossip carries it", "to", peer, "table", table, "err", err)
+				}
+			}(others[i])
+		}
 	})
 }
 
@@ -469,6 +514,16 @@ func (r *replicator) registerHandlers() {
 		m := r.mapFor(req.Map)
 		m.merge(req.Entries, true)
 		return Encode(notIn(m.inBuckets(req.Buckets), req.Entries))
+	})
+	h(methodNotice, func(_ context.Context, _ string, b []byte) ([]byte, error) {
+		var n notice
+		if err := Decode(b, &n); err != nil {
+			return nil, err
+		}
+		if n.Writer != r.p.cfg.NodeName {
+			r.notices.push(n)
+		}
+		return nil, nil
 	})
 	h(methodTableGet, func(_ context.Context, _ string, b []byte) ([]byte, error) {
 		var req tableGetReq
