@@ -129,7 +129,7 @@ func BenchmarkIdleRSS(b *testing.B) {
 func waitAll(c *cluster, job string, n, not int) []api.Alloc {
 	via := c.any(not)
 	var got []api.Alloc
-	c.waitFor(60*time.Second, fmt.Sprintf("%d running", n), func() (bool, string) {
+	c.waitEvery(60*time.Second, 10*time.Millisecond, fmt.Sprintf("%d running", n), func() (bool, string) {
 		allocs, err := via.JobAllocs(context.Background(), job)
 		if err != nil {
 			return false, err.Error()

@@ -125,7 +125,13 @@ func (c *cluster) add(i int) *proc {
 	p := &proc{name: fmt.Sprintf("p%d", i+1), addr: c.net + strconv.Itoa(i+1)}
 	p.dataDir = filepath.Join(c.dir, p.name)
 	p.client = api.NewClient("http://" + p.addr + ":4646")
-	args := []string{"run", "-name", p.name, "-data-dir", p.dataDir, "-bind", p.addr, "-log-level", "debug"}
+	// Tests log at debug level (their logs explain failures); benchmarks measure the
+	// peer as users run it, at the default level.
+	level := "debug"
+	if _, bench := c.t.(*testing.B); bench {
+		level = "info"
+	}
+	args := []string{"run", "-name", p.name, "-data-dir", p.dataDir, "-bind", p.addr, "-log-level", level}
 	args = append(args, c.args...)
 	for j, q := range c.peers {
 		if j != i && q != nil && q.running() {
@@ -270,6 +276,12 @@ func indexOf(ps []*proc, p *proc) int {
 // after timeout. The timeouts are generous deadlines, not speed assertions.
 func (c *cluster) waitFor(timeout time.Duration, what string, cond func() (bool, string)) {
 	c.t.Helper()
+	c.waitEvery(timeout, 50*time.Millisecond, what, cond)
+}
+
+// waitEvery is waitFor looking every `every`.
+func (c *cluster) waitEvery(timeout, every time.Duration, what string, cond func() (bool, string)) {
+	c.t.Helper()
 	deadline := time.Now().Add(timeout)
 	last := ""
 	for time.Now().Before(deadline) {
@@ -278,7 +290,7 @@ func (c *cluster) waitFor(timeout time.Duration, what string, cond func() (bool,
 			return
 		}
 		last = desc
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(every)
 	}
 	c.t.Fatalf("waiting for %s: gave up after %s; last: %s", what, timeout, last)
 }

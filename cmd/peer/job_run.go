@@ -138,7 +138,7 @@ func monitor(ctx context.Context, out io.Writer, c *api.Client, id string, versi
 		select {
 		case <-ctx.Done():
 			return fmt.Errorf("%d of %d allocations running when the watch ended (%v); follow with: peer job status %s", ok, want, ctx.Err(), id)
-		case <-time.After(100 * time.Millisecond):
+		case <-time.After(pollInterval(time.Since(start))):
 		}
 	}
 }
@@ -159,4 +159,14 @@ func canaryPending(job *api.Job, allocs []api.Alloc, version uint64) bool {
 		}
 	}
 	return false
+}
+
+// pollInterval is how long monitor waits between two looks: 20 ms while a
+// placement is usually under way (a job of dozens of allocations runs within a
+// second), then 250 ms, so that a long watch costs the peer little.
+func pollInterval(elapsed time.Duration) time.Duration {
+	if elapsed < 5*time.Second {
+		return 20 * time.Millisecond
+	}
+	return 250 * time.Millisecond
 }
