@@ -221,8 +221,10 @@ func (n *Network) Teardown(ctx context.Context, id string) error {
 			list, rt = l, cachedRT
 		}
 	}
-	if _, err := os.Stat(path); err != nil {
-		rt.NetNS = "" // gone already: plugins still release what lives outside it
+	if !isNetNS(path) {
+		// Gone already, or a plain file left by a reboot: plugins still release
+		// what lives outside it (address lease, iptables rules).
+		rt.NetNS = ""
 	}
 	var errs []error
 	if err := n.cni.DelNetworkList(ctx, list, rt); err != nil {

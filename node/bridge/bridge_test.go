@@ -150,6 +150,68 @@ func TestSetupMapsPortsAndTeardownCleansUp(t *testing.T) {
 	}
 }
 
+// After a reboot the namespace's file is a plain empty file (its bind mount and the
+// namespace are gone, the veth with it) while host-local's lease, on disk, is still
+// there: teardown releases the lease, portmap's rules and the file. (The reboot also
+// cleared iptables; this one did not, and the bridge plugin of containernetworking
+// -plugins 1.1 removes its masquerade rules only from inside the namespace, so the
+// test removes those itself.)
+func TestTeardownAfterReboot(t *testing.T) {
+	c := testConfig(t)
+	n, err := New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	id := c.Name + "-reboot"
+	t.Cleanup(func() { n.Teardown(ctx, id); deleteNATRules(t, id) })
+	a, err := n.Setup(ctx, id, []PortMapping{{HostPort: freePort(t), ContainerPort: 8080, HostIP: "127.66.0.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Unmount(a.NetNS, unix.MNT_DETACH); err != nil { // the reboot
+		t.Fatal(err)
+	}
+	if err := n.Teardown(ctx, id); err != nil {
+		t.Errorf("teardown after a reboot: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join("/var/lib/cni/networks", c.Name, a.IP)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("address lease %s still there after teardown (%v)", a.IP, err)
+	}
+	if _, err := os.Stat(a.NetNS); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("netns file %s still there after teardown (%v)", a.NetNS, err)
+	}
+	if rules := append(iptablesMentioning(t, "dnat name: \\\""+c.Name), iptablesMentioning(t, "-d "+a.IP+"/32")...); len(rules) > 0 {
+		t.Errorf("port mapping or firewall rules of %s left after teardown:\n%s", id, strings.Join(rules, "\n"))
+	}
+}
+
+// deleteNATRules removes the nat-table rules commented with id and the chains they
+// jump to.
+func deleteNATRules(t *testing.T, id string) {
+	out, err := exec.Command("iptables-save", "-t", "nat").Output()
+	if err != nil {
+		return
+	}
+	var chains []string
+	for _, l := range strings.Split(string(out), "\n") {
+		if !strings.HasPrefix(l, "-A POSTROUTING ") || !strings.Contains(l, id) {
+			continue
+		}
+		f := strings.Fields(l)
+		chains = append(chains, f[len(f)-1])
+		// iptables-save quotes for a shell: hand the rule back through one.
+		del := "iptables -t nat -D" + strings.TrimPrefix(l, "-A")
+		if out, err := exec.Command("sh", "-c", del).CombinedOutput(); err != nil {
+			t.Logf("cleanup: %s: %v %s", del, err, out)
+		}
+	}
+	for _, ch := range chains {
+		exec.Command("iptables", "-t", "nat", "-F", ch).Run()
+		exec.Command("iptables", "-t", "nat", "-X", ch).Run()
+	}
+}
+
 // iptablesMentioning lists the iptables rules (IPv4 and IPv6) that hold s: CNI
 // comments its NAT rules with the container id, the firewall plugin's name its
 // address.

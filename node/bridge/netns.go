@@ -56,3 +56,10 @@ func removeNetNS(path string) error {
 	}
 	return nil
 }
+
+// isNetNS reports whether path is a network namespace (an nsfs file): after a
+// reboot the files createNetNS bind-mounted are plain empty files.
+func isNetNS(path string) bool {
+	var st unix.Statfs_t
+	return unix.Statfs(path, &st) == nil && st.Type == unix.NSFS_MAGIC
+}
