@@ -227,6 +227,9 @@ func (d *Driver) Start(ctx context.Context, spec TaskSpec) (_ *Task, retErr erro
 			}
 		}
 	}
+	if err := writeFiles(dir, s.Files, l.uid, l.gid); err != nil {
+		return nil, fmt.Errorf("starting task %q: %w", s.ID, err)
+	}
 	if meta.Overlay {
 		opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", lookupRoot, filepath.Join(dir, "upper"), filepath.Join(dir, "work"))
 		if err := unix.Mount("overlay", rootfs, "overlay", 0, opts); err != nil {
@@ -295,4 +298,29 @@ func metaFromLabels(labels []string) (taskMeta, error) {
 		}
 	}
 	return m, errors.New("no " + strings.TrimSuffix(metaLabel, "=") + " label")
+}
+
+// writeFiles writes a task's files into its directory, owned by its user. The paths
+// were checked to stay under local/ or secrets/; subdirectories are created.
+func writeFiles(dir string, files []File, uid, gid int) error {
+	for _, f := range files {
+		p := filepath.Join(dir, filepath.Clean(f.Path))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			return err
+		}
+		mode := f.Mode
+		if mode == 0 {
+			mode = 0o644
+		}
+		if err := os.WriteFile(p, f.Data, mode); err != nil {
+			return fmt.Errorf("writing %s: %w", f.Path, err)
+		}
+		if err := os.Chmod(p, mode); err != nil { // WriteFile's mode is masked by the umask
+			return err
+		}
+		if err := os.Chown(p, uid, gid); err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -3,6 +3,8 @@ package exec
 import (
 	"errors"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -47,6 +49,15 @@ type TaskSpec struct {
 	HostNetwork  bool              // share the host's network namespace instead of a new one with loopback only
 	NetNS        string            // join this network namespace (a path, e.g. a bind-mounted nsfs file) instead of a new one
 	Hostname     string            // default: the task ID (first 63 characters)
+	Files        []File            // written into the task directory before the task starts (rendered templates)
+}
+
+// File is a file of a task's directory, written before the task starts and owned
+// by the task's user: Path is relative to the task dir, under local/ or secrets/.
+type File struct {
+	Path string
+	Data []byte
+	Mode os.FileMode
 }
 
 const defaultKillTimeout = 5 * time.Second
@@ -95,6 +106,12 @@ func (s *TaskSpec) validate() error {
 	}
 	if s.NetNS != "" && (!strings.HasPrefix(s.NetNS, "/") || s.HostNetwork) {
 		bad("netns", strconv.Quote(s.NetNS), "must be an absolute path, and not set with host networking")
+	}
+	for _, f := range s.Files {
+		clean := filepath.Clean(f.Path)
+		if filepath.IsAbs(f.Path) || !(strings.HasPrefix(clean, "local/") || strings.HasPrefix(clean, "secrets/")) {
+			bad("file", strconv.Quote(f.Path), "must be a path under local/ or secrets/ of the task directory")
+		}
 	}
 	if s.WorkDir != "" && !strings.HasPrefix(s.WorkDir, "/") {
 		bad("work_dir", strconv.Quote(s.WorkDir), "must be an absolute path")

@@ -9,9 +9,8 @@ import (
 var taskSpec = spec{
 	attrs: []string{"driver", "env", "user", "kill_timeout", "kill_signal", "meta", "leader"},
 	blocks: []string{"config", "env", "resources", "restart", "meta", "service", "constraint",
-		"affinity"},
+		"affinity", "template"},
 	ignored: map[string]string{
-		"template": "templates are not rendered by Shoal yet; pass values with env",
 		"artifact": "artifacts are not downloaded by Shoal yet; bake them into the image",
 		"vault":    whyConsul, "consul": whyConsul, "identity": whyIdentity,
 		"logs":         "Shoal rotates task logs with its own limits",
@@ -86,11 +85,41 @@ func (p *parser) decodeTask(blk *hclsyntax.Block, g *Group, gpath string) *Task 
 	// A task's services, constraints and affinities apply to its group: the tasks of
 	// a group always run together on one peer.
 	// Their positions are recorded under the group, where validation looks for them.
+	for i, tb := range blocks(b, "template") {
+		t.Templates = append(t.Templates, p.template(tb, path, i))
+	}
 	for _, s := range blocks(b, "service") {
 		g.Services = append(g.Services, p.service(s, gpath, fmt.Sprintf("service[%d]", len(g.Services))))
 	}
 	g.Constraints = append(g.Constraints, p.constraints(b, gpath, len(g.Constraints))...)
 	g.Affinities = append(g.Affinities, p.affinities(b, gpath, len(g.Affinities))...)
+	return t
+}
+
+// template decodes a task's i-th template block.
+func (p *parser) template(blk *hclsyntax.Block, path string, i int) Template {
+	sub := fmt.Sprintf("template[%d].", i)
+	p.record(field(path, sub[:len(sub)-1]), blk.DefRange())
+	b := blk.Body
+	p.checkBody(b, path, sub, spec{
+		attrs: []string{"data", "destination", "env", "perms", "left_delimiter", "right_delimiter", "change_mode", "change_signal"},
+		ignored: map[string]string{
+			"source":        "templates from files need artifacts, which Shoal does not download; put the template in data",
+			"splay":         "templates are rendered once, when the task starts",
+			"wait":          "templates are rendered once, when the task starts",
+			"change_script": "templates are rendered once, when the task starts",
+			"uid":           whyNotYet, "gid": whyNotYet,
+			"error_on_missing_key": "a missing key renders as <no value>, as Go's text/template does",
+			"vault_grace":          whyConsul,
+		}})
+	t := Template{ChangeMode: "restart"}
+	p.str(b, path, sub, "data", &t.Data)
+	p.str(b, path, sub, "destination", &t.Destination)
+	p.boolean(b, path, sub, "env", &t.Env)
+	p.str(b, path, sub, "perms", &t.Perms)
+	p.str(b, path, sub, "left_delimiter", &t.LeftDelim)
+	p.str(b, path, sub, "right_delimiter", &t.RightDelim)
+	p.str(b, path, sub, "change_mode", &t.ChangeMode)
 	return t
 }
 

@@ -67,6 +67,20 @@ type Task struct {
 	Meta        map[string]string `json:"Meta,omitempty" codec:"meta"`
 	Restart     *RestartPolicy    `json:"RestartPolicy,omitempty" codec:"restart"`
 	Leader      bool              `json:"Leader,omitempty" codec:"leader"`
+	Templates   []Template        `json:"Templates,omitempty" codec:"tmpl"`
+}
+
+// Template is a file rendered into the task's directory when the task starts, with
+// Go's text/template and the functions in TemplateFuncs (Nomad's template block,
+// without Consul and Vault).
+type Template struct {
+	Data        string `json:"EmbeddedTmpl" codec:"data"`
+	Destination string `json:"DestPath" codec:"dest"` // relative to the task dir: local/... or secrets/...
+	Env         bool   `json:"Envvars,omitempty" codec:"env"`
+	Perms       string `json:"Perms,omitempty" codec:"perms"` // octal; default 0644
+	LeftDelim   string `json:"LeftDelim,omitempty" codec:"ld"`
+	RightDelim  string `json:"RightDelim,omitempty" codec:"rd"`
+	ChangeMode  string `json:"ChangeMode,omitempty" codec:"cm"`
 }
 
 // TaskConfig is the driver configuration. The container driver uses every field;

@@ -397,6 +397,7 @@ func (v *validator) task(g *Group, t *Task, ports map[string]bool) {
 		v.errf(field(path, "resources.memory_max"), r.MemoryMaxMB, "memory_max %d is less than memory %d; want memory_max >= memory (or unset)", r.MemoryMaxMB, r.MemoryMB)
 	}
 	v.nonNegative(field(path, "kill_timeout"), t.KillTimeout)
+	v.templates(path, t.Templates)
 	if t.KillSignal != "" {
 		v.oneOf(field(path, "kill_signal"), "kill_signal", t.KillSignal, signals)
 	}

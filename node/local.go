@@ -8,6 +8,7 @@ import (
 
 	"github.com/shoal-sched/shoal/exec"
 	"github.com/shoal-sched/shoal/jobspec"
+	"github.com/shoal-sched/shoal/node/api"
 	"github.com/shoal-sched/shoal/placement"
 )
 
@@ -128,6 +129,10 @@ func (n *Node) newLocalRunner(rec allocRecord, job *jobspec.Job, g *jobspec.Grou
 	r.ports, r.hostIP, r.allocIP = rec.PortMap, rec.HostIP, rec.AllocIP
 	r.env = portEnv(g, rec.PortMap, rec.HostIP, rec.AllocIP)
 	r.checks = checkSpecs(g, rec.PortMap, rec.HostIP)
+	r.services = serviceLookup{
+		instances: func(name string) []api.ServiceRegistration { regs, _ := n.Service(name, true); return regs },
+		all:       n.Services,
+	}
 	if rec.NetworkMode == "bridge" {
 		r.bridge, r.bridgeErr = n.bridge, n.bridgeErr
 	}
@@ -276,7 +281,6 @@ func (n *Node) recoverTasks(ctx context.Context) {
 		}
 	}
 	var toStart []*runner
-	var detach []string // ended bridge-mode allocations: their network goes too
 	for id, la := range n.local {
 		if clientDone(&la.rec) || la.runner != nil {
 			continue
@@ -301,16 +305,10 @@ func (n *Node) recoverTasks(ctx context.Context) {
 		switch {
 		case stopped && (live == 0 || g == nil):
 			n.endLocked(la, placement.ClientComplete, "stopped while the peer was down")
-			if la.rec.NetworkMode == "bridge" {
-				detach = append(detach, id)
-			}
 			destroyTasks(byAlloc[id])
 			continue
 		case live == 0:
 			n.endLocked(la, placement.ClientLost, "task did not survive the peer's restart")
-			if la.rec.NetworkMode == "bridge" {
-				detach = append(detach, id)
-			}
 			destroyTasks(byAlloc[id])
 			continue
 		}
@@ -327,6 +325,14 @@ func (n *Node) recoverTasks(ctx context.Context) {
 		la.runner = r
 		toStart = append(toStart, r)
 		n.log.Info("reattached allocation", "alloc", id, "slot", la.rec.Slot(), "tasks", len(byAlloc[id]), "live", live)
+	}
+	// Allocations that ended (here, or before recovery ran) with their network
+	// still there: it goes too.
+	var detach []string
+	for id, la := range n.local {
+		if la.runner == nil && clientDone(&la.rec) && n.attachedLocked(&la.rec) {
+			detach = append(detach, id)
+		}
 	}
 	n.mu.Unlock()
 	n.detachLost(detach)

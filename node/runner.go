@@ -36,6 +36,7 @@ type runner struct {
 	starts    chan struct{}         // shared by the peer's runners: a slot per concurrent start (nil: unbounded)
 	env       map[string]string     // added to every task's env unless the task sets it (NOMAD_PORT_x, ...)
 	checks    []checkSpec           // the group's service checks, resolved to addresses
+	services  serviceLookup         // what templates' nomadService and nomadServices see
 
 	// Bridge network mode (bridge or bridgeErr set): the allocation's namespace on
 	// the peer's bridge, made by attach before the first task starts.
@@ -276,6 +277,14 @@ func (r *runner) start(ctx context.Context, t *jobspec.Task) (*exec.Task, error)
 		}
 	}
 	interpolateEnv(&spec)
+	files, vars, err := renderTemplates(t.Name, t.Templates, spec.Env, r.services)
+	if err != nil {
+		return nil, err // the restart policy retries: a service it names may not run yet
+	}
+	spec.Files = files
+	for k, v := range vars {
+		spec.Env[k] = v
+	}
 	if spec.Kind == exec.KindContainer {
 		if _, err := r.drv.PrepareImage(ctx, spec.Image); err != nil {
 			return nil, fmt.Errorf("preparing image %q: %w", spec.Image, err)
