@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -97,7 +98,17 @@ func (r *runner) failAttach(err error) {
 	})
 }
 
-// detachLost tears down the network of allocations recovery ended without a runner.
+// attachedLocked reports whether a bridge-mode allocation's namespace file is still
+// there (its network not torn down). n.mu is held.
+func (n *Node) attachedLocked(rec *allocRecord) bool {
+	if rec.NetworkMode != "bridge" || n.bridge == nil {
+		return false
+	}
+	_, err := os.Stat(n.bridge.NetNSPath(rec.ID))
+	return err == nil
+}
+
+// detachLost tears down the network of allocations that ended without a runner.
 func (n *Node) detachLost(ids []string) {
 	if n.bridge == nil || len(ids) == 0 {
 		return
