@@ -89,6 +89,12 @@ type Config struct {
 	RPCIdleTimeout      time.Duration // pooled connections idle longer are closed
 	Seed                int64         // seeds the random peer choice of anti-entropy (0 = time)
 
+	// JoinSyncDelay: this long after joining (Join, or serf's rejoin from the
+	// snapshot), one more full membership exchange (push-pull) with a random alive
+	// member other than the seeds, so a joiner does not keep its seed's holes until
+	// memberlist's periodic push-pull (joinsync.go). 0: none.
+	JoinSyncDelay time.Duration
+
 	rpcVersion byte // tests: speak another RPC protocol version (0 = rpcVersion)
 }
 
@@ -125,6 +131,7 @@ func DefaultLANConfig() Config {
 		NoticeInterval:      100 * time.Millisecond, // table notices coalesced over 100 ms
 		NoticePeers:         3,                      // ... and told at once to 3 random peers
 		AntiEntropyInterval: 2 * time.Second,        // repairs lost notices within a few seconds
+		JoinSyncDelay:       5 * time.Second,        // 25 gossip rounds (one join reaches 1,000 peers in ~7): the partner knows who joined with us
 		TombstoneTTL:        24 * time.Hour,         // longer than any peer is expected to stay down
 		RPCTimeout:          10 * time.Second,       // a Call without a ctx deadline
 		RPCMaxMessage:       16 << 20,               // 16 MiB frames (a large allocation table)
@@ -185,6 +192,7 @@ func DefaultLocalConfig() Config {
 	c.TagInterval = 100 * time.Millisecond
 	c.NoticeInterval = 20 * time.Millisecond
 	c.AntiEntropyInterval = 250 * time.Millisecond
+	c.JoinSyncDelay = 100 * time.Millisecond // 20 gossip rounds, as LAN's 25
 	c.RPCTimeout = 5 * time.Second
 	return c
 }
@@ -241,6 +249,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ProbeTimeout > c.ProbeInterval {
 		bad("ProbeTimeout", c.ProbeTimeout, fmt.Sprintf("must not exceed ProbeInterval (%v)", c.ProbeInterval))
+	}
+	if c.JoinSyncDelay < 0 {
+		bad("JoinSyncDelay", c.JoinSyncDelay, "must be >= 0 (0: no extra push-pull after joining)")
 	}
 	if c.DeadNodeReclaimTime < 0 || c.LeavePropagate < 0 {
 		bad("DeadNodeReclaimTime/LeavePropagate", fmt.Sprintf("%v/%v", c.DeadNodeReclaimTime, c.LeavePropagate), "must be >= 0")

@@ -28,6 +28,9 @@
 // field limits keep the worst case at 411 of serf's 512 bytes. Events() delivers
 // membership changes (join, leave, failed, update, reap) to one consumer through an
 // unbounded queue, so memberlist's receive loop never waits for the consumer.
+// Config.JoinSyncDelay after joining (or rejoining from the snapshot) a peer does
+// one more full membership exchange with a random member other than its seeds, so
+// it does not keep its seed's holes until memberlist's periodic push-pull.
 //
 // # RPC
 //

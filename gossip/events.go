@@ -174,6 +174,11 @@ func (p *Peer) memberEvent(e serf.MemberEvent) {
 		}
 		if m.Name != p.cfg.NodeName {
 			p.repl.memberChanged(typ, m, n)
+			// However we got into a cluster (Join, or serf's rejoin from its
+			// snapshot after a restart), sync once more a little later.
+			if typ == EventJoin && p.metOthers.CompareAndSwap(false, true) {
+				p.kickJoinSync(nil)
+			}
 		}
 	}
 }

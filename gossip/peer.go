@@ -56,6 +56,13 @@ type Peer struct {
 	rng   *rand.Rand
 
 	repl *replicator
+
+	// The push-pull after joining (joinsync.go).
+	joinKick  chan struct{}
+	joinMu    sync.Mutex
+	joinSeeds []string     // the addresses last given to a successful Join
+	metOthers atomic.Bool  // set at the first other member we hear of
+	joinSyncs atomic.Int64 // push-pulls after joining that succeeded (tests and the bench)
 }
 
 type memberInfo struct {
@@ -84,6 +91,7 @@ func New(cfg Config) (*Peer, error) {
 		log:      log,
 		stop:     make(chan struct{}),
 		tagKick:  make(chan struct{}, 1),
+		joinKick: make(chan struct{}, 1),
 		members:  map[string]memberInfo{},
 		handlers: map[string]func([]byte){},
 		queries:  map[string]QueryHandler{},
@@ -144,6 +152,7 @@ func New(cfg Config) (*Peer, error) {
 	p.goLoop(p.repl.antiEntropyLoop)
 	p.goLoop(p.repl.noticeLoop)
 	p.goLoop(p.repl.callbackLoop)
+	p.goLoop(p.joinSyncLoop)
 	log.Info("gossip peer started", "gossip", p.LocalAddr(), "rpc", p.tags.RPCAddr, "encrypted", ring != nil)
 	return p, nil
 }
@@ -236,7 +245,8 @@ func (p *Peer) Name() string { return p.cfg.NodeName }
 
 // Join contacts the given seeds ("ip:port", or "ip" for the default port) and
 // returns how many answered. It errors only when none did; the error says whether
-// an encryption key mismatch is the likely cause.
+// an encryption key mismatch is the likely cause. Config.JoinSyncDelay later, the
+// peer exchanges its member list once more with another member (joinsync.go).
 func (p *Peer) Join(addrs []string) (int, error) {
 	if p.stopped() {
 		return 0, ErrShutdown
@@ -253,6 +263,7 @@ func (p *Peer) Join(addrs []string) (int, error) {
 		return 0, fmt.Errorf("gossip: joining %v: %w%s", addrs, err, hint)
 	}
 	p.repl.kickSync()
+	p.kickJoinSync(addrs)
 	return n, nil
 }
 
