@@ -391,21 +391,23 @@ func formedShare(peers []*Peer) string {
 // losses sums what the network dropped at slow receivers and what memberlist
 // logged about dropping or suspecting.
 func losses(c *cluster, logs *logLines) string {
-	var dropped int64
+	var dropped, syncs int64
 	for _, p := range c.peers {
 		dropped += c.net.Stats(p.Name()).Dropped.Load()
+		syncs += p.joinSyncs.Load()
 	}
-	return fmt.Sprintf("network dropped %d packets/dials at full buffers, memberlist dropped %s messages at full handler queues, logged %d suspicions, %d failures, %d refutations",
-		dropped, logs.queueFull(), logs.count("has failed, no acks"), logs.count("Marking"), logs.count("Refuting"))
+	return fmt.Sprintf("network dropped %d packets/dials at full buffers, memberlist dropped %s messages at full handler queues, logged %d suspicions, %d failures, %d refutations; %d push-pulls after joining (%d failed)",
+		dropped, logs.queueFull(), logs.count("has failed, no acks"), logs.count("Marking"), logs.count("Refuting"),
+		syncs, logs.count("push-pull after joining failed"))
 }
 
 // stretched returns c with every periodic interval and protocol timeout k times
-// longer (probes, gossip, push-pull, reconnects, tags, notices, anti-entropy).
+// longer (probes, gossip, push-pulls, reconnects, tags, notices, anti-entropy).
 func stretched(c Config, k time.Duration) Config {
 	for _, d := range []*time.Duration{&c.ProbeInterval, &c.ProbeTimeout, &c.GossipInterval,
 		&c.GossipToTheDeadTime, &c.PushPullInterval, &c.DeadNodeReclaimTime, &c.ReapInterval,
 		&c.ReconnectInterval, &c.LeavePropagate, &c.BroadcastTimeout, &c.TagInterval,
-		&c.NoticeInterval, &c.AntiEntropyInterval, &c.RPCTimeout} {
+		&c.NoticeInterval, &c.AntiEntropyInterval, &c.RPCTimeout, &c.JoinSyncDelay} {
 		*d *= k
 	}
 	return c

@@ -110,9 +110,9 @@ func holes(peers []*Peer, limit int, logs *logLines) []string {
 	return out
 }
 
-// logLines keeps the memberlist lines (and serf's failure lines) that every
-// peer of the benchmark logs at INFO and above: suspicions, failures,
-// refutations, full handler queues. Safe for concurrent use.
+// logLines keeps the memberlist lines (and serf's failure lines, and failed
+// push-pulls after joining) that every peer of the benchmark logs at INFO and
+// above: suspicions, failures, refutations, full handler queues. Safe for concurrent use.
 type logLines struct {
 	mu      sync.Mutex
 	lines   []string
@@ -124,7 +124,7 @@ const maxLogLines = 200_000
 func (l *logLines) Write(p []byte) (int, error) {
 	s := string(bytes.TrimRight(p, "\n"))
 	if !strings.Contains(s, "msg=memberlist") && !strings.Contains(s, "EventMemberFailed") &&
-		!strings.Contains(s, "EventMemberLeave") {
+		!strings.Contains(s, "EventMemberLeave") && !strings.Contains(s, "push-pull after joining failed") {
 		return len(p), nil
 	}
 	l.mu.Lock()
