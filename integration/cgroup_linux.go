@@ -219,10 +219,17 @@ func procComm(pid int) string {
 // frozen first so no process can fork or exit-and-respawn between listing and killing, then
 // every process gets SIGKILL, then the tree is thawed so the kills take effect. It returns
 // once the tree is empty, or an error after timeout.
+//
+// A tree does not always freeze: a task in a killable but unfreezable sleep (a peer
+// thread waiting for a container init it spawned, say) keeps it FREEZING. So each
+// round tries to freeze for at most freezeWait, kills whatever it lists, frozen or
+// not, and a round that leaves processes (a child forked while unfrozen) is followed
+// by another until timeout. A freeze that took the whole timeout left no time to kill.
 func (cg *hostCgroup) killAll(timeout time.Duration) error {
+	const freezeWait, roundWait = 2 * time.Second, time.Second
 	deadline := time.Now().Add(timeout)
 	for {
-		frozen := cg.freeze(deadline) == nil
+		frozen := cg.freeze(earliest(deadline, time.Now().Add(freezeWait))) == nil
 		ps, err := cg.procs()
 		if err != nil {
 			cg.thaw()
@@ -235,12 +242,19 @@ func (cg *hostCgroup) killAll(timeout time.Duration) error {
 		if len(ps) == 0 {
 			return nil
 		}
-		if err := waitEmpty(cg, deadline); err == nil {
+		if err := waitEmpty(cg, earliest(deadline, time.Now().Add(roundWait))); err == nil {
 			return nil
 		} else if time.Now().After(deadline) {
 			return fmt.Errorf("killing every process of cgroup %s (frozen first: %v): %w", cg.rel, frozen, err)
 		}
 	}
+}
+
+func earliest(a, b time.Time) time.Time {
+	if a.Before(b) {
+		return a
+	}
+	return b
 }
 
 func waitEmpty(cg *hostCgroup, deadline time.Time) error {
