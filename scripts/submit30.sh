@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# submit30.sh [BIN [RUNS]]: time `peer job run` of a count = 30 exec job on three fresh
+# peers (127.0.0.1-3, data in a temp dir), as a user would see it, RUNS times (default 5),
+# and the CPU the peers and the 30 tasks' processes used. BIN defaults to bin/peer.
+# PERF=FILE records the peers and their children with `perf record -g` into FILE.
+# Needs root (the peers run containers). Prints one line per run.
+set -u
+BIN=$(readlink -f "${1:-bin/peer}")
+RUNS=${2:-5}
+ROOT=$(mktemp -d /tmp/shoal-submit30-XXXXXX)
+trap 'pkill -TERM -f "$BIN run -+name s30p"; sleep 1; rm -rf "$ROOT"' EXIT
+cat >"$ROOT/job.hcl" <<'HCL'
+job "s30" {
+  group "g" {
+    count = 30
+    task "t" {
+      driver = "exec"
+      config {
+        command = "/bin/sleep"
+        args    = ["3600"]
+      }
+      resources {
+        cpu    = 20
+        memory = 16
+      }
+    }
+  }
+}
+HCL
+tick=$(getconf CLK_TCK)
+cpu() { awk '{print $14+$15}' "/proc/$1/stat"; }
+for run in $(seq "$RUNS"); do
+	dir="$ROOT/run$run"
+	for i in 1 2 3; do
+		join=(); [ $i != 1 ] && join=(-join 127.0.0.1:4648)
+		mkdir -p "$dir"
+		"$BIN" run -name s30p$i -data-dir "$dir/p$i" -bind 127.0.0.$i "${join[@]}" >"$dir/p$i.log" 2>&1 &
+	done
+	for _ in $(seq 100); do
+		n=$("$BIN" members -address http://127.0.0.1:4646 2>/dev/null | grep -c alive); [ "$n" = 3 ] && break; sleep 0.1
+	done
+	sleep 2
+	peers=$(pgrep -f "$BIN run -+name s30p" | tr '\n' ' ')
+	before=0; for p in $peers; do before=$((before + $(cpu "$p"))); done
+	if [ -n "${PERF:-}" ]; then perf record -F 2000 -g -o "$PERF" -p "$(echo $peers | tr ' ' ',')" 2>/dev/null & perfpid=$!; sleep 0.3; fi
+	s=$(date +%s.%N)
+	"$BIN" job run -address http://127.0.0.1:4646 "$ROOT/job.hcl" >"$dir/run.out" 2>&1
+	e=$(date +%s.%N)
+	if [ -n "${PERF:-}" ]; then kill -INT $perfpid; wait $perfpid; fi
+	after=0; for p in $peers; do after=$((after + $(cpu "$p"))); done
+	tasks=0; n=0
+	for p in $(pgrep -x sleep); do
+		case " $peers " in *" $(awk '{print $4}' "/proc/$p/stat") "*) tasks=$((tasks + $(cpu "$p"))); n=$((n + 1));; esac
+	done
+	printf 'run %d: submit -> 30 running %.3f s (job run: %s); CPU: peers %.2f s, %d task processes %.2f s\n' \
+		"$run" "$(echo "$e - $s" | bc)" "$(tail -1 "$dir/run.out")" "$(echo "($after - $before) / $tick" | bc -l)" "$n" "$(echo "$tasks / $tick" | bc -l)"
+	"$BIN" job stop -purge -address http://127.0.0.1:4646 s30 >/dev/null 2>&1
+	pkill -TERM -f "$BIN run -+name s30p"
+	while pgrep -f "$BIN run -+name s30p" >/dev/null; do sleep 0.2; done
+done
