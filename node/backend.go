@@ -24,20 +24,30 @@ import (
 
 var _ backend = (*Node)(nil)
 
-// clusterAllocs decodes every peer's allocation table, plus allocations this peer
-// awarded that gossip has not brought back yet.
+// clusterAllocs decodes every peer's allocation table. Rows decode once: the
+// coordinator reads the whole table on every pass and the API on every request, while
+// a row changes only with its allocation's status; a row seen before is a copy of
+// its cached record (clone: callers may change what they get).
 func (n *Node) clusterAllocs() []allocRecord {
 	var out []allocRecord
+	n.decodeMu.Lock()
+	seen := make(map[string]allocRecord, len(n.decoded))
 	for owner, rows := range n.allocs.All() {
 		for id, b := range rows {
-			a, err := decodeAlloc(b)
-			if err != nil {
-				n.log.Debug("unreadable allocation row", "owner", owner, "alloc", id, "err", err)
-				continue
+			a, ok := n.decoded[string(b)]
+			if !ok {
+				var err error
+				if a, err = decodeAlloc(b); err != nil {
+					n.log.Debug("unreadable allocation row", "owner", owner, "alloc", id, "err", err)
+					continue
+				}
 			}
-			out = append(out, a)
+			seen[string(b)] = a
+			out = append(out, a.clone())
 		}
 	}
+	n.decoded = seen // only the rows still there
+	n.decodeMu.Unlock()
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].JobID != out[j].JobID {
 			return out[i].JobID < out[j].JobID

@@ -45,6 +45,9 @@ type Node struct {
 	bridge    bridgeNet // bridge networking; nil when the peer has none (bridgeErr says why)
 	bridgeErr error
 
+	decodeMu sync.Mutex
+	decoded  map[string]allocRecord // clusterAllocs' decoded rows by their bytes (never handed out)
+
 	jobs   *gossip.LWWMap // job id -> jobEntry
 	allocs *gossip.Tables // each peer's own allocations
 	infos  *gossip.Tables // each peer's nodeInfo
