@@ -594,8 +594,14 @@ func hasChecks(g *jobspec.Group) bool {
 	return false
 }
 
-// unhealthy says why an allocation of the new version stops a rollout, or "".
+// unhealthy says why an allocation of the new version stops a rollout, or "". Only
+// allocations placed under the job's current version count: when a version brings
+// back an older spec (auto_revert, or a user resubmitting it), that spec's failures
+// from before must not stop its rollout.
 func (r *reconciler) unhealthy(a *Alloc, u *jobspec.Update, byChecks bool) string {
+	if a.JobVersion != r.in.Job.Version {
+		return ""
+	}
 	switch {
 	case a.ClientStatus == ClientFailed:
 		return a.Slot() + " (" + a.ID + ") of the new version failed"

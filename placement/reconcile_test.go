@@ -196,6 +196,19 @@ func TestReconcile(t *testing.T) {
 			want: []string{"place api[0] v2 after b0 not before +30s: reschedules a failed allocation",
 				"blocked web/api[1]: rolling update paused: web/api[0] (b0) of the new version failed",
 				"revert: web/api[0] (b0) of the new version failed", "next eval +30s"}},
+		{name: "an older version's failure with the same spec does not stop the rollout of a version that brings that spec back",
+			job: testJob(2, 100, 128, func(j *jobspec.Job) {
+				j.Version = 4 // the spec of version 1 again (an auto_revert)
+				j.Update = &jobspec.Update{MaxParallel: 1, MinHealthyTime: 10 * time.Second, AutoRevert: true}
+			}), nodes: nodes,
+			allocs: []Alloc{
+				alloc("old-failure", 0, "n1", ClientFailed), // version 1, long ago, rescheduled since
+				alloc("a0", 0, "n2", ClientRunning),         // version 1's spec, still serving
+				alloc("bad1", 1, "n3", ClientRunning, func(a *Alloc) { // the failed version 3
+					a.JobVersion, a.SpecHash = 3, GroupHash(testJob(2, 100, 128, newVersion).Groups[0])
+				}),
+			},
+			want: []string{"stop bad1 on n3: replaced by a new job version", "place api[1] v4 after bad1: replaced by a new job version"}},
 		{name: "a replacement unhealthy past its deadline pauses the rollout", nodes: nodes,
 			job: testJob(2, 100, 128, newVersion, func(j *jobspec.Job) { j.Update.HealthyDeadline = time.Minute }),
 			allocs: []Alloc{alloc("b0", 0, "n3", ClientPending, func(a *Alloc) {
