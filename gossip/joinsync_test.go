@@ -15,8 +15,13 @@ import (
 // only the push-pull after joining can tell the newcomer about that member.
 func TestJoinSyncFillsTheSeedsHoles(t *testing.T) {
 	// Only the newcomer syncs after joining: any other peer's sync could tell the
-	// seed about the missed member before the newcomer joins.
-	c := newCluster(t, 2, func(cfg *Config) { cfg.PushPullInterval, cfg.JoinSyncDelay = time.Hour, 0 })
+	// seed about the missed member before the newcomer joins. Probes wait longer
+	// for their ack than the lossy moment below lasts, so nobody is suspected
+	// there (a refutation would rebroadcast the missed member).
+	c := newCluster(t, 2, func(cfg *Config) {
+		cfg.PushPullInterval, cfg.JoinSyncDelay = time.Hour, 0
+		cfg.ProbeInterval, cfg.ProbeTimeout = time.Second, 500*time.Millisecond
+	})
 	seed, other := c.peers[0], c.peers[1]
 
 	// "missed" joins through n001 while every UDP packet is lost: n001 learns it
