@@ -1,6 +1,7 @@
 package gossip
 
 import (
+	"bytes"
 	"fmt"
 	"sort"
 	"sync"
@@ -94,7 +95,10 @@ func (t *Tables) DeleteOwn(key string) {
 func (t *Tables) writeOwn(key string, value []byte, deleted bool) {
 	t.mu.Lock()
 	c := t.copyLocked(t.self)
-	if cur, ok := c.rows[key]; deleted && (!ok || cur.Deleted) {
+	// A write that changes nothing publishes nothing: no new version, no notice to
+	// the others, no callback (a coordinator that republishes its unchanged status
+	// lines on every pass would otherwise wake every peer each time).
+	if cur, ok := c.rows[key]; deleted && (!ok || cur.Deleted) || !deleted && ok && !cur.Deleted && bytes.Equal(cur.Value, value) {
 		t.mu.Unlock()
 		return
 	}

@@ -424,12 +424,11 @@ func (n *Node) recordInflight(job *jobspec.Job, group, nodeID string, allocs []a
 func (n *Node) publishUnplaced(jobID string, why []string) { n.publishLines("unplaced/"+jobID, why) }
 
 // publishLines sets this peer's row key of the info table to lines, or removes it
-// when there are none (and it is there).
+// when there are none. The table publishes only what changes: a coordinator pass that
+// finds the same lines sends nothing.
 func (n *Node) publishLines(key string, lines []string) {
 	if len(lines) == 0 {
-		if _, ok := n.infos.Rows(n.cfg.Name)[key]; ok {
-			n.infos.DeleteOwn(key)
-		}
+		n.infos.DeleteOwn(key)
 		return
 	}
 	n.infos.SetOwn(key, []byte(strings.Join(lines, "\n")))
