@@ -386,14 +386,23 @@ func (r *reconciler) canarying(g *jobspec.Group, allocs []*Alloc, hash string, u
 	if !u.AutoPromote {
 		return true
 	}
-	byChecks := u.HealthCheck != "task_states" && hasChecks(g)
-	healthy := 0
+	_, healthy := r.liveCanaries(allocs, hash, u, byChecks(g, u))
+	return healthy < min(u.Canary, len(outdatedSlots))
+}
+
+// liveCanaries returns a group's live canaries of the current version, by the slot
+// they stand in, and how many of them are healthy.
+func (r *reconciler) liveCanaries(allocs []*Alloc, hash string, u *jobspec.Update, checks bool) (bySlot map[int]*Alloc, healthy int) {
+	bySlot = map[int]*Alloc{}
 	for _, a := range allocs {
-		if a.Canary && !a.Terminal() && !r.outdated(a, hash) && a.healthy(r.in.Now, u.MinHealthyTime, byChecks) {
-			healthy++
+		if a.Canary && !a.Terminal() && !r.outdated(a, hash) {
+			bySlot[a.Index] = a
+			if a.healthy(r.in.Now, u.MinHealthyTime, checks) {
+				healthy++
+			}
 		}
 	}
-	return healthy < min(u.Canary, len(outdatedSlots))
+	return bySlot, healthy
 }
 
 // besideCanary returns a slot's live allocations without its canaries of the current
@@ -417,42 +426,29 @@ func (r *reconciler) besideCanary(live []*Alloc, hash string) []*Alloc {
 // old version keeps serving; Blocked says why). Deploying says how far it got and
 // what promotes it.
 func (r *reconciler) canaries(g *jobspec.Group, allocs, outdated []*Alloc, hash string, u *jobspec.Update) {
-	byChecks := u.HealthCheck != "task_states" && hasChecks(g)
+	checks := byChecks(g, u)
 	for _, a := range allocs {
 		if r.outdated(a, hash) {
 			continue
 		}
-		if why := r.unhealthy(a, u, byChecks); why != "" {
+		if why := r.unhealthy(a, u, checks); why != "" {
 			r.out.Blocked = append(r.out.Blocked, Blocked{a.Slot(), "canary rollout failed: " + why})
 			r.failed(u, why)
 			return
 		}
 	}
-	shadowed := map[int]bool{}
-	placed, healthy := 0, 0
-	for _, a := range allocs {
-		if !a.Canary || a.Terminal() || r.outdated(a, hash) {
-			continue
-		}
-		shadowed[a.Index] = true
-		placed++
-		if a.healthy(r.in.Now, u.MinHealthyTime, byChecks) {
-			healthy++
-			continue
-		}
-		if since := a.healthySince(byChecks); !since.IsZero() {
-			r.wakeAt(since.Add(u.MinHealthyTime)) // to promote on time
-		}
-		if u.HealthyDeadline > 0 {
-			r.wakeAt(a.CreateTime.Add(u.HealthyDeadline)) // to fail on time
+	bySlot, healthy := r.liveCanaries(allocs, hash, u, checks)
+	for _, a := range bySlot {
+		if !a.healthy(r.in.Now, u.MinHealthyTime, checks) {
+			r.wakeWhenHealthyOrLate(a, u, checks)
 		}
 	}
-	want := min(u.Canary, len(outdated))
+	placed, want := len(bySlot), min(u.Canary, len(outdated))
 	for _, a := range outdated {
 		if placed >= want {
 			break
 		}
-		if shadowed[a.Index] {
+		if bySlot[a.Index] != nil {
 			continue
 		}
 		p := r.place(g, a.Index, "", nil, ReasonCanary)
@@ -512,27 +508,22 @@ func (r *reconciler) rollingUpdate(g *jobspec.Group, allocs, outdated []*Alloc, 
 	u := r.update(g)
 	budget := len(outdated)
 	if u != nil && u.MaxParallel > 0 {
-		byChecks := u.HealthCheck != "task_states" && hasChecks(g)
+		checks := byChecks(g, u)
 		inFlight := 0
 		for _, a := range allocs {
 			if r.outdated(a, hash) {
 				continue
 			}
-			if why := r.unhealthy(a, u, byChecks); why != "" {
+			if why := r.unhealthy(a, u, checks); why != "" {
 				r.out.Blocked = append(r.out.Blocked, Blocked{outdated[0].Slot(), "rolling update paused: " + why})
 				r.failed(u, why)
 				return
 			}
-			if a.Terminal() || a.healthy(r.in.Now, u.MinHealthyTime, byChecks) {
+			if a.Terminal() || a.healthy(r.in.Now, u.MinHealthyTime, checks) {
 				continue
 			}
 			inFlight++
-			if since := a.healthySince(byChecks); !since.IsZero() {
-				r.wakeAt(since.Add(u.MinHealthyTime))
-			}
-			if u.HealthyDeadline > 0 {
-				r.wakeAt(a.CreateTime.Add(u.HealthyDeadline)) // to pause the rollout on time
-			}
+			r.wakeWhenHealthyOrLate(a, u, checks)
 		}
 		budget = max(0, u.MaxParallel-inFlight)
 	}
@@ -540,6 +531,25 @@ func (r *reconciler) rollingUpdate(g *jobspec.Group, allocs, outdated []*Alloc, 
 		r.stop(a, ReasonUpdate)
 		replace(a)
 	}
+}
+
+// wakeWhenHealthyOrLate asks for a reconciliation when a new allocation that is not
+// healthy yet will have been healthy for min_healthy_time (to go on), and when its
+// healthy_deadline passes (to stop the rollout on time).
+func (r *reconciler) wakeWhenHealthyOrLate(a *Alloc, u *jobspec.Update, checks bool) {
+	if since := a.healthySince(checks); !since.IsZero() {
+		r.wakeAt(since.Add(u.MinHealthyTime))
+	}
+	if u.HealthyDeadline > 0 {
+		r.wakeAt(a.CreateTime.Add(u.HealthyDeadline))
+	}
+}
+
+// byChecks reports whether a group's allocations are healthy by their service checks
+// passing (health_check "checks", the default, on a group that has checks) rather
+// than by running.
+func byChecks(g *jobspec.Group, u *jobspec.Update) bool {
+	return hasChecks(g) && (u == nil || u.HealthCheck != "task_states")
 }
 
 // failed records a failed rollout for auto_revert.
@@ -562,17 +572,16 @@ func Stable(job *jobspec.Job, allocs []Alloc, now time.Time) bool {
 	for _, g := range job.Groups {
 		u := r.update(g)
 		var minHealthy time.Duration
-		byChecks := hasChecks(g)
 		if u != nil {
-			minHealthy, byChecks = u.MinHealthyTime, u.HealthCheck != "task_states" && byChecks
+			minHealthy = u.MinHealthyTime
 		}
-		hash, healthy := r.hash(g), 0
+		checks, hash, healthy := byChecks(g, u), r.hash(g), 0
 		for i := range allocs {
 			a := &allocs[i]
 			if a.JobID != job.ID || a.Group != g.Name || a.Terminal() {
 				continue
 			}
-			if r.outdated(a, hash) || !a.healthy(now, minHealthy, byChecks) {
+			if r.outdated(a, hash) || !a.healthy(now, minHealthy, checks) {
 				return false
 			}
 			healthy++
@@ -598,14 +607,14 @@ func hasChecks(g *jobspec.Group) bool {
 // allocations placed under the job's current version count: when a version brings
 // back an older spec (auto_revert, or a user resubmitting it), that spec's failures
 // from before must not stop its rollout.
-func (r *reconciler) unhealthy(a *Alloc, u *jobspec.Update, byChecks bool) string {
+func (r *reconciler) unhealthy(a *Alloc, u *jobspec.Update, checks bool) string {
 	if a.JobVersion != r.in.Job.Version {
 		return ""
 	}
 	switch {
 	case a.ClientStatus == ClientFailed:
 		return a.Slot() + " (" + a.ID + ") of the new version failed"
-	case u.HealthyDeadline > 0 && !a.Terminal() && !a.healthy(r.in.Now, u.MinHealthyTime, byChecks) &&
+	case u.HealthyDeadline > 0 && !a.Terminal() && !a.healthy(r.in.Now, u.MinHealthyTime, checks) &&
 		!r.in.Now.Before(a.CreateTime.Add(u.HealthyDeadline)):
 		return a.Slot() + " (" + a.ID + ") of the new version not healthy within healthy_deadline " + u.HealthyDeadline.String()
 	}
