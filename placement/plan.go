@@ -77,10 +77,16 @@ func PlanJob(job *jobspec.Job, allocs []Alloc, nodes []Node, now time.Time) []Gr
 	}
 
 	if job.Type != jobspec.TypeSystem {
-		var kept []Alloc
+		// The cluster as the new version's auction would find it: every live
+		// allocation but those the version stops or replaces, by peer.
+		var mine []Alloc
+		byNode := map[string][]Alloc{}
 		for _, a := range allocs {
 			if !a.Terminal() && !leaving[a.ID] {
-				kept = append(kept, a)
+				byNode[a.NodeID] = append(byNode[a.NodeID], a)
+				if a.JobID == job.ID {
+					mine = append(mine, a)
+				}
 			}
 		}
 		for _, g := range job.Groups {
@@ -96,7 +102,7 @@ func PlanJob(job *jobspec.Job, allocs []Alloc, nodes []Node, now time.Time) []Gr
 				}
 			}
 			slices.Sort(slots)
-			plan(g.Name).Unplaced = dryRun(job, g.Name, slices.Compact(slots), kept, nodes, now)
+			plan(g.Name).Unplaced = dryRun(job, g.Name, slices.Compact(slots), mine, byNode, nodes, now)
 		}
 	}
 
@@ -108,19 +114,11 @@ func PlanJob(job *jobspec.Job, allocs []Alloc, nodes []Node, now time.Time) []Gr
 	return out
 }
 
-// dryRun auctions slots of a group among every node, each bidding from allocs (the
-// cluster's live allocations), and says why slots stay unplaced.
-func dryRun(job *jobspec.Job, group string, slots []int, allocs []Alloc, nodes []Node, now time.Time) []string {
+// dryRun auctions slots of a group among every node, each bidding from its live
+// allocations (byNode; mine are the job's), and says why slots stay unplaced.
+func dryRun(job *jobspec.Job, group string, slots []int, mine []Alloc, byNode map[string][]Alloc, nodes []Node, now time.Time) []string {
 	if len(slots) == 0 {
 		return nil
-	}
-	var mine []Alloc
-	byNode := map[string][]Alloc{}
-	for _, a := range allocs {
-		byNode[a.NodeID] = append(byNode[a.NodeID], a)
-		if a.JobID == job.ID {
-			mine = append(mine, a)
-		}
 	}
 	req := NewBidRequest(job, group, slots, mine, nodes, now)
 	req.RequestID = "plan"
