@@ -204,8 +204,7 @@ func (r *replicator) directNotice(table string) {
 		if r.p.stopped() {
 			return
 		}
-		t := r.tableFor(table)
-		n := notice{Kind: noticeTable, Name: table, Version: t.Version(t.self), Writer: t.self}
+		n := r.ownTableNotice(table)
 		others := r.p.aliveOthers()
 		for i := 0; i < len(others) && i < k; i++ { // a random k of them
 			j := i + r.p.randIntn(len(others)-i)
@@ -225,8 +224,13 @@ func (r *replicator) tableNoticeNow(table string) {
 	if r.p.stopped() {
 		return
 	}
+	r.sendNotice(r.ownTableNotice(table))
+}
+
+// ownTableNotice announces the current version of our own rows of table.
+func (r *replicator) ownTableNotice(table string) notice {
 	t := r.tableFor(table)
-	r.sendNotice(notice{Kind: noticeTable, Name: table, Version: t.Version(t.self), Writer: t.self})
+	return notice{Kind: noticeTable, Name: table, Version: t.Version(t.self), Writer: t.self}
 }
 
 // notice is called by the event pump: it must not block.
@@ -236,10 +240,15 @@ func (r *replicator) notice(payload []byte) {
 		r.p.log.Warn("undecodable notice", "err", err)
 		return
 	}
-	if n.Writer == r.p.cfg.NodeName {
-		return
+	r.heard(n)
+}
+
+// heard queues a notice, by gossip or told directly, for noticeLoop; our own
+// notices coming back are ignored.
+func (r *replicator) heard(n notice) {
+	if n.Writer != r.p.cfg.NodeName {
+		r.notices.push(n)
 	}
-	r.notices.push(n)
 }
 
 // noticeLoop turns notices into pulls from the writer.
@@ -520,9 +529,7 @@ func (r *replicator) registerHandlers() {
 		if err := Decode(b, &n); err != nil {
 			return nil, err
 		}
-		if n.Writer != r.p.cfg.NodeName {
-			r.notices.push(n)
-		}
+		r.heard(n)
 		return nil, nil
 	})
 	h(methodTableGet, func(_ context.Context, _ string, b []byte) ([]byte, error) {
