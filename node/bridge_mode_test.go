@@ -241,9 +241,7 @@ func detachAll(t *testing.T, ids []string) {
 	if len(ids) == 0 {
 		return
 	}
-	c := node.DefaultConfig()
-	cfg := bridge.DefaultConfig()
-	cfg.PluginDir, cfg.Name, cfg.Subnet = c.CNIPath, c.BridgeNetworkName, c.BridgeNetworkSubnet
+	cfg := bridge.DefaultConfig() // the peers' bridge: node.DefaultConfig takes its defaults
 	dir, err := os.MkdirTemp("", "shoal-bridge-cleanup-")
 	if err != nil {
 		t.Logf("cleanup: %v", err)

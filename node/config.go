@@ -14,6 +14,8 @@ import (
 	"github.com/hashicorp/hcl/v2"
 	"github.com/hashicorp/hcl/v2/gohcl"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
+
+	"github.com/shoal-sched/shoal/node/bridge"
 )
 
 // Config is what a peer needs to start. It is a value: New copies what it needs and
@@ -86,6 +88,7 @@ const (
 // timings tuned for fast failure detection.
 func DefaultConfig() Config {
 	host, _ := os.Hostname()
+	br := bridge.DefaultConfig()
 	return Config{
 		Name:              host,              // gossip names must be unique: hostnames usually are
 		BindAddr:          "0.0.0.0",         // all interfaces, as Nomad
@@ -100,10 +103,10 @@ func DefaultConfig() Config {
 		ReconcileInterval: 2 * time.Second, // a safety net: changes trigger reconciles at once
 		BidTimeout:        time.Second,     // one peer's bid or award round trip on a LAN
 		Meta:              map[string]string{},
-		// Bridge networking: bridge.DefaultConfig's values, spelled out for the reader.
-		CNIPath:             "/usr/lib/cni",   // where Debian installs the reference plugins
-		BridgeNetworkName:   "shoal",          // Nomad's is "nomad"
-		BridgeNetworkSubnet: "172.26.64.0/20", // Nomad's default subnet
+		// Bridge networking: bridge.DefaultConfig's values, so that they are set once.
+		CNIPath:             br.PluginDir, // /usr/lib/cni, where Debian installs the reference plugins
+		BridgeNetworkName:   br.Name,      // "shoal"; Nomad's is "nomad"
+		BridgeNetworkSubnet: br.Subnet,    // 172.26.64.0/20, Nomad's default subnet
 	}
 }
 

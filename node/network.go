@@ -26,11 +26,11 @@ var _ bridgeNet = (*bridge.Network)(nil)
 // files and libcni's cache live under the data dir (like the driver's state), so
 // that a restarted peer finds them.
 func (c Config) bridgeConfig() bridge.Config {
-	b := bridge.DefaultConfig()
-	b.PluginDir, b.Name, b.Subnet = c.CNIPath, c.BridgeNetworkName, c.BridgeNetworkSubnet
 	dir, _ := filepath.Abs(c.DataDir)
-	b.NetNSDir, b.CacheDir = filepath.Join(dir, "netns"), filepath.Join(dir, "cni")
-	return b
+	return bridge.Config{
+		PluginDir: c.CNIPath, Name: c.BridgeNetworkName, Subnet: c.BridgeNetworkSubnet,
+		NetNSDir: filepath.Join(dir, "netns"), CacheDir: filepath.Join(dir, "cni"),
+	}
 }
 
 // openBridge sets up bridge networking, or says why a peer has none: it then
