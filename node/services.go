@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/shoal-sched/shoal/jobspec"
 	"github.com/shoal-sched/shoal/node/api"
 	"github.com/shoal-sched/shoal/placement"
 )
@@ -20,15 +21,22 @@ import (
 // when name is set, sorted by service, job and allocation.
 func (n *Node) serviceInstances(name string) []api.ServiceRegistration {
 	var out []api.ServiceRegistration
+	jobs := map[string]*jobspec.Job{} // each job decoded once, not once per allocation
 	for _, a := range n.clusterAllocs() {
 		if a.ClientStatus != placement.ClientRunning || a.DesiredStatus != placement.DesiredRun {
 			continue
 		}
-		je, ok := n.jobEntry(a.JobID)
-		if !ok {
+		job, seen := jobs[a.JobID]
+		if !seen {
+			if je, ok := n.jobEntry(a.JobID); ok {
+				job = je.Job
+			}
+			jobs[a.JobID] = job
+		}
+		if job == nil {
 			continue
 		}
-		g := je.Job.LookupGroup(a.Group)
+		g := job.LookupGroup(a.Group)
 		if g == nil {
 			continue
 		}
