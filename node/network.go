@@ -48,15 +48,15 @@ func (n *Node) openBridge() {
 
 // attach gives a bridge-mode allocation its network: a new namespace on the bridge
 // with its ports mapped, or, for an allocation a restarted peer reattached to, the
-// namespace it already has. It records the allocation's address and sets the
-// tasks' environment.
+// namespace it already has (its address is in its record, and so already in the
+// tasks' environment). It records a new allocation's address and sets the tasks'
+// environment with it.
 func (r *runner) attach(ctx context.Context) error {
 	if r.bridgeErr != nil {
 		return r.bridgeErr
 	}
 	if len(r.recovered) > 0 {
 		r.netns = r.bridge.NetNSPath(r.allocID)
-		r.env = portEnv(r.group, r.ports, r.hostIP, r.allocIP)
 		return nil
 	}
 	att, err := r.bridge.Setup(ctx, r.allocID, portMappings(r.group, r.ports, r.hostIP))
