@@ -243,7 +243,13 @@ func (n *Node) stableVersion(cur jobEntry) *jobspec.Job {
 // autoRevert resubmits a job's last stable version after a rollout of the current
 // one failed (update.auto_revert), as a new version. Nothing happens when no version
 // was stable yet, or when the current one already runs the stable groups.
+// Each failed version is handled once: the coordinator reconciles the job again on
+// every change while its rollout stays failed.
 func (n *Node) autoRevert(je jobEntry, why string) {
+	key := fmt.Sprintf("%s@%d", je.Job.ID, je.Job.Version)
+	if _, done := n.revertsDone.LoadOrStore(key, true); done {
+		return
+	}
 	log := n.log.With("job", je.Job.ID, "version", je.Job.Version)
 	st := je.Stable
 	if st == nil {
@@ -263,6 +269,7 @@ func (n *Node) autoRevert(je jobEntry, why string) {
 	log.Warn("rollout failed: reverting to the last stable version", "stable_version", st.Version, "new_version", job.Version, "why", why)
 	if err := n.putJob(jobEntry{Job: job, SubmitTime: time.Now(), Stable: st, RevertedFrom: je.Job.Version}); err != nil {
 		log.Error("reverting", "err", err)
+		n.revertsDone.Delete(key) // the next pass tries again
 	}
 }
 

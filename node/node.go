@@ -45,6 +45,8 @@ type Node struct {
 	bridge    bridgeNet // bridge networking; nil when the peer has none (bridgeErr says why)
 	bridgeErr error
 
+	revertsDone sync.Map // "job@version" whose failed rollout autoRevert has handled
+
 	decodeMu sync.Mutex
 	decoded  map[string]allocRecord // clusterAllocs' decoded rows by their bytes (never handed out)
 
