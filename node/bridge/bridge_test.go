@@ -20,20 +20,25 @@ import (
 
 // testConfig is a network of its own (name, subnet) so that this test never meets
 // the peers of other packages' tests on the shared "shoal" bridge.
-func testConfig(t *testing.T) Config {
-	t.Helper()
+func testConfig(t *testing.T) Config { return privateConfig(t, "shoalt", "172.26.96.0/24") }
+
+// privateConfig is a network named prefix<pid> on subnet, with its dirs in a temp
+// dir; its bridge and address leases go at cleanup. It skips without root or the
+// CNI plugins.
+func privateConfig(tb testing.TB, prefix, subnet string) Config {
+	tb.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("needs root (network namespaces, iptables)")
-	}
-	if _, err := os.Stat("/usr/lib/cni/bridge"); err != nil {
-		t.Skip("needs the CNI reference plugins in /usr/lib/cni (Debian: containernetworking-plugins): ", err)
+		tb.Skip("needs root (network namespaces, iptables)")
 	}
 	c := DefaultConfig()
-	c.Name = fmt.Sprintf("shoalt%d", os.Getpid()%100000)
-	c.Subnet = "172.26.96.0/24"
-	dir := t.TempDir()
+	if err := CheckPlugins(c.PluginDir); err != nil {
+		tb.Skip(err)
+	}
+	c.Name = fmt.Sprintf("%s%d", prefix, os.Getpid()%100000)
+	c.Subnet = subnet
+	dir := tb.TempDir()
 	c.NetNSDir, c.CacheDir = filepath.Join(dir, "netns"), filepath.Join(dir, "cni")
-	t.Cleanup(func() {
+	tb.Cleanup(func() {
 		exec.Command("ip", "link", "del", c.Name).Run() // the bridge outlives its allocations
 		os.RemoveAll(filepath.Join("/var/lib/cni/networks", c.Name))
 	})
@@ -283,21 +288,7 @@ func TestConfigValidate(t *testing.T) {
 // stop: a namespace, CNI ADD (five plugins) with one port mapped, CNI DEL, and the
 // namespace's removal.
 func BenchmarkSetupTeardown(b *testing.B) {
-	if os.Geteuid() != 0 {
-		b.Skip("needs root")
-	}
-	if _, err := os.Stat("/usr/lib/cni/bridge"); err != nil {
-		b.Skip("needs the CNI reference plugins in /usr/lib/cni")
-	}
-	c := DefaultConfig()
-	c.Name = fmt.Sprintf("shoalb%d", os.Getpid()%100000)
-	c.Subnet = "172.26.97.0/24"
-	dir := b.TempDir()
-	c.NetNSDir, c.CacheDir = filepath.Join(dir, "netns"), filepath.Join(dir, "cni")
-	b.Cleanup(func() {
-		exec.Command("ip", "link", "del", c.Name).Run()
-		os.RemoveAll(filepath.Join("/var/lib/cni/networks", c.Name))
-	})
+	c := privateConfig(b, "shoalb", "172.26.97.0/24")
 	n, err := New(c)
 	if err != nil {
 		b.Fatal(err)
