@@ -213,6 +213,16 @@ func (g *Group) TotalResources() Resources {
 	return r
 }
 
+// HasCanaries reports whether a group's update block asks for canaries.
+func (j *Job) HasCanaries() bool {
+	for _, g := range j.Groups {
+		if g.Update != nil && g.Update.Canary > 0 {
+			return true
+		}
+	}
+	return false
+}
+
 // LookupGroup returns the group named name, or nil.
 func (j *Job) LookupGroup(name string) *Group {
 	for _, g := range j.Groups {

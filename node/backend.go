@@ -175,14 +175,8 @@ func (n *Node) PromoteJob(ctx context.Context, id string) error {
 	if !ok {
 		return fmt.Errorf("%w: job %q", ErrNotFound, id)
 	}
-	canaries := false
-	for _, g := range je.Job.Groups {
-		if u := g.Update; u != nil && u.Canary > 0 {
-			canaries = true
-		}
-	}
 	switch {
-	case !canaries:
+	case !je.Job.HasCanaries():
 		return badRequest("job %q has no canaries to promote: no group sets update { canary = N }", id)
 	case je.Stop:
 		return badRequest("job %q is stopped: nothing to promote", id)

@@ -146,15 +146,11 @@ func monitor(ctx context.Context, out io.Writer, c *api.Client, id string, versi
 // canaryPending reports whether a job with canaries still runs older allocations
 // while no peer has said where its canary rollout stands.
 func canaryPending(job *api.Job, allocs []api.Alloc, version uint64) bool {
-	if len(job.Deployment) > 0 {
+	if len(job.Deployment) > 0 || !job.HasCanaries() {
 		return false
 	}
-	canaries := false
-	for _, g := range job.Groups {
-		canaries = canaries || g.Update != nil && g.Update.Canary > 0
-	}
 	for _, a := range allocs {
-		if canaries && a.JobVersion < version && a.ClientStatus == "running" {
+		if a.JobVersion < version && a.ClientStatus == "running" {
 			return true
 		}
 	}
