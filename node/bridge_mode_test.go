@@ -29,9 +29,7 @@ import (
 // namespace file, veth, address lease or iptables rule.
 func TestBridgeMode(t *testing.T) {
 	want := requireBusyboxHTTPD(t)
-	if _, err := os.Stat("/usr/lib/cni/bridge"); err != nil {
-		t.Skip("needs the CNI reference plugins in /usr/lib/cni (Debian: containernetworking-plugins): ", err)
-	}
+	requireCNIPlugins(t)
 	job, err := os.ReadFile("../examples/web-bridge.hcl")
 	if err != nil {
 		t.Fatal(err)
@@ -99,6 +97,15 @@ func TestBridgeMode(t *testing.T) {
 	}
 	for id, s := range allocs {
 		waitDetached(t, c, p, id, s)
+	}
+}
+
+// requireCNIPlugins skips unless the default cni_path holds every plugin that
+// bridge mode runs; the skip names the missing ones.
+func requireCNIPlugins(tb testing.TB) {
+	tb.Helper()
+	if err := bridge.CheckPlugins(bridge.DefaultConfig().PluginDir); err != nil {
+		tb.Skip(err)
 	}
 }
 
@@ -300,9 +307,7 @@ func TestBridgeModeWithoutPlugins(t *testing.T) {
 // containers from an image) share its namespace: a sidecar reaches the web task on
 // 127.0.0.1:8080, and the host reaches it through the mapped port.
 func TestBridgeModeTasksShareNamespace(t *testing.T) {
-	if _, err := os.Stat("/usr/lib/cni/bridge"); err != nil {
-		t.Skip("needs the CNI reference plugins in /usr/lib/cni (Debian: containernetworking-plugins): ", err)
-	}
+	requireCNIPlugins(t)
 	var allocIDs []string
 	t.Cleanup(func() { detachAll(t, allocIDs) })
 	c := newCluster(t, 1)
