@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math"
 	"os"
 	"runtime"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -29,34 +31,44 @@ func TestGossipBench(t *testing.T) {
 	if spec == "" {
 		t.Skip("set SHOAL_BENCH=10,100,500 to run the gossip benchmark")
 	}
-	profiles := map[string]func() Config{
-		"lan": DefaultLANConfig, "node": DefaultNodeConfig,
-		"node-s4": func() Config { // the alternative considered: longer suspicion
+	// scale: how much slower than real time the profile's protocol runs; the
+	// traffic and busy windows and the waits are that much longer, so they cover
+	// as many rounds.
+	type profile struct {
+		config func() Config
+		scale  time.Duration
+	}
+	profiles := map[string]profile{
+		"lan": {DefaultLANConfig, 1}, "node": {DefaultNodeConfig, 1},
+		"node-s4": {func() Config { // the alternative considered: longer suspicion
 			c := DefaultNodeConfig()
 			c.SuspicionMult = 4
 			return c
-		},
+		}, 1},
 		// LAN timings with every protocol interval and timeout 4x longer: the CPU a
 		// simulated second needs drops 4x, so 500 peers fit two cores. Its times are
 		// protocol rounds at 1/4 speed; the table says so.
-		"lan-x4": func() Config { return stretched(DefaultLANConfig(), 4) },
+		"lan-x4": {func() Config { return stretched(DefaultLANConfig(), 4) }, 4},
 	}
-	// How much slower than real time each profile's protocol runs: the traffic and
-	// busy windows and the waits are that much longer, so they cover as many rounds.
-	scales := map[string]time.Duration{"lan-x4": 4}
 	names := strings.Split(os.Getenv("SHOAL_BENCH_PROFILES"), ",")
 	if names[0] == "" {
 		names = []string{"lan", "node"}
+	}
+	for _, name := range names {
+		if _, ok := profiles[name]; !ok {
+			t.Fatalf("SHOAL_BENCH_PROFILES=%q: unknown profile %q (known: %s)", os.Getenv("SHOAL_BENCH_PROFILES"),
+				name, strings.Join(slices.Sorted(maps.Keys(profiles)), ", "))
+		}
 	}
 	fmt.Printf("| N | timings | form | tag 99.9%% | tag 100%% | entry 99.9%% | entry 100%% | kill->dead p50 | p99 | max | msgs/peer/s | bytes/peer/s | false deaths (busy): members/observations |\n")
 	fmt.Printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, s := range strings.Split(spec, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil {
-			t.Fatalf("SHOAL_BENCH=%q: %v", spec, err)
+		if err != nil || n < 3 {
+			t.Fatalf("SHOAL_BENCH=%q: got %q, want comma-separated peer counts >= 3 (the bench kills 3 peers)", spec, s)
 		}
 		for _, name := range names {
-			r := runBench(t, n, name, profiles[name], max(1, scales[name]))
+			r := runBench(t, n, name, profiles[name].config, profiles[name].scale)
 			fmt.Printf("| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %.1f | %.0f | %d/%d |\n",
 				n, name, r.form, r.tag999, r.tag100, r.entry999, r.entry100, r.killP50, r.killP99, r.killMax,
 				r.msgsPerSec, r.bytesPerSec, r.falseMembers, r.falseDeaths)
