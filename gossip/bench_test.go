@@ -237,25 +237,22 @@ func runBench(t *testing.T, n int, profile string, base func() Config, scale tim
 			t.Logf("N=%d %s after %v: peers see min %d, median %d, max %d alive; %s",
 				n, profile, time.Since(start).Round(time.Second), counts[0], counts[n/2], counts[n-1], losses(c, logs))
 			if counts[0] < n && counts[0] >= n-10 {
-				// Each time the set of holes changes, say what memberlist holds.
-				h := holes(c.peers, 5, nil)
-				var pairs []string
-				for _, l := range h {
-					pairs = append(pairs, strings.SplitN(l, ":", 2)[0])
+				// Each time the set of holes changes, add what memberlist logged.
+				pairs, missing := holes(c.peers)
+				var l *logLines
+				if s := fmt.Sprint(pairs[:min(5, len(pairs))], len(pairs)); s != lastHoles {
+					lastHoles, l = s, logs
 				}
-				if s := strings.Join(pairs, ","); s != lastHoles {
-					lastHoles = s
-					h = holes(c.peers, 5, logs)
-				}
-				t.Logf("missing:\n%s", strings.Join(h, "\n"))
+				t.Logf("missing:\n%s", strings.Join(describeHoles(c.peers, pairs, missing, 5, l), "\n"))
 			}
 		}
 		return counts[0] == n && counts[n-1] == n
 	})
 	res.form = fmtDur(time.Since(start), formed)
 	if !formed {
+		pairs, missing := holes(c.peers)
 		t.Logf("N=%d %s: cluster did not form in %v; %s; missing:\n%s", n, profile, formDeadline,
-			losses(c, logs), strings.Join(holes(c.peers, 20, logs), "\n"))
+			losses(c, logs), strings.Join(describeHoles(c.peers, pairs, missing, 20, logs), "\n"))
 		if envInt("SHOAL_BENCH_PARTIAL") == 0 {
 			return res
 		}

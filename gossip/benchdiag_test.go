@@ -63,13 +63,10 @@ func mlIncarnation(ml *memberlist.Memberlist) uint32 {
 	return (*atomic.Uint32)(unsafe.Pointer(f.UnsafeAddr())).Load()
 }
 
-// holes describes, for up to limit (observer, member) pairs where the observer's
-// memberlist view lacks a live member, what the observer holds about it, the
-// member's own incarnation, how many observers lack it, and the observer's logged
-// memberlist lines that name it.
-func holes(peers []*Peer, limit int, logs *logLines) []string {
-	missing := map[string][]string{} // member -> observers lacking it
-	var pairs [][2]string
+// holes lists the (observer, member) pairs where the observer's memberlist view
+// lacks a live member, and for each member the observers that lack it.
+func holes(peers []*Peer) (pairs [][2]string, missing map[string][]string) {
+	missing = map[string][]string{} // member -> observers lacking it
 	for _, p := range peers {
 		ml := p.serf.Memberlist()
 		if ml.NumMembers() == len(peers) {
@@ -86,6 +83,13 @@ func holes(peers []*Peer, limit int, logs *logLines) []string {
 			}
 		}
 	}
+	return pairs, missing
+}
+
+// describeHoles says, for up to limit of the pairs holes found, what the observer
+// holds about the member, the member's own incarnation, how many observers lack
+// it, and (logs not nil) the observer's logged memberlist lines that name it.
+func describeHoles(peers []*Peer, pairs [][2]string, missing map[string][]string, limit int, logs *logLines) []string {
 	byName := map[string]*Peer{}
 	for _, p := range peers {
 		byName[p.Name()] = p
