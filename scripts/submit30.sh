@@ -3,12 +3,13 @@
 # peers (127.0.0.1-3, data in a temp dir), as a user would see it, RUNS times (default 5),
 # and the CPU the peers and the 30 tasks' processes used. BIN defaults to bin/peer.
 # PERF=FILE records the peers and their children with `perf record -g` into FILE.
+# LOG_LEVEL=debug runs the peers at that level; KEEP=1 keeps their data dirs and logs.
 # Needs root (the peers run containers). Prints one line per run.
 set -u
 BIN=$(readlink -f "${1:-bin/peer}")
 RUNS=${2:-5}
 ROOT=$(mktemp -d /tmp/shoal-submit30-XXXXXX)
-trap 'pkill -TERM -f "$BIN run -+name s30p"; sleep 1; rm -rf "$ROOT"' EXIT
+trap 'pkill -TERM -f "$BIN run -+name s30p"; sleep 1; [ -n "${KEEP:-}" ] && echo "kept $ROOT" || rm -rf "$ROOT"' EXIT
 cat >"$ROOT/job.hcl" <<'HCL'
 job "s30" {
   group "g" {
@@ -34,7 +35,7 @@ for run in $(seq "$RUNS"); do
 	for i in 1 2 3; do
 		join=(); [ $i != 1 ] && join=(-join 127.0.0.1:4648)
 		mkdir -p "$dir"
-		"$BIN" run -name s30p$i -data-dir "$dir/p$i" -bind 127.0.0.$i "${join[@]}" >"$dir/p$i.log" 2>&1 &
+		"$BIN" run -name s30p$i -data-dir "$dir/p$i" -bind 127.0.0.$i -log-level "${LOG_LEVEL:-info}" "${join[@]}" >"$dir/p$i.log" 2>&1 &
 	done
 	for _ in $(seq 100); do
 		n=$("$BIN" members -address http://127.0.0.1:4646 2>/dev/null | grep -c alive); [ "$n" = 3 ] && break; sleep 0.1
