@@ -198,7 +198,8 @@ func hostVeth(t *testing.T, nsPath string) int {
 		t.Fatalf("reading eth0 in %s: %v", nsPath, err)
 	}
 	_, after, ok := strings.Cut(string(out), "eth0@if")
-	idx, err := strconv.Atoi(strings.TrimRight(strings.Fields(after + " ")[0], ":"))
+	num, _, _ := strings.Cut(after, ":")
+	idx, err := strconv.Atoi(num)
 	if !ok || err != nil {
 		t.Fatalf("no veth peer in %q", out)
 	}
