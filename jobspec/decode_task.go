@@ -102,12 +102,13 @@ func (p *parser) template(blk *hclsyntax.Block, path string, i int) Template {
 	p.record(field(path, sub[:len(sub)-1]), blk.DefRange())
 	b := blk.Body
 	p.checkBody(b, path, sub, spec{
-		attrs: []string{"data", "destination", "env", "perms", "left_delimiter", "right_delimiter", "change_mode", "change_signal"},
+		attrs: []string{"data", "destination", "env", "perms", "left_delimiter", "right_delimiter", "change_mode"},
 		ignored: map[string]string{
 			"source":        "templates from files need artifacts, which Shoal does not download; put the template in data",
 			"splay":         "templates are rendered once, when the task starts",
 			"wait":          "templates are rendered once, when the task starts",
 			"change_script": "templates are rendered once, when the task starts",
+			"change_signal": "templates are rendered once, when the task starts: there is no change to signal",
 			"uid":           whyNotYet, "gid": whyNotYet,
 			"error_on_missing_key": "a missing key renders as <no value>, as Go's text/template does",
 			"vault_grace":          whyConsul,

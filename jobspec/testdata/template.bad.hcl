@@ -18,6 +18,7 @@ job "t" {
       template {
         destination = "../outside"
         change_mode = "reload"
+        change_signal = "SIGHUP"
       }
       template {
         data           = "x"
