@@ -253,7 +253,7 @@ func (n *Node) reconcileJob(ctx context.Context, je jobEntry, epoch placement.Ep
 			s.nodeID: {{ID: newID(), Index: s.index, PreviousAlloc: s.previousAlloc, Reschedules: s.reschedules, SpecHash: s.specHash}},
 		}, v)
 	}
-	n.publishUnplaced(je.Job.ID, unplaced)
+	n.publishLines("unplaced/"+je.Job.ID, unplaced) // why slots are not placed, for peer job run on any peer
 	n.publishLines("deploying/"+je.Job.ID, res.Deploying)
 }
 
@@ -418,10 +418,6 @@ func (n *Node) recordInflight(job *jobspec.Job, group, nodeID string, allocs []a
 		n.inflight[job.ID][a.ID] = allocRecord{Alloc: placement.NewAlloc(job, a.placement(group, job.Version), a.ID, nodeID, epoch, now)}
 	}
 }
-
-// publishUnplaced puts why a job's slots could not be placed in this peer's node
-// table, so `peer job run` on any peer can say why.
-func (n *Node) publishUnplaced(jobID string, why []string) { n.publishLines("unplaced/"+jobID, why) }
 
 // publishLines sets this peer's row key of the info table to lines, or removes it
 // when there are none. The table publishes only what changes: a coordinator pass that
