@@ -152,7 +152,9 @@ func New(cfg Config) (*Peer, error) {
 	p.goLoop(p.repl.antiEntropyLoop)
 	p.goLoop(p.repl.noticeLoop)
 	p.goLoop(p.repl.callbackLoop)
-	p.goLoop(p.joinSyncLoop)
+	if cfg.JoinSyncDelay > 0 {
+		p.goLoop(p.joinSyncLoop)
+	}
 	log.Info("gossip peer started", "gossip", p.LocalAddr(), "rpc", p.tags.RPCAddr, "encrypted", ring != nil)
 	return p, nil
 }
