@@ -131,7 +131,7 @@ func DefaultLANConfig() Config {
 		NoticeInterval:      100 * time.Millisecond, // table notices coalesced over 100 ms
 		NoticePeers:         3,                      // ... and told at once to 3 random peers
 		AntiEntropyInterval: 2 * time.Second,        // repairs lost notices within a few seconds
-		JoinSyncDelay:       5 * time.Second,        // 25 gossip rounds (one join reaches 1,000 peers in ~7): the partner knows who joined with us
+		JoinSyncDelay:       5 * time.Second,        // 25 gossip rounds (serf's model: a join reaches 99.9% of 1,000 peers in ~9, 1.84 s; docs/bench/gossip.md): the partner knows who joined with us
 		TombstoneTTL:        24 * time.Hour,         // longer than any peer is expected to stay down
 		RPCTimeout:          10 * time.Second,       // a Call without a ctx deadline
 		RPCMaxMessage:       16 << 20,               // 16 MiB frames (a large allocation table)
