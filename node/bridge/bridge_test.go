@@ -18,14 +18,16 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// testConfig is a network of its own (name, subnet) so that this test never meets
+// testNetwork is a network of its own (name, subnet) so that this test never meets
 // the peers of other packages' tests on the shared "shoal" bridge.
-func testConfig(t *testing.T) Config { return privateConfig(t, "shoalt", "172.26.96.0/24") }
+func testNetwork(t *testing.T) (*Network, Config) {
+	return privateNetwork(t, "shoalt", "172.26.96.0/24")
+}
 
-// privateConfig is a network named prefix<pid> on subnet, with its dirs in a temp
+// privateNetwork is a network named prefix<pid> on subnet, with its dirs in a temp
 // dir; its bridge and address leases go at cleanup. It skips without root or the
 // CNI plugins.
-func privateConfig(tb testing.TB, prefix, subnet string) Config {
+func privateNetwork(tb testing.TB, prefix, subnet string) (*Network, Config) {
 	tb.Helper()
 	if os.Geteuid() != 0 {
 		tb.Skip("needs root (network namespaces, iptables)")
@@ -42,7 +44,11 @@ func privateConfig(tb testing.TB, prefix, subnet string) Config {
 		exec.Command("ip", "link", "del", c.Name).Run() // the bridge outlives its allocations
 		os.RemoveAll(filepath.Join("/var/lib/cni/networks", c.Name))
 	})
-	return c
+	n, err := New(c)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return n, c
 }
 
 // serveIn serves body over HTTP on port inside the network namespace at nsPath.
@@ -92,11 +98,7 @@ func freePort(t *testing.T) int {
 // Two allocations, both listening on 8080 in their own namespaces, answer on their
 // own host ports, have their own addresses, and leave nothing behind.
 func TestSetupMapsPortsAndTeardownCleansUp(t *testing.T) {
-	c := testConfig(t)
-	n, err := New(c)
-	if err != nil {
-		t.Fatal(err)
-	}
+	n, c := testNetwork(t)
 	ctx := context.Background()
 	_, subnet, _ := net.ParseCIDR(c.Subnet)
 	hostIP := "127.66.0.1" // a loopback address like the node tests' peers have
@@ -162,11 +164,7 @@ func TestSetupMapsPortsAndTeardownCleansUp(t *testing.T) {
 // -plugins 1.1 removes its masquerade rules only from inside the namespace, so the
 // test removes those itself.)
 func TestTeardownAfterReboot(t *testing.T) {
-	c := testConfig(t)
-	n, err := New(c)
-	if err != nil {
-		t.Fatal(err)
-	}
+	n, c := testNetwork(t)
 	ctx := context.Background()
 	id := c.Name + "-reboot"
 	t.Cleanup(func() { n.Teardown(ctx, id); deleteNATRules(t, id) })
@@ -288,11 +286,7 @@ func TestConfigValidate(t *testing.T) {
 // stop: a namespace, CNI ADD (five plugins) with one port mapped, CNI DEL, and the
 // namespace's removal.
 func BenchmarkSetupTeardown(b *testing.B) {
-	c := privateConfig(b, "shoalb", "172.26.97.0/24")
-	n, err := New(c)
-	if err != nil {
-		b.Fatal(err)
-	}
+	n, c := privateNetwork(b, "shoalb", "172.26.97.0/24")
 	ctx := context.Background()
 	var setup, teardown time.Duration
 	for i := 0; b.Loop(); i++ {
