@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -303,4 +304,52 @@ func BenchmarkSetupTeardown(b *testing.B) {
 	}
 	b.ReportMetric(setup.Seconds()*1000/float64(b.N), "setup-ms/op")
 	b.ReportMetric(teardown.Seconds()*1000/float64(b.N), "teardown-ms/op")
+}
+
+// BenchmarkSetupTen: ten allocations' networks set up one after another and ten
+// set up at once, alternated in one run so that the machine's load hits both
+// alike. The ratio says whether CNI ADDs (each a dozen plugin and iptables
+// processes) overlap on the host's cores. Teardowns are not timed.
+func BenchmarkSetupTen(b *testing.B) {
+	n, c := privateNetwork(b, "shoalp", "172.26.98.0/24")
+	ctx := context.Background()
+	var serial, concurrent time.Duration
+	round := 0
+	setup := func(id string, port int) error {
+		_, err := n.Setup(ctx, id, []PortMapping{{HostPort: port, ContainerPort: 8080, HostIP: "127.66.0.1"}})
+		return err
+	}
+	for b.Loop() {
+		for _, atOnce := range []bool{false, true} {
+			ids := make([]string, 10)
+			for i := range ids {
+				ids[i] = fmt.Sprintf("%s-%d-%d", c.Name, round, i)
+			}
+			round++
+			errs := make([]error, len(ids))
+			start := time.Now()
+			if atOnce {
+				var wg sync.WaitGroup
+				for i, id := range ids {
+					wg.Go(func() { errs[i] = setup(id, 41000+i) })
+				}
+				wg.Wait()
+				concurrent += time.Since(start)
+			} else {
+				for i, id := range ids {
+					errs[i] = setup(id, 41000+i)
+				}
+				serial += time.Since(start)
+			}
+			for _, id := range ids {
+				errs = append(errs, n.Teardown(ctx, id))
+			}
+			if err := errors.Join(errs...); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(serial.Seconds()/float64(b.N), "serial-s/op")
+	b.ReportMetric(concurrent.Seconds()/float64(b.N), "concurrent-s/op")
+	b.ReportMetric(serial.Seconds()/concurrent.Seconds(), "serial/concurrent")
 }
