@@ -169,7 +169,7 @@ func Conflist(c Config) ([]byte, error) {
 type PortMapping struct {
 	HostPort      int
 	ContainerPort int
-	HostIP        string // the host address it is reached on; "" or a wildcard: every address
+	HostIP        string // the host address it is reached on; "" or a wildcard: every address; else an IP
 }
 
 // Attachment is an allocation's place on the bridge.
@@ -185,6 +185,11 @@ func (n *Network) NetNSPath(id string) string { return filepath.Join(n.cfg.NetNS
 // Setup creates allocation id's network namespace and attaches it to the bridge
 // with ports mapped. On error nothing of it is left.
 func (n *Network) Setup(ctx context.Context, id string, ports []PortMapping) (Attachment, error) {
+	for _, p := range ports {
+		if p.HostIP != "" && net.ParseIP(p.HostIP) == nil {
+			return Attachment{}, fmt.Errorf("attaching %s: port mapping %d -> %d: host IP %q is not an IP address; accepted: an IP, or \"\" for every address", id, p.HostPort, p.ContainerPort, p.HostIP)
+		}
+	}
 	path := n.NetNSPath(id)
 	if err := createNetNS(path); err != nil {
 		return Attachment{}, fmt.Errorf("creating the network namespace of %s: %w", id, err)
@@ -248,8 +253,8 @@ func (n *Network) runtimeConf(id, netns string, ports []PortMapping) *libcni.Run
 		var entries []entry
 		for _, p := range ports {
 			hostIP := p.HostIP
-			if ip := net.ParseIP(hostIP); ip == nil || ip.IsUnspecified() {
-				hostIP = ""
+			if ip := net.ParseIP(hostIP); ip != nil && ip.IsUnspecified() {
+				hostIP = "" // portmap's "every address"
 			}
 			for _, proto := range []string{"tcp", "udp"} {
 				entries = append(entries, entry{p.HostPort, p.ContainerPort, proto, hostIP})

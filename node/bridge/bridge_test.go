@@ -261,6 +261,31 @@ func TestMissingPlugins(t *testing.T) {
 	}
 }
 
+// A port mapping's host IP that is not an IP is refused, naming it, before anything
+// is made; it is not taken to mean every address.
+func TestSetupRefusesBadHostIP(t *testing.T) {
+	c := DefaultConfig()
+	dir := t.TempDir()
+	c.PluginDir, c.NetNSDir, c.CacheDir = dir, filepath.Join(dir, "netns"), filepath.Join(dir, "cni")
+	for _, p := range Plugins {
+		if err := os.WriteFile(filepath.Join(dir, p), []byte("#!/bin/sh\nexit 1\n"), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	n, err := New(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = n.Setup(context.Background(), "a1", []PortMapping{{HostPort: 23456, ContainerPort: 8080, HostIP: "peer-1.local"}})
+	want := `attaching a1: port mapping 23456 -> 8080: host IP "peer-1.local" is not an IP address`
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Errorf("got %v, want an error containing %q", err, want)
+	}
+	if _, err := os.Stat(n.NetNSPath("a1")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("netns file %s made for a refused setup (%v)", n.NetNSPath("a1"), err)
+	}
+}
+
 func TestConfigValidate(t *testing.T) {
 	for _, tc := range []struct {
 		name string
