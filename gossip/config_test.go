@@ -35,6 +35,7 @@ func TestConfigValidateNamesTheField(t *testing.T) {
 		{"timeout above interval", func(c *Config) { c.ProbeTimeout = 2 * c.ProbeInterval }, "ProbeTimeout = 100ms: must not exceed ProbeInterval (50ms)"},
 		{"mult", func(c *Config) { c.SuspicionMult = 0 }, "SuspicionMult = 0: must be >= 1"},
 		{"join sync", func(c *Config) { c.JoinSyncDelay = -time.Second }, "JoinSyncDelay = -1s: must be >= 0"},
+		{"notice peers", func(c *Config) { c.NoticePeers = -1 }, "NoticePeers = -1: must be >= 0"},
 		{"frame", func(c *Config) { c.RPCMaxMessage = 10 }, "RPCMaxMessage = 10: must be in 64 KiB..1 GiB"},
 		{"tags", func(c *Config) { c.Tags.Datacenter = strings.Repeat("d", 40) }, "tag Datacenter"},
 	}
