@@ -62,9 +62,7 @@ func benchSubmit(b *testing.B, driver string) {
 // bridge mode (each allocation a namespace on the bridge and a mapped port),
 // alternately in one run so that the machine's load hits both alike.
 func BenchmarkSubmit30Bridge(b *testing.B) {
-	if _, err := os.Stat("/usr/lib/cni/bridge"); err != nil {
-		b.Skip("needs the CNI reference plugins in /usr/lib/cni")
-	}
+	requireCNIPlugins(b)
 	runs := map[string][]time.Duration{}
 	for range b.N {
 		for _, mode := range []string{"host", "bridge"} {
