@@ -9,13 +9,12 @@ import (
 var taskSpec = spec{
 	attrs: []string{"driver", "env", "user", "kill_timeout", "kill_signal", "meta", "leader"},
 	blocks: []string{"config", "env", "resources", "restart", "meta", "service", "constraint",
-		"affinity", "template"},
+		"affinity", "template", "lifecycle"},
 	ignored: map[string]string{
 		"artifact": "artifacts are not downloaded by Shoal yet; bake them into the image",
 		"vault":    whyConsul, "consul": whyConsul, "identity": whyIdentity,
 		"logs":         "Shoal rotates task logs with its own limits",
-		"volume_mount": whyNotYet, "lifecycle": "task lifecycle hooks are not supported yet; all tasks start together",
-		"csi_plugin": whyNotYet, "dispatch_payload": whyNotYet, "scaling": whyNotYet,
+		"volume_mount": whyNotYet, "csi_plugin": whyNotYet, "dispatch_payload": whyNotYet, "scaling": whyNotYet,
 		"shutdown_delay": whyNotYet, "kind": whyConsul, "max_kill_timeout": whyNotYet,
 	},
 }
@@ -77,6 +76,9 @@ func (p *parser) decodeTask(blk *hclsyntax.Block, g *Group, gpath string) *Task 
 	if r := p.single(b, path, "", "resources"); r != nil {
 		p.resources(r, path, &t.Resources)
 	}
+	if l := p.single(b, path, "", "lifecycle"); l != nil {
+		t.Lifecycle = p.lifecycle(l, path)
+	}
 	pp := &policyPatch{}
 	if r := p.single(b, path, "", "restart"); r != nil {
 		pp.restart = p.restart(r, path)
@@ -94,6 +96,18 @@ func (p *parser) decodeTask(blk *hclsyntax.Block, g *Group, gpath string) *Task 
 	g.Constraints = append(g.Constraints, p.constraints(b, gpath, len(g.Constraints))...)
 	g.Affinities = append(g.Affinities, p.affinities(b, gpath, len(g.Affinities))...)
 	return t
+}
+
+// lifecycle decodes a task's lifecycle block; validation checks the hook.
+func (p *parser) lifecycle(blk *hclsyntax.Block, path string) *Lifecycle {
+	const sub = "lifecycle."
+	p.record(field(path, "lifecycle"), blk.DefRange())
+	b := blk.Body
+	p.checkBody(b, path, sub, spec{attrs: []string{"hook", "sidecar"}})
+	l := &Lifecycle{}
+	p.str(b, path, sub, "hook", &l.Hook)
+	p.boolean(b, path, sub, "sidecar", &l.Sidecar)
+	return l
 }
 
 // template decodes a task's i-th template block.

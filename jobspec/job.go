@@ -68,7 +68,29 @@ type Task struct {
 	Restart     *RestartPolicy    `json:"RestartPolicy,omitempty" codec:"restart"`
 	Leader      bool              `json:"Leader,omitempty" codec:"leader"`
 	Templates   []Template        `json:"Templates,omitempty" codec:"tmpl"`
+	// Lifecycle places the task before, beside or after its group's main tasks;
+	// nil for a main task.
+	Lifecycle *Lifecycle `json:"Lifecycle,omitempty" codec:"life"`
 }
+
+// Lifecycle hooks, as in Nomad.
+const (
+	HookPrestart  = "prestart"  // runs before the main tasks start
+	HookPoststart = "poststart" // starts once the main tasks run
+	HookPoststop  = "poststop"  // runs after the main tasks end
+)
+
+// Lifecycle is Nomad's task lifecycle block. A hook task that is not a sidecar runs
+// to completion (exit 0) and is not started again; a sidecar runs, and is
+// restarted, for as long as the main tasks do. A poststop task always runs to
+// completion.
+type Lifecycle struct {
+	Hook    string `json:"Hook" codec:"hook"`
+	Sidecar bool   `json:"Sidecar,omitempty" codec:"sidecar"`
+}
+
+// IsMain reports whether t is a main task (it has no lifecycle hook).
+func (t *Task) IsMain() bool { return t.Lifecycle == nil }
 
 // Template is a file rendered into the task's directory when the task starts, with
 // Go's text/template and the functions in TemplateFuncs (Nomad's template block,

@@ -236,6 +236,9 @@ func TestValidateJSONJobs(t *testing.T) {
 		{"negative duration", func(j *Job) { j.Groups[0].Restart.Delay = -time.Second },
 			[]string{`group "web": restart.delay: -1s is negative; want zero or more`}},
 		{"nil group", func(j *Job) { j.Groups = append(j.Groups, nil) }, []string{`group[1]: group is null`}},
+		{"lifecycle hook", func(j *Job) { j.Groups[0].Tasks[0].Lifecycle = &Lifecycle{Hook: "PreStart"} },
+			[]string{`group "web" task "srv": lifecycle.hook: unknown lifecycle hook "PreStart"; accepted: "prestart", "poststart" or "poststop" (did you mean "prestart"?)`,
+				`group "web": group "web" has no main task: every task has a lifecycle block; at least one task must have none (hooks run around the main tasks)`}},
 		{"no groups", func(j *Job) { j.Groups = nil }, []string{`job "api" has no group`}},
 	}
 	for _, tc := range tests {

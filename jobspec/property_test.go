@@ -34,6 +34,10 @@ func genJob(t *rapid.T) *Job {
 				Env:         smap.Draw(t, "env"),
 				Resources:   Resources{CPU: rapid.IntRange(-1, 4000).Draw(t, "cpu"), MemoryMB: rapid.IntRange(-1, 4000).Draw(t, "mem")},
 				KillTimeout: dur.Draw(t, "kill")})
+			if rapid.Bool().Draw(t, "hooked") {
+				g.Tasks[k].Lifecycle = &Lifecycle{Hook: rapid.SampledFrom(append(lifecycleHooks, "")).Draw(t, "hook"),
+					Sidecar: rapid.Bool().Draw(t, "sidecar")}
+			}
 		}
 		j.Groups = append(j.Groups, g)
 	}

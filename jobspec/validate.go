@@ -17,6 +17,7 @@ var (
 	healthChecks      = []string{"checks", "task_states", "manual"}
 	networkModes      = []string{"host", "bridge", "none"}
 	checkTypes        = []string{"http", "tcp"}
+	lifecycleHooks    = []string{HookPrestart, HookPoststart, HookPoststop}
 	affinityOperators = []string{"=", "==", "is", "!=", "not", ">", ">=", "<", "<=", "regexp",
 		"set_contains_all", "set_contains_any", "version", "semver"}
 	constraintOperators = append(append([]string{}, affinityOperators...),
@@ -160,7 +161,7 @@ func (v *validator) group(j *Job, g *Group) {
 	if len(g.Tasks) == 0 {
 		v.errf(path, g.Name, "group %q has no task", g.Name)
 	}
-	seen, leaders := map[string]bool{}, 0
+	seen, leaders, mains := map[string]bool{}, 0, 0
 	for i, t := range g.Tasks {
 		if t == nil {
 			v.errf(field(path, fmt.Sprintf("task[%d]", i)), "null", "task is null")
@@ -177,7 +178,13 @@ func (v *validator) group(j *Job, g *Group) {
 				v.errf(field(taskPath(g.Name, t.Name), "leader"), true, "more than one task of group %q is the leader; at most one may be", g.Name)
 			}
 		}
+		if t.IsMain() {
+			mains++
+		}
 		v.task(g, t, ports)
+	}
+	if len(g.Tasks) > 0 && mains == 0 {
+		v.errf(path, g.Name, "group %q has no main task: every task has a lifecycle block; at least one task must have none (hooks run around the main tasks)", g.Name)
 	}
 }
 
@@ -400,6 +407,18 @@ func (v *validator) task(g *Group, t *Task, ports map[string]bool) {
 	v.templates(path, t.Templates)
 	if t.KillSignal != "" {
 		v.oneOf(field(path, "kill_signal"), "kill_signal", t.KillSignal, signals)
+	}
+	if l := t.Lifecycle; l != nil {
+		switch {
+		case l.Hook == "":
+			v.errf(field(path, "lifecycle.hook"), "", "the lifecycle block needs a hook; accepted: %s", acceptedList(lifecycleHooks))
+		default:
+			v.oneOf(field(path, "lifecycle.hook"), "lifecycle hook", l.Hook, lifecycleHooks)
+		}
+		if l.Hook == HookPoststop && l.Sidecar {
+			v.diags = append(v.diags, Diagnostic{Severity: SeverityWarning, Field: field(path, "lifecycle.sidecar"), Value: "true",
+				Message: "ignored: a poststop task runs to completion once the main tasks have ended; it cannot be a sidecar"})
+		}
 	}
 	if t.Restart != nil && (g.Restart == nil || *t.Restart != *g.Restart) {
 		// A restart policy inherited unchanged from the group was checked there.
