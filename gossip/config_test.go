@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -131,6 +132,42 @@ func TestOversizedPayloadsRejected(t *testing.T) {
 	}
 	if err := p.UserEvent("shoal.x", nil); err == nil {
 		t.Error("reserved event name accepted")
+	}
+}
+
+// TestShutdownEndsHandlers: a query handler still at work when its peer shuts down
+// sees its context end, and Shutdown returns only after it has: a node's handler
+// never runs against stores it has already closed.
+func TestShutdownEndsHandlers(t *testing.T) {
+	c := newCluster(t, 2, nil)
+	entered := make(chan struct{})
+	var returned atomic.Bool
+	c.peers[1].HandleQuery("slow", func(ctx context.Context, _ string, _ []byte) ([]byte, error) {
+		close(entered)
+		<-ctx.Done()
+		time.Sleep(50 * time.Millisecond) // cleanup that Shutdown must wait for
+		returned.Store(true)
+		return nil, ctx.Err()
+	})
+	go func() {
+		ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+		defer cancel()
+		_, _ = c.peers[0].Query(ctx, "slow", nil, []string{c.peers[1].Name()})
+	}()
+	select {
+	case <-entered:
+	case <-time.After(convergeDeadline):
+		t.Fatal("the query never reached its handler")
+	}
+	done := make(chan struct{})
+	go func() { _ = c.peers[1].Shutdown(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Shutdown did not end a running query handler")
+	}
+	if !returned.Load() {
+		t.Fatal("Shutdown returned while a query handler was still running")
 	}
 }
 

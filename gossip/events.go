@@ -355,8 +355,8 @@ func (p *Peer) query(q *serf.Query) {
 	if h == nil {
 		return
 	}
-	go func() {
-		ctx, cancel := context.WithDeadline(context.Background(), q.Deadline())
+	p.spawn(func() {
+		ctx, cancel := p.ctxUntil(q.Deadline())
 		defer cancel()
 		out, err := h(ctx, q.SourceNode(), q.Payload)
 		if err != nil {
@@ -366,7 +366,7 @@ func (p *Peer) query(q *serf.Query) {
 		if err := q.Respond(out); err != nil {
 			p.log.Warn("query response not sent", "query", q.Name, "bytes", len(out), "err", err)
 		}
-	}()
+	})
 }
 
 // Query asks the given nodes (all when empty) and collects answers until all

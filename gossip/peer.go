@@ -33,7 +33,11 @@ type Peer struct {
 	stopOnce sync.Once
 	left     bool
 	stateMu  sync.Mutex
-	wg       sync.WaitGroup
+	// wg counts every goroutine the peer starts (see spawn); Shutdown waits for it.
+	// spawnMu orders each wg.Add before Shutdown's close(stop), so that nothing is
+	// added once Shutdown waits.
+	wg      sync.WaitGroup
+	spawnMu sync.Mutex
 
 	tagMu    sync.Mutex
 	tags     Tags // desired (latest SetTags plus table digests)
@@ -159,12 +163,22 @@ func New(cfg Config) (*Peer, error) {
 	return p, nil
 }
 
-func (p *Peer) goLoop(f func()) {
+func (p *Peer) goLoop(f func()) { p.spawn(f) }
+
+// spawn runs f in a goroutine that Shutdown waits for, and reports true; once
+// Shutdown has begun it runs nothing and reports false.
+func (p *Peer) spawn(f func()) bool {
+	p.spawnMu.Lock()
+	defer p.spawnMu.Unlock()
+	if p.stopped() {
+		return false
+	}
 	p.wg.Add(1)
 	go func() {
 		defer p.wg.Done()
 		f()
 	}()
+	return true
 }
 
 // rpcAddrFor is the RPC address others should dial.
@@ -308,12 +322,14 @@ func (p *Peer) Leave() error {
 
 // Shutdown stops at once: others will find us failed. Idempotent. It waits for
 // the peer's goroutines, so it must not be called from an OnChange callback, an
-// event handler or an RPC handler.
+// event handler, a query handler or an RPC handler.
 func (p *Peer) Shutdown() error {
 	var err error
 	p.stopOnce.Do(func() {
 		err = p.serf.Shutdown() // first: serf stops emitting events the pump would not read
+		p.spawnMu.Lock()
 		close(p.stop)
+		p.spawnMu.Unlock()
 		p.rpc.close()
 		p.wg.Wait()
 		p.evMu.Lock()
@@ -324,6 +340,19 @@ func (p *Peer) Shutdown() error {
 		p.log.Info("gossip peer stopped")
 	})
 	return err
+}
+
+// ctxUntil returns a context cancelled at shutdown or at deadline.
+func (p *Peer) ctxUntil(deadline time.Time) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithDeadline(context.Background(), deadline)
+	go func() {
+		select {
+		case <-p.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
 }
 
 func (p *Peer) stopped() bool {

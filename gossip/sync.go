@@ -209,13 +209,14 @@ func (r *replicator) directNotice(table string) {
 		for i := 0; i < len(others) && i < k; i++ { // a random k of them
 			j := i + r.p.randIntn(len(others)-i)
 			others[i], others[j] = others[j], others[i]
-			go func(peer string) {
+			peer := others[i]
+			r.p.spawn(func() {
 				ctx, cancel := r.ctx(r.p.cfg.RPCTimeout)
 				defer cancel()
 				if err := r.p.Call(ctx, peer, methodNotice, n, nil); err != nil && !r.p.stopped() {
 					r.p.log.Debug("direct notice not delivered; gossip carries it", "to", peer, "table", table, "err", err)
 				}
-			}(others[i])
+			})
 		}
 	})
 }
@@ -307,14 +308,13 @@ func (r *replicator) pull(key string, f func(ctx context.Context) error) {
 	}
 	r.inflight[key] = true
 	r.mu.Unlock()
-	r.p.wg.Add(1)
-	go func() {
-		defer r.p.wg.Done()
-		defer func() {
-			r.mu.Lock()
-			delete(r.inflight, key)
-			r.mu.Unlock()
-		}()
+	done := func() {
+		r.mu.Lock()
+		delete(r.inflight, key)
+		r.mu.Unlock()
+	}
+	ok := r.p.spawn(func() {
+		defer done()
 		select {
 		case r.sem <- struct{}{}:
 		case <-r.p.stop:
@@ -326,20 +326,15 @@ func (r *replicator) pull(key string, f func(ctx context.Context) error) {
 		if err := f(ctx); err != nil && !r.p.stopped() {
 			r.p.log.Debug("pull failed; anti-entropy will retry", "what", key, "err", err)
 		}
-	}()
+	})
+	if !ok {
+		done()
+	}
 }
 
 // ctx returns a context cancelled at shutdown or after d.
 func (r *replicator) ctx(d time.Duration) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	go func() {
-		select {
-		case <-r.p.stop:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	return ctx, cancel
+	return r.p.ctxUntil(time.Now().Add(d))
 }
 
 // memberChanged is called by the event pump for other members (must not block).
