@@ -220,10 +220,7 @@ func runBench(t *testing.T, n int, profile string, base func() Config, scale tim
 		}
 		wg.Wait()
 	}
-	formDeadline := 4 * time.Minute
-	if v := envInt("SHOAL_BENCH_FORM_MINUTES"); v > 1 {
-		formDeadline = time.Duration(v) * time.Minute
-	}
+	formDeadline := time.Duration(envInt(t, "SHOAL_BENCH_FORM_MINUTES", 4)) * time.Minute
 	lastLog, lastHoles := time.Now(), ""
 	formed := waitFor(formDeadline, func() bool {
 		time.Sleep(200 * time.Millisecond) // polling 500 views is not free
@@ -253,7 +250,7 @@ func runBench(t *testing.T, n int, profile string, base func() Config, scale tim
 		pairs, missing := holes(c.peers)
 		t.Logf("N=%d %s: cluster did not form in %v; %s; missing:\n%s", n, profile, formDeadline,
 			losses(c, logs), strings.Join(describeHoles(c.peers, pairs, missing, 20, logs), "\n"))
-		if envInt("SHOAL_BENCH_PARTIAL") == 0 {
+		if envInt(t, "SHOAL_BENCH_PARTIAL", 0) == 0 {
 			return res
 		}
 		res.form = fmt.Sprintf("not formed in %v (%s)", formDeadline, formedShare(c.peers))

@@ -103,9 +103,9 @@ func TestLargeCluster(t *testing.T) {
 	if raceEnabled || testing.Short() {
 		n = 12
 	}
-	if big := envInt("SHOAL_BIG"); big > 0 {
+	if big := envInt(t, "SHOAL_BIG", 0); big > 0 {
 		n = big
-		if n == 1 {
+		if n == 1 { // SHOAL_BIG=1: the documented 150
 			n = 150
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"sort"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -185,14 +186,17 @@ func waitMapsEqual(t testing.TB, peers []*Peer, name string) {
 }
 
 // envInt reads an integer test knob (0 when unset; 1 for "1" or "true").
-func envInt(name string) int {
+// envInt reads a test knob: def when name is unset, its value when it is a
+// non-negative integer; anything else fails the test, naming the variable.
+func envInt(t testing.TB, name string, def int) int {
+	t.Helper()
 	v := os.Getenv(name)
 	if v == "" {
-		return 0
+		return def
 	}
-	var n int
-	if _, err := fmt.Sscan(v, &n); err != nil {
-		return 1
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 {
+		t.Fatalf("%s=%q: want a non-negative integer", name, v)
 	}
 	return n
 }
