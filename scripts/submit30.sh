@@ -4,20 +4,28 @@
 # and the CPU the peers and the 30 tasks' processes used. BIN defaults to bin/peer.
 # PERF=FILE records the peers and their children with `perf record -g` into FILE.
 # LOG_LEVEL=debug runs the peers at that level; KEEP=1 keeps their data dirs and logs.
+# IMAGE=REF runs `sleep` from that image under the container driver instead (e.g. the
+# busybox OCI layout `go run ./node/testdata/mkimage DIR` builds and names); every run's
+# fresh peers pull and unpack it (cold), unless WARM=1: then a system job runs the
+# image on every peer first and is purged before the timed submit.
+# SUBMIT30_DIR=DIR puts the peers' data dirs under DIR (default /tmp).
 # Needs root (the peers run containers). Prints one line per run.
 set -u
 BIN=$(readlink -f "${1:-bin/peer}")
 RUNS=${2:-5}
-ROOT=$(mktemp -d /tmp/shoal-submit30-XXXXXX)
+ROOT=$(mktemp -d ${SUBMIT30_DIR:-/tmp}/shoal-submit30-XXXXXX)
 trap 'pkill -TERM -f "$BIN run -+name s30p"; sleep 1; [ -n "${KEEP:-}" ] && echo "kept $ROOT" || rm -rf "$ROOT"' EXIT
-cat >"$ROOT/job.hcl" <<'HCL'
+driver=exec config='command = "/bin/sleep"'
+if [ -n "${IMAGE:-}" ]; then driver=container config="image = \"$IMAGE\"
+        command = \"sleep\""; fi
+cat >"$ROOT/job.hcl" <<HCL
 job "s30" {
   group "g" {
     count = 30
     task "t" {
-      driver = "exec"
+      driver = "$driver"
       config {
-        command = "/bin/sleep"
+        $config
         args    = ["3600"]
       }
       resources {
@@ -40,6 +48,13 @@ for run in $(seq "$RUNS"); do
 	for _ in $(seq 100); do
 		n=$("$BIN" members -address http://127.0.0.1:4646 2>/dev/null | grep -c alive); [ "$n" = 3 ] && break; sleep 0.1
 	done
+	if [ -n "${IMAGE:-}" ] && [ -n "${WARM:-}" ]; then
+		sed -e 's/^job "s30" {/job "warm" {\n  type = "system"/' -e '/count = 30/d' "$ROOT/job.hcl" >"$ROOT/warm.hcl"
+		"$BIN" job run -address http://127.0.0.1:4646 "$ROOT/warm.hcl" >"$dir/warm.out" 2>&1 || { cat "$dir/warm.out"; exit 1; }
+		"$BIN" job stop -purge -address http://127.0.0.1:4646 warm >/dev/null 2>&1
+		peers=$(pgrep -f "$BIN run -+name s30p" | tr '\n' ' ')
+		while pgrep -x sleep | while read -r p; do awk '{print $4}' "/proc/$p/stat" 2>/dev/null; done | grep -qwF -f <(echo "$peers" | tr ' ' '\n' | grep .); do sleep 0.1; done
+	fi
 	sleep 2
 	peers=$(pgrep -f "$BIN run -+name s30p" | tr '\n' ' ')
 	before=0; for p in $peers; do before=$((before + $(cpu "$p"))); done
@@ -51,7 +66,7 @@ for run in $(seq "$RUNS"); do
 	after=0; for p in $peers; do after=$((after + $(cpu "$p"))); done
 	tasks=0; n=0
 	for p in $(pgrep -x sleep); do
-		case " $peers " in *" $(awk '{print $4}' "/proc/$p/stat") "*) tasks=$((tasks + $(cpu "$p"))); n=$((n + 1));; esac
+		case " $peers " in *" $(awk '{print $4}' "/proc/$p/stat" 2>/dev/null) "*) tasks=$((tasks + $(cpu "$p"))); n=$((n + 1));; esac
 	done
 	printf 'run %d: submit -> 30 running %.3f s (job run: %s); CPU: peers %.2f s, %d task processes %.2f s\n' \
 		"$run" "$(echo "$e - $s" | bc)" "$(tail -1 "$dir/run.out")" "$(echo "($after - $before) / $tick" | bc -l)" "$n" "$(echo "$tasks / $tick" | bc -l)"
