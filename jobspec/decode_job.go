@@ -32,9 +32,9 @@ var jobSpec = spec{
 var groupSpec = spec{
 	attrs: []string{"count", "meta"},
 	blocks: []string{"task", "constraint", "affinity", "spread", "restart", "reschedule", "update",
-		"network", "service", "ephemeral_disk", "meta"},
+		"network", "service", "ephemeral_disk", "meta", "volume"},
 	ignored: map[string]string{
-		"volume": whyNotYet, "scaling": "autoscaling policies are not supported; set count",
+		"scaling": "autoscaling policies are not supported; set count",
 		"migrate": whyNotYet, "consul": whyConsul, "vault": whyConsul, "disconnect": whyNotYet,
 		"shutdown_delay": whyNotYet, "stop_after_client_disconnect": whyNotYet,
 		"max_client_disconnect": whyNotYet, "prevent_reschedule_on_lost": whyNotYet,
@@ -116,6 +116,7 @@ func (p *parser) decodeGroup(blk *hclsyntax.Block) *Group {
 	if d := p.single(b, path, "", "ephemeral_disk"); d != nil {
 		g.EphemeralDisk = p.disk(d, path)
 	}
+	g.Volumes = p.volumes(b, path)
 	tasks := blocks(b, "task")
 	if len(tasks) == 0 {
 		p.errAt(blk.DefRange(), path, g.Name, `group %q has no task; add task "name" { driver = "container" ... }`, g.Name)

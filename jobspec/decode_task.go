@@ -9,12 +9,12 @@ import (
 var taskSpec = spec{
 	attrs: []string{"driver", "env", "user", "kill_timeout", "kill_signal", "meta", "leader"},
 	blocks: []string{"config", "env", "resources", "restart", "meta", "service", "constraint",
-		"affinity", "template", "lifecycle"},
+		"affinity", "template", "lifecycle", "volume_mount"},
 	ignored: map[string]string{
 		"artifact": "artifacts are not downloaded by Shoal yet; bake them into the image",
 		"vault":    whyConsul, "consul": whyConsul, "identity": whyIdentity,
-		"logs":         "Shoal rotates task logs with its own limits",
-		"volume_mount": whyNotYet, "csi_plugin": whyNotYet, "dispatch_payload": whyNotYet, "scaling": whyNotYet,
+		"logs":       "Shoal rotates task logs with its own limits",
+		"csi_plugin": whyNotYet, "dispatch_payload": whyNotYet, "scaling": whyNotYet,
 		"shutdown_delay": whyNotYet, "kind": whyConsul, "max_kill_timeout": whyNotYet,
 	},
 }
@@ -89,6 +89,9 @@ func (p *parser) decodeTask(blk *hclsyntax.Block, g *Group, gpath string) *Task 
 	// Their positions are recorded under the group, where validation looks for them.
 	for i, tb := range blocks(b, "template") {
 		t.Templates = append(t.Templates, p.template(tb, path, i))
+	}
+	for i, vb := range blocks(b, "volume_mount") {
+		t.VolumeMounts = append(t.VolumeMounts, p.volumeMount(vb, path, i))
 	}
 	for _, s := range blocks(b, "service") {
 		g.Services = append(g.Services, p.service(s, gpath, fmt.Sprintf("service[%d]", len(g.Services))))

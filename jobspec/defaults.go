@@ -193,6 +193,7 @@ func (j *Job) canonicalizeGroup(g *Group) {
 		g.Spreads[i].Targets = nilIfNone(g.Spreads[i].Targets)
 	}
 	g.Services = nilIfNone(g.Services)
+	g.Volumes = canonicalVolumes(g.Volumes)
 	for _, t := range g.Tasks {
 		if t == nil {
 			continue
@@ -214,7 +215,28 @@ func (j *Job) canonicalizeGroup(g *Group) {
 		t.Meta = nilIfEmpty(t.Meta)
 		c := &t.Config
 		c.Args, c.Entrypoint, c.Ports = nilIfNone(c.Args), nilIfNone(c.Entrypoint), nilIfNone(c.Ports)
+		t.VolumeMounts = nilIfNone(t.VolumeMounts)
+		for i := range t.VolumeMounts {
+			if t.VolumeMounts[i].PropagationMode == "" {
+				t.VolumeMounts[i].PropagationMode = PropagationPrivate
+			}
+		}
 	}
+}
+
+// canonicalVolumes names each volume request by its label, as Nomad's JSON API may
+// leave Name out; nil when there are none.
+func canonicalVolumes(vols map[string]VolumeRequest) map[string]VolumeRequest {
+	if len(vols) == 0 {
+		return nil
+	}
+	for label, v := range vols {
+		if v.Name == "" {
+			v.Name = label
+			vols[label] = v
+		}
+	}
+	return vols
 }
 
 func nilIfEmpty(m map[string]string) map[string]string {

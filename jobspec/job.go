@@ -51,7 +51,9 @@ type Group struct {
 	Network       *Network          `json:"Network,omitempty" codec:"net"`
 	Services      []Service         `json:"Services,omitempty" codec:"svcs"`
 	EphemeralDisk *EphemeralDisk    `json:"EphemeralDisk,omitempty" codec:"disk"`
-	Tasks         []*Task           `json:"Tasks" codec:"tasks"`
+	// Volumes are the group's volume blocks by label (see VolumeRequest).
+	Volumes map[string]VolumeRequest `json:"Volumes,omitempty" codec:"vols"`
+	Tasks   []*Task                  `json:"Tasks" codec:"tasks"`
 }
 
 // Task is one process run by a driver.
@@ -68,6 +70,8 @@ type Task struct {
 	Restart     *RestartPolicy    `json:"RestartPolicy,omitempty" codec:"restart"`
 	Leader      bool              `json:"Leader,omitempty" codec:"leader"`
 	Templates   []Template        `json:"Templates,omitempty" codec:"tmpl"`
+	// VolumeMounts mount the group's volumes into the task.
+	VolumeMounts []VolumeMount `json:"VolumeMounts,omitempty" codec:"vmounts"`
 	// Lifecycle places the task before, beside or after its group's main tasks;
 	// nil for a main task.
 	Lifecycle *Lifecycle `json:"Lifecycle,omitempty" codec:"life"`

@@ -155,6 +155,7 @@ func (v *validator) group(j *Job, g *Group) {
 		v.errf(field(path, "ephemeral_disk.size"), d.SizeMB, "size %d is negative; want 0 or more (MB)", d.SizeMB)
 	}
 	ports := v.network(path, g.Network)
+	v.volumes(path, g.Volumes)
 	for i, s := range g.Services {
 		v.service(path, fmt.Sprintf("service[%d]", i), s, ports)
 	}
@@ -405,6 +406,7 @@ func (v *validator) task(g *Group, t *Task, ports map[string]bool) {
 	}
 	v.nonNegative(field(path, "kill_timeout"), t.KillTimeout)
 	v.templates(path, t.Templates)
+	v.volumeMounts(g, path, t.VolumeMounts)
 	if t.KillSignal != "" {
 		v.oneOf(field(path, "kill_signal"), "kill_signal", t.KillSignal, signals)
 	}
