@@ -2,6 +2,7 @@ package placement
 
 import (
 	"cmp"
+	"maps"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,6 +16,7 @@ import (
 //	status      -> alive, eligible, not draining?
 //	datacenter  -> in one of the job's datacenters ("*" globs)?
 //	constraints -> every node-local constraint of the job and group holds?
+//	volumes     -> every host volume the group asks for, writable where it must be?
 //	capacity    -> enough CPU and memory (advertised, or exact on the bidder)?
 //	ports       -> no static port the group needs already held on the peer?
 //	distinct    -> distinct_hosts: no allocation of this job/group already here?
@@ -27,6 +29,7 @@ const (
 	StageStatus     = "status"
 	StageDatacenter = "datacenter"
 	StageConstraint = "constraint"
+	StageVolumes    = "volumes"
 	StageCapacity   = "capacity"
 	StagePorts      = "ports"
 	StageDistinct   = "distinct"
@@ -168,6 +171,7 @@ var chain = [...]struct {
 	{StageStatus, modeFit, func(_ *Stack, n *Node, _ *state) (string, string) { return checkStatus(n) }},
 	{StageDatacenter, modeFit, func(s *Stack, n *Node, _ *state) (string, string) { return checkDatacenter(s.job.Datacenters, n) }},
 	{StageConstraint, modeFit, func(s *Stack, n *Node, _ *state) (string, string) { return s.checkConstraints(n) }},
+	{StageVolumes, modeFit, func(s *Stack, n *Node, _ *state) (string, string) { return checkVolumes(s.group, n) }},
 	{StageCapacity, modeView, func(s *Stack, n *Node, st *state) (string, string) { return checkCapacity(s.need, n, st.free) }},
 	{StagePorts, modeLocal, func(s *Stack, _ *Node, st *state) (string, string) {
 		return checkPorts(s.ports, st.allocs, st.reservedPorts)
@@ -212,6 +216,27 @@ func (s *Stack) checkConstraints(n *Node) (reason, detail string) {
 	for i := range s.constraints {
 		if reason, detail := s.constraints[i].check(n); reason != "" {
 			return reason, detail
+		}
+	}
+	return "", ""
+}
+
+// checkVolumes: the peer must offer every host volume the group asks for, and offer
+// it writable unless the request is read-only (Nomad's "missing compatible host
+// volumes"). Requests are checked in label order, so the reason is stable.
+func checkVolumes(g *jobspec.Group, n *Node) (reason, detail string) {
+	for _, label := range slices.Sorted(maps.Keys(g.Volumes)) {
+		req := g.Volumes[label]
+		if req.Type != jobspec.VolumeTypeHost {
+			continue // validation refuses other types
+		}
+		hv, ok := n.HostVolumes[req.Source]
+		switch {
+		case !ok:
+			return "lack host volume " + strconv.Quote(req.Source), "volume " + strconv.Quote(label) + " needs it"
+		case hv.ReadOnly && !req.ReadOnly:
+			return "have host volume " + strconv.Quote(req.Source) + " read-only",
+				"volume " + strconv.Quote(label) + " needs it writable; set read_only = true to mount it read-only"
 		}
 	}
 	return "", ""

@@ -20,6 +20,8 @@ type Node struct {
 	Class      string
 	Attributes map[string]string
 	Meta       map[string]string
+	// HostVolumes are the host volumes the peer's config declares, by name.
+	HostVolumes map[string]HostVolume
 
 	CPUTotal      int // MHz available to allocations
 	MemoryTotalMB int // MiB available to allocations
@@ -29,6 +31,13 @@ type Node struct {
 	Eligible bool // scheduling eligibility, set by the operator
 	Alive    bool // the member list believes the peer is alive
 	Draining bool // the operator asked its allocations to move away
+}
+
+// HostVolume is a directory a peer offers to allocations under a name (Nomad's client
+// host_volume); a group's volume block asks for one by that name.
+type HostVolume struct {
+	Path     string
+	ReadOnly bool // allocations may only mount it read-only
 }
 
 // Schedulable reports whether new allocations may go to n: alive, eligible, not draining.
