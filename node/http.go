@@ -103,10 +103,15 @@ func (h *handlers) recoverer(next http.Handler) http.Handler {
 	})
 }
 
-func writeJSON(w http.ResponseWriter, v any) {
+// writeJSON answers with v as compact JSON, or indented when the request asks
+// with ?pretty (as Nomad's API does): indenting doubled the cost of the answers
+// `peer job run` polls for.
+func writeJSON(w http.ResponseWriter, r *http.Request, v any) {
 	w.Header().Set("Content-Type", "application/json")
 	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
+	if _, pretty := r.URL.Query()["pretty"]; pretty {
+		enc.SetIndent("", "    ")
+	}
 	enc.Encode(v)
 }
 
@@ -137,7 +142,7 @@ func decode(r *http.Request, v any) error {
 }
 
 func (h *handlers) listJobs(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, h.b.ListJobs())
+	writeJSON(w, r, h.b.ListJobs())
 }
 
 func (h *handlers) submitJob(w http.ResponseWriter, r *http.Request) {
@@ -151,7 +156,7 @@ func (h *handlers) submitJob(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	writeJSON(w, resp)
+	writeJSON(w, r, resp)
 }
 
 func (h *handlers) planJob(w http.ResponseWriter, r *http.Request) {
@@ -165,7 +170,7 @@ func (h *handlers) planJob(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	writeJSON(w, plan)
+	writeJSON(w, r, plan)
 }
 
 // requestJob reads the job of a register or plan request: a JSON job, or HCL source
@@ -200,7 +205,7 @@ func (h *handlers) getJob(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	writeJSON(w, j)
+	writeJSON(w, r, j)
 }
 
 func (h *handlers) stopJob(w http.ResponseWriter, r *http.Request) {
@@ -213,7 +218,7 @@ func (h *handlers) stopJob(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	writeJSON(w, map[string]string{"JobID": r.PathValue("id")})
+	writeJSON(w, r, map[string]string{"JobID": r.PathValue("id")})
 }
 
 func (h *handlers) jobAllocs(w http.ResponseWriter, r *http.Request) {
@@ -222,7 +227,7 @@ func (h *handlers) jobAllocs(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	writeJSON(w, allocs)
+	writeJSON(w, r, allocs)
 }
 
 func (h *handlers) scaleJob(w http.ResponseWriter, r *http.Request) {
@@ -239,7 +244,7 @@ func (h *handlers) scaleJob(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	writeJSON(w, map[string]string{"JobID": r.PathValue("id")})
+	writeJSON(w, r, map[string]string{"JobID": r.PathValue("id")})
 }
 
 func (h *handlers) promoteJob(w http.ResponseWriter, r *http.Request) {
@@ -247,7 +252,7 @@ func (h *handlers) promoteJob(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	writeJSON(w, map[string]string{"JobID": r.PathValue("id")})
+	writeJSON(w, r, map[string]string{"JobID": r.PathValue("id")})
 }
 
 // boolQuery reads a true/false query parameter (absent: false).
@@ -267,7 +272,7 @@ func (h *handlers) services(w http.ResponseWriter, r *http.Request) {
 	if out == nil {
 		out = []api.ServiceStub{}
 	}
-	writeJSON(w, out)
+	writeJSON(w, r, out)
 }
 
 func (h *handlers) service(w http.ResponseWriter, r *http.Request) {
@@ -281,7 +286,7 @@ func (h *handlers) service(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	writeJSON(w, regs)
+	writeJSON(w, r, regs)
 }
 
 func (h *handlers) getAlloc(w http.ResponseWriter, r *http.Request) {
@@ -290,7 +295,7 @@ func (h *handlers) getAlloc(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	writeJSON(w, a)
+	writeJSON(w, r, a)
 }
 
 func (h *handlers) allocLogs(w http.ResponseWriter, r *http.Request) {
@@ -330,7 +335,7 @@ func (f *flushWriter) Write(p []byte) (int, error) {
 }
 
 func (h *handlers) listNodes(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, h.b.ListNodes())
+	writeJSON(w, r, h.b.ListNodes())
 }
 
 func (h *handlers) getNode(w http.ResponseWriter, r *http.Request) {
@@ -339,7 +344,7 @@ func (h *handlers) getNode(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	writeJSON(w, n)
+	writeJSON(w, r, n)
 }
 
 func (h *handlers) drain(w http.ResponseWriter, r *http.Request) {
@@ -352,7 +357,7 @@ func (h *handlers) drain(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	writeJSON(w, map[string]string{"NodeID": r.PathValue("id")})
+	writeJSON(w, r, map[string]string{"NodeID": r.PathValue("id")})
 }
 
 func (h *handlers) eligibility(w http.ResponseWriter, r *http.Request) {
@@ -365,15 +370,15 @@ func (h *handlers) eligibility(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
-	writeJSON(w, map[string]string{"NodeID": r.PathValue("id")})
+	writeJSON(w, r, map[string]string{"NodeID": r.PathValue("id")})
 }
 
 func (h *handlers) self(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, h.b.Self())
+	writeJSON(w, r, h.b.Self())
 }
 
 func (h *handlers) members(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, h.b.Members())
+	writeJSON(w, r, h.b.Members())
 }
 
 // lookupPrefix finds the one key of keys equal to id or starting with it (ids are
