@@ -30,7 +30,9 @@
 //	DataDir/images/<alg>-<digest>/image.json
 //	DataDir/tasks/<id>/{local,secrets,tmp} bound at /local, /secrets, /tmp in the container
 //	DataDir/tasks/<id>/logs/stdout[.N]     rotated output (stderr alike)
-//	DataDir/tasks/<id>/{upper,work,rootfs} the task's overlay (container kind, unless ReadOnlyRoot)
+//	DataDir/tasks/<id>/{upper,work,rootfs} the task's overlay (container kind, unless ReadOnlyRoot without Mounts)
+//	DataDir/tasks/<id>/rootfs              an exec task's own view of the host's /, when its Mounts need
+//	                                       directories the shared view lacks (see execMountPoints)
 //	/run/shoal/hostroot (HostRootDir)      the exec kind's root: a read-only view of the host's /
 //	                                       (a tmpfs of read-only binds), one per host, shared, left mounted
 //	StateDir/<id>/                         libcontainer's state (state.json, with the task's metadata

@@ -75,14 +75,18 @@ func ensureHostRoot(dir string) error {
 			return fmt.Errorf("taking down the unfinished host root view at %s: %w", dir, err)
 		}
 	}
-	if err := buildHostRoot(dir); err != nil {
+	if err := buildHostRoot(dir, nil, nil); err != nil {
 		_ = unix.Unmount(dir, unix.MNT_DETACH)
 		return fmt.Errorf("building the exec driver's read-only view of the host root at %s: %w", dir, err)
 	}
 	return nil
 }
 
-func buildHostRoot(dir string) error {
+// buildHostRoot builds the view at dir. An exec task with mounts that need
+// directories of their own gets a view of its own (see execMountPoints): the
+// top-level names in unbound are then empty directories instead of the host's, and
+// mkdirs (relative to dir) are created before the view turns read-only.
+func buildHostRoot(dir string, unbound map[string]bool, mkdirs []string) error {
 	if err := unix.Mount("shoal-hostroot", dir, "tmpfs", unix.MS_NOSUID|unix.MS_NODEV, "mode=0755,size=1m"); err != nil {
 		return err
 	}
@@ -114,7 +118,7 @@ func buildHostRoot(dir string) error {
 			if err := os.Mkdir(dst, info.Mode().Perm()); err != nil {
 				return err
 			}
-			if slices.Contains(containerMountPoints, e.Name()) {
+			if slices.Contains(containerMountPoints, e.Name()) || unbound[e.Name()] {
 				continue
 			}
 			if separate, _ := mountinfo.Mounted(src); separate && !slices.Contains(hostSystemDirs, src) {
@@ -127,6 +131,11 @@ func buildHostRoot(dir string) error {
 	}
 	for _, name := range containerMountPoints {
 		if err := os.Mkdir(filepath.Join(dir, name), 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
+			return err
+		}
+	}
+	for _, rel := range mkdirs {
+		if err := os.MkdirAll(filepath.Join(dir, rel), 0o755); err != nil {
 			return err
 		}
 	}

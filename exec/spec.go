@@ -112,6 +112,7 @@ func (d *Driver) runtimeSpec(s *TaskSpec, rootfs, taskDir string) *specs.Spec {
 		bindMount(filepath.Join(taskDir, "secrets"), "/secrets", "rw", "nosuid", "nodev", "noexec"),
 		bindMount(filepath.Join(taskDir, "tmp"), "/tmp", "rw", "nosuid", "nodev"),
 	)
+	spec.Mounts = append(spec.Mounts, volumeMounts(s.Mounts)...)
 	if s.HostNetwork || s.NetNS != "" {
 		spec.Linux.Namespaces = dropNamespace(spec.Linux.Namespaces, specs.NetworkNamespace)
 		if s.NetNS != "" {

@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/moby/sys/mountinfo"
 	"github.com/opencontainers/runc/libcontainer"
 	"golang.org/x/sys/unix"
 )
@@ -238,9 +239,11 @@ func (t *Task) destroy() error {
 	return nil
 }
 
-// removeTaskDir unmounts the task's overlay (if any) and removes its directory.
+// removeTaskDir unmounts the task's root (an overlay, or an exec task's own view
+// of the host) if it has one, and removes its directory. The unmount is detached
+// (lazy) and takes every mount below along, so RemoveAll never walks into a mount.
 func (d *Driver) removeTaskDir(dir string, overlay bool) error {
-	if overlay {
+	if mounted, _ := mountinfo.Mounted(filepath.Join(dir, "rootfs")); overlay || mounted {
 		err := unix.Unmount(filepath.Join(dir, "rootfs"), unix.MNT_DETACH)
 		if err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
 			return fmt.Errorf("unmounting %s/rootfs: %w", dir, err)

@@ -50,6 +50,7 @@ type TaskSpec struct {
 	NetNS        string            // join this network namespace (a path, e.g. a bind-mounted nsfs file) instead of a new one
 	Hostname     string            // default: the task ID (first 63 characters)
 	Files        []File            // written into the task directory before the task starts (rendered templates)
+	Mounts       []Mount           // host directories bound into the task (host volumes)
 }
 
 // File is a file of a task's directory, written before the task starts and owned
@@ -113,6 +114,7 @@ func (s *TaskSpec) validate() error {
 			bad("file", strconv.Quote(f.Path), "must be a path under local/ or secrets/ of the task directory")
 		}
 	}
+	s.validateMounts(bad)
 	if s.WorkDir != "" && !strings.HasPrefix(s.WorkDir, "/") {
 		bad("work_dir", strconv.Quote(s.WorkDir), "must be an absolute path")
 	}

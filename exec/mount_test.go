@@ -1,0 +1,147 @@
+package exec
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/moby/sys/mountinfo"
+)
+
+// hostDir is a directory for a test's mounts, writable by any task user (exec tasks
+// run as nobody), removed at the end of the test.
+func hostDir(t *testing.T, files map[string]string) string {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.Chmod(dir, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// A task sees a host directory at its mount's destination: what it writes there is
+// on the host, and a read-only mount refuses writes. Both kinds: the container kind
+// creates the destination in its overlay, the exec kind in a view of the host root
+// of its own, which Destroy takes down.
+func TestMounts(t *testing.T) {
+	d := newDriver(t)
+	img := busyboxImage(t)
+	if _, err := d.PrepareImage(ctxT(t, time.Minute), img.registry); err != nil {
+		t.Fatal(err)
+	}
+	script := `cat /in/hello; echo written > /data/out && echo rw-ok; touch /in/x 2>/dev/null || echo ro-refused; ` +
+		`grep -E ' /(data|in) ' /proc/self/mountinfo | grep -o -E ' (ro|rw),nosuid,nodev' | sort`
+	for _, tc := range []struct {
+		name string
+		spec TaskSpec
+	}{
+		{"container", shTask(img, "mount-c", script)},
+		{"exec", TaskSpec{ID: "mount-e", Kind: KindExec, Command: "/bin/sh", Args: []string{"-c", script}}},
+		{"container read-only root", func() TaskSpec { s := shTask(img, "mount-cro", script); s.ReadOnlyRoot = true; return s }()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rw, ro := hostDir(t, nil), hostDir(t, map[string]string{"hello": "from the host\n"})
+			spec := tc.spec
+			spec.Mounts = []Mount{{Source: rw, Destination: "/data"}, {Source: ro, Destination: "/in/", ReadOnly: true, Propagation: PropagationHostToTask}}
+			res, out, errOut := run(t, d, spec)
+			want := "from the host\nrw-ok\nro-refused\n ro,nosuid,nodev\n rw,nosuid,nodev\n"
+			if res.ExitCode != 0 || out != want {
+				t.Errorf("result %v stdout %q stderr %q, want %q", res, out, errOut, want)
+			}
+			if b, err := os.ReadFile(filepath.Join(rw, "out")); err != nil || string(b) != "written\n" {
+				t.Errorf("host file = %q, %v; want what the task wrote", b, err)
+			}
+			if entries, _ := os.ReadDir(ro); len(entries) != 1 {
+				t.Errorf("read-only host dir holds %v, want only hello", entries)
+			}
+			root := filepath.Join(d.taskDir(spec.ID), "rootfs")
+			if mounted, _ := mountinfo.Mounted(root); mounted {
+				t.Errorf("%s still mounted after Destroy", root)
+			}
+			if _, err := os.Stat(d.taskDir(spec.ID)); !os.IsNotExist(err) {
+				t.Errorf("task dir left after Destroy: %v", err)
+			}
+			info, _ := d.image(ctxT(t, time.Minute), img.registry)
+			for _, dest := range []string{"data", "in"} {
+				if _, err := os.Stat(filepath.Join(info.RootFS, dest)); !os.IsNotExist(err) {
+					t.Errorf("the shared image has /%s after the task ran (%v): mount points must be made in the task's own root", dest, err)
+				}
+			}
+		})
+	}
+}
+
+// The exec kind shows the host's root read-only: a destination that exists there,
+// or under the task's own /local, needs no view of its own; one missing below a
+// system directory (which is never hidden) is refused, naming it.
+func TestExecMountPoints(t *testing.T) {
+	view := t.TempDir()
+	for _, dir := range []string{"usr/lib", "srv/exists", "etc"} {
+		if err := os.MkdirAll(filepath.Join(view, dir), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, tc := range []struct {
+		dest    string
+		unbound string // the top-level name left unbound, "" for none
+		mkdir   string
+		err     string
+	}{
+		{dest: "/srv/exists"},
+		{dest: "/usr/lib"},
+		{dest: "/local/data"},
+		{dest: "/tmp/x"},
+		{dest: "/run/data", mkdir: "run/data"},
+		{dest: "/data/x/", unbound: "data", mkdir: "data/x"},
+		{dest: "/usr/shoal-volume-test", err: `mount destination "/usr/shoal-volume-test": the exec driver shows the host's /usr read-only`},
+	} {
+		t.Run(tc.dest, func(t *testing.T) {
+			unbound, mkdirs, err := execMountPoints(view, []Mount{{Source: "/", Destination: tc.dest}})
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("err = %v, want one containing %q", err, tc.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := strings.Join(mkdirs, ","); got != tc.mkdir || tc.unbound != "" && !unbound[tc.unbound] || len(unbound) > 1 {
+				t.Errorf("unbound %v mkdirs %q, want %q and %q", unbound, got, tc.unbound, tc.mkdir)
+			}
+		})
+	}
+}
+
+func TestMountValidation(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "f")
+	if err := os.WriteFile(file, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		m    Mount
+		want string
+	}{
+		{Mount{Source: "rel", Destination: "/d"}, `mounts[0].source "rel": must be an absolute path on the host`},
+		{Mount{Source: filepath.Join(dir, "missing"), Destination: "/d"}, "must be an existing directory on the host"},
+		{Mount{Source: file, Destination: "/d"}, "must be an existing directory on the host"},
+		{Mount{Source: dir, Destination: "d"}, `mounts[0].destination "d": must be an absolute path below "/" without ".."`},
+		{Mount{Source: dir, Destination: "/a/../../etc"}, `without ".."`},
+		{Mount{Source: dir, Destination: "/"}, `without ".."`},
+		{Mount{Source: dir, Destination: "/proc/1"}, "must be outside /proc, /sys and /dev"},
+		{Mount{Source: dir, Destination: "/d", Propagation: "shared"}, `mounts[0].propagation "shared": must be "private", "host-to-task" or "bidirectional"`},
+	} {
+		s := TaskSpec{ID: "v", Kind: KindExec, Command: "/bin/true", Mounts: []Mount{tc.m}}
+		if err := s.validate(); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: err = %v, want one containing %q", tc.m, err, tc.want)
+		}
+	}
+}
