@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"maps"
 	"strings"
 	"syscall"
 	"time"
@@ -127,6 +128,11 @@ func (n *Node) newLocalRunner(rec allocRecord, job *jobspec.Job, g *jobspec.Grou
 	r := newRunner(rec.ID, job, g, n.drv, n.updateLocal, n.log)
 	r.starts = n.starts
 	r.ports, r.hostIP, r.allocIP = rec.PortMap, rec.HostIP, rec.AllocIP
+	// A reattached allocation resumes its lifecycle where its record says it was.
+	r.completed = maps.Clone(rec.Completed)
+	for name := range rec.TaskStates {
+		r.ran[name] = true
+	}
 	r.env = portEnv(g, rec.PortMap, rec.HostIP, rec.AllocIP)
 	r.checks = checkSpecs(g, rec.PortMap, rec.HostIP)
 	r.services = serviceLookup{

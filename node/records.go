@@ -63,6 +63,7 @@ type allocRecord struct {
 	NetworkMode       string                     `json:",omitempty"` // the group's network mode: "bridge", else host networking
 	PortTo            map[string]int             `json:",omitempty"` // bridge mode: port label -> port inside the allocation
 	AllocIP           string                     `json:",omitempty"` // bridge mode: the allocation's address on the peer's bridge
+	Completed         map[string]bool            `json:",omitempty"` // tasks that ran to completion (exit 0): never started again
 }
 
 func encodeAlloc(a allocRecord) []byte {
@@ -85,6 +86,7 @@ func (a allocRecord) clone() allocRecord {
 	a.PortMap = maps.Clone(a.PortMap)
 	a.PortTo = maps.Clone(a.PortTo)
 	a.Checks = maps.Clone(a.Checks)
+	a.Completed = maps.Clone(a.Completed)
 	a.Reschedules = append([]time.Time(nil), a.Reschedules...)
 	a.Ports = append([]int(nil), a.Ports...)
 	return a

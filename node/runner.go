@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"sync"
 	"time"
 
@@ -33,6 +34,8 @@ type runner struct {
 	log       *slog.Logger
 	now       func() time.Time
 	recovered map[string]*exec.Task // task name -> task reattached after a restart
+	completed map[string]bool       // tasks that ran to completion before a restart: not run again
+	ran       map[string]bool       // tasks that had started before a restart (they have a state)
 	starts    chan struct{}         // shared by the peer's runners: a slot per concurrent start (nil: unbounded)
 	env       map[string]string     // added to every task's env unless the task sets it (NOMAD_PORT_x, ...)
 	checks    []checkSpec           // the group's service checks, resolved to addresses
@@ -56,8 +59,8 @@ func newRunner(allocID string, job *jobspec.Job, group *jobspec.Group, drv drive
 	return &runner{
 		allocID: allocID, job: job, group: group, drv: drv, update: update,
 		log: log.With("alloc", allocID, "job", job.ID, "group", group.Name), now: time.Now,
-		recovered: map[string]*exec.Task{},
-		stopCh:    make(chan struct{}), done: make(chan struct{}),
+		recovered: map[string]*exec.Task{}, ran: map[string]bool{},
+		stopCh: make(chan struct{}), done: make(chan struct{}),
 	}
 }
 
@@ -77,38 +80,85 @@ func (r *runner) stopping() bool {
 // taskID is the driver's id of a task of this allocation.
 func taskID(allocID, task string) string { return allocID + "-" + task }
 
-// run starts every task and supervises them until they are all done. The allocation
-// is complete when every task exited 0 in a batch job, failed when a task exhausted
-// its restart policy (in mode "fail"), and otherwise ends when stopped.
+// run starts the tasks, in the order of their lifecycle hooks (see lifecycle), and
+// supervises them until they are all done. The allocation is complete when every
+// task that runs to completion exited 0 (a batch job's main tasks; a service job's
+// hook tasks), failed when a task exhausted its restart policy (in mode "fail"), and
+// otherwise ends when stopped.
 func (r *runner) run(ctx context.Context) {
 	defer close(r.done)
-	type result struct {
-		task   string
-		failed bool
-	}
 	if r.bridge != nil || r.bridgeErr != nil {
 		if err := r.attach(ctx); err != nil {
 			r.failAttach(err)
 			return
 		}
 	}
-	results := make(chan result, len(r.group.Tasks))
 	taskCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	for _, t := range r.group.Tasks {
-		adopted := r.recovered[t.Name] // read here: the tasks' goroutines share the map
-		go func() { results <- result{t.Name, r.superviseTask(taskCtx, t, adopted)} }()
-	}
 	checksDone := make(chan struct{})
 	go func() { defer close(checksDone); r.runChecks(taskCtx, r.checks) }()
-	failed := false
-	for range r.group.Tasks {
-		res := <-results
-		if res.failed && !failed {
-			failed = true
-			r.stop() // one task failing for good fails the whole allocation
+
+	type event struct {
+		task    string
+		running bool    // the task runs (again); else it ended for good
+		end     taskEnd // how it ended
+	}
+	events := make(chan event)
+	tasks := map[string]*jobspec.Task{}
+	for _, t := range r.group.Tasks {
+		tasks[t.Name] = t
+	}
+	ran := maps.Clone(r.ran)
+	for name := range r.recovered {
+		ran[name] = true
+	}
+	lc := newLifecycle(r.group.Tasks, r.completed, ran)
+	quits := map[string]chan struct{}{} // per live task: closed to stop it
+	launched := map[string]bool{}
+	apply := func(a lcActions) {
+		for _, name := range a.start {
+			quit := make(chan struct{})
+			quits[name], launched[name] = quit, true
+			t, adopted := tasks[name], r.recovered[name]
+			go func() {
+				end := r.superviseTask(taskCtx, t, adopted, quit, func() { events <- event{task: name, running: true} })
+				events <- event{task: name, end: end}
+			}()
+		}
+		for _, name := range a.stop {
+			if q, ok := quits[name]; ok {
+				close(q)
+				delete(quits, name)
+			}
 		}
 	}
+	apply(lc.begin())
+	stopCh := r.stopCh
+	for !lc.done() {
+		select {
+		case ev := <-events:
+			if ev.running {
+				apply(lc.running(ev.task))
+				continue
+			}
+			delete(quits, ev.task)
+			if ev.end == endFailed {
+				r.stop() // one task failing for good fails the whole allocation
+			}
+			apply(lc.ended(ev.task, ev.end == endCompleted, ev.end == endFailed))
+		case <-stopCh:
+			stopCh = nil
+			apply(lc.stop())
+		}
+	}
+	// Recovered tasks the lifecycle did not start again: those that completed keep
+	// their logs until the allocation is forgotten; any still running goes.
+	for name, t := range r.recovered {
+		if !launched[name] && taskAlive(t) {
+			destroyTasks(map[string]*exec.Task{name: t})
+		}
+	}
+	failed := lc.failed
 	cancel()
 	<-checksDone
 	if r.netns != "" {
@@ -146,12 +196,32 @@ func (r *runner) restartPolicy(t *jobspec.Task) jobspec.RestartPolicy {
 	return jobspec.RestartPolicy{Attempts: 2, Interval: 30 * time.Minute, Delay: 15 * time.Second, Mode: "fail"}
 }
 
-// superviseTask runs one task until it is stopped, completes (batch) or fails for good;
-// it reports whether it failed for good. adopted is the task a restarted peer
-// reattached to (nil: start one).
-func (r *runner) superviseTask(ctx context.Context, t *jobspec.Task, adopted *exec.Task) (failed bool) {
+// taskEnd is how a supervised task ended for good.
+type taskEnd int
+
+const (
+	endStopped   taskEnd = iota // told to stop (quit), or the peer is shutting down
+	endCompleted                // exited 0, and it runs to completion: not started again
+	endFailed                   // its restart policy is exhausted, or it cannot start at all
+)
+
+// superviseTask runs one task until it is stopped (quit closed), completes or fails
+// for good, and says which. A task runs to completion in a batch job, or when it
+// is a lifecycle hook that is not a sidecar; any other task is restarted when it
+// exits, per the restart policy. adopted is the task a restarted peer reattached to
+// (nil: start one). running is called each time the task runs.
+func (r *runner) superviseTask(ctx context.Context, t *jobspec.Task, adopted *exec.Task, quit <-chan struct{}, running func()) taskEnd {
 	log := r.log.With("task", t.Name)
 	policy := r.restartPolicy(t)
+	toCompletion := r.job.Type == jobspec.TypeBatch || hookOf(t).runsToCompletion()
+	quitting := func() bool {
+		select {
+		case <-quit:
+			return true
+		default:
+			return ctx.Err() != nil
+		}
+	}
 	var restarts []time.Time // restarts within the current interval
 	total := 0
 	setState := func(f func(*api.TaskState)) {
@@ -168,7 +238,7 @@ func (r *runner) superviseTask(ctx context.Context, t *jobspec.Task, adopted *ex
 				a.RestartCount += s.Restarts
 			}
 			if !r.stopping() { // a stopping allocation stays as it is until run ends it
-				a.ClientStatus = aggregateStatus(a.TaskStates, len(r.group.Tasks), a.ClientStatus)
+				a.ClientStatus = aggregateStatus(a.TaskStates, a.Completed, r.group.Tasks, a.ClientStatus)
 			}
 		})
 	}
@@ -176,8 +246,8 @@ func (r *runner) superviseTask(ctx context.Context, t *jobspec.Task, adopted *ex
 	for {
 		task := adopted
 		adopted = nil
-		if task == nil && r.stopping() {
-			return false
+		if task == nil && quitting() {
+			return endStopped
 		}
 		if task == nil {
 			if prev != nil {
@@ -185,12 +255,12 @@ func (r *runner) superviseTask(ctx context.Context, t *jobspec.Task, adopted *ex
 				prev = nil
 			}
 			var err error
-			task, err = r.start(ctx, t)
+			task, err = r.start(ctx, t, quit)
 			if err != nil {
 				log.Warn("task did not start", "err", err)
 				setState(func(s *api.TaskState) { s.State = "dead"; s.Failed = true; s.Message = err.Error() })
 				if errors.Is(err, errPermanent) {
-					return true
+					return endFailed
 				}
 				goto restart
 			}
@@ -201,11 +271,12 @@ func (r *runner) superviseTask(ctx context.Context, t *jobspec.Task, adopted *ex
 			s.StartedAt = r.now()
 			s.Message = ""
 		})
+		running()
 		{
-			res, err := r.wait(ctx, task)
-			if r.stopping() || ctx.Err() != nil {
+			res, err := r.wait(ctx, task, quit)
+			if quitting() {
 				setState(func(s *api.TaskState) { s.State = "dead"; s.FinishedAt = r.now(); s.Message = "stopped" })
-				return false
+				return endStopped
 			}
 			msg := fmt.Sprintf("exited with code %d", res.ExitCode)
 			if res.OOMKilled {
@@ -215,9 +286,21 @@ func (r *runner) superviseTask(ctx context.Context, t *jobspec.Task, adopted *ex
 			}
 			prev = task
 			success := err == nil && res.ExitCode == 0 && !res.OOMKilled
-			if success && r.job.Type == jobspec.TypeBatch {
-				setState(func(s *api.TaskState) { s.State = "dead"; s.ExitCode = 0; s.FinishedAt = r.now(); s.Message = msg })
-				return false
+			if success && toCompletion {
+				r.update(r.allocID, func(a *allocRecord) { // before setState: the status sees it completed
+					if a.Completed == nil {
+						a.Completed = map[string]bool{}
+					}
+					a.Completed[t.Name] = true
+				})
+				setState(func(s *api.TaskState) {
+					s.State = "dead"
+					s.Failed = false
+					s.ExitCode = 0
+					s.FinishedAt = r.now()
+					s.Message = msg
+				})
+				return endCompleted
 			}
 			setState(func(s *api.TaskState) {
 				s.State = "dead"
@@ -245,17 +328,17 @@ func (r *runner) superviseTask(ctx context.Context, t *jobspec.Task, adopted *ex
 					s.Failed = true
 					s.Message = fmt.Sprintf("%s; restart policy exhausted (%d attempts in %s)", s.Message, policy.Attempts, policy.Interval)
 				})
-				return true
+				return endFailed
 			}
 			delay = policy.Interval - now.Sub(restarts[0]) // mode delay: wait out the interval
 			restarts = restarts[:0]
 		}
 		select {
 		case <-time.After(delay):
-		case <-r.stopCh:
-			return false
+		case <-quit:
+			return endStopped
 		case <-ctx.Done():
-			return false
+			return endStopped
 		}
 		restarts = append(restarts, r.now())
 		total++
@@ -265,7 +348,7 @@ func (r *runner) superviseTask(ctx context.Context, t *jobspec.Task, adopted *ex
 // errPermanent marks a start failure that no restart can fix (a bad task spec).
 var errPermanent = errors.New("permanent")
 
-func (r *runner) start(ctx context.Context, t *jobspec.Task) (*exec.Task, error) {
+func (r *runner) start(ctx context.Context, t *jobspec.Task, quit <-chan struct{}) (*exec.Task, error) {
 	spec, err := taskSpec(r.allocID, r.job, r.group, t)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errPermanent, err)
@@ -294,7 +377,7 @@ func (r *runner) start(ctx context.Context, t *jobspec.Task) (*exec.Task, error)
 		select {
 		case r.starts <- struct{}{}:
 			defer func() { <-r.starts }()
-		case <-r.stopCh:
+		case <-quit:
 			return nil, errors.New("stopped before it started")
 		}
 	}
@@ -302,8 +385,8 @@ func (r *runner) start(ctx context.Context, t *jobspec.Task) (*exec.Task, error)
 }
 
 // wait waits for the task to exit, stopping it (kill signal, kill_timeout, SIGKILL)
-// when the runner is told to stop.
-func (r *runner) wait(ctx context.Context, task *exec.Task) (exec.ExitResult, error) {
+// when quit is closed.
+func (r *runner) wait(ctx context.Context, task *exec.Task, quit <-chan struct{}) (exec.ExitResult, error) {
 	type exit struct {
 		res exec.ExitResult
 		err error
@@ -316,7 +399,7 @@ func (r *runner) wait(ctx context.Context, task *exec.Task) (exec.ExitResult, er
 	select {
 	case e := <-ch:
 		return e.res, e.err
-	case <-r.stopCh:
+	case <-quit:
 	case <-ctx.Done():
 		// The peer is shutting down: leave the task running; a restarted peer
 		// reattaches to it (exec Recover).
@@ -332,21 +415,34 @@ func (r *runner) wait(ctx context.Context, task *exec.Task) (exec.ExitResult, er
 	return e.res, e.err
 }
 
-// aggregateStatus derives an allocation's client status from its tasks' states.
-func aggregateStatus(states map[string]api.TaskState, tasks int, cur string) string {
+// aggregateStatus derives an allocation's client status from its tasks' states: it
+// runs once every main task runs or has completed, and stays running while one of
+// them runs (or, once all completed, until the runner ends it); otherwise it is
+// pending. Hook tasks do not count: a prestart task running makes the allocation
+// pending, a completed one leaves it to its main tasks, as in Nomad.
+func aggregateStatus(states map[string]api.TaskState, completed map[string]bool, tasks []*jobspec.Task, cur string) string {
 	if cur == placement.ClientFailed || cur == placement.ClientComplete || cur == placement.ClientLost {
 		return cur
 	}
-	running := 0
-	for _, s := range states {
-		if s.State == "running" {
+	mains, running, done := 0, 0, 0
+	for _, t := range tasks {
+		if !t.IsMain() {
+			continue
+		}
+		mains++
+		switch {
+		case completed[t.Name]:
+			done++
+		case states[t.Name].State == "running":
 			running++
 		}
 	}
-	if running == tasks {
+	switch {
+	case done == mains:
+		return cur
+	case running+done == mains:
 		return placement.ClientRunning
-	}
-	if cur == placement.ClientRunning && running > 0 {
+	case cur == placement.ClientRunning && running > 0:
 		return placement.ClientRunning
 	}
 	return placement.ClientPending

@@ -1,0 +1,282 @@
+package node_test
+
+import (
+	"fmt"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shoal-sched/shoal/node/api"
+)
+
+// Lifecycle hooks (Nomad's lifecycle block) on a real peer with real exec tasks.
+//
+// Shoal has no allocation directory shared by the tasks of an allocation (Nomad's
+// alloc/): each task has only its own local/, secrets/ and tmp/. So these tests
+// observe the order of the tasks through their states in the allocation record
+// (start and finish times, and what the record shows while a hook runs) and their
+// logs, not through a file one task writes and another reads.
+
+// hookTask is a task of a lifecycle test job: an exec task running sh -c script,
+// with a lifecycle block unless hook is "".
+func hookTask(name, hook string, sidecar bool, script string) string {
+	lc := ""
+	if hook != "" {
+		lc = fmt.Sprintf("\n    lifecycle {\n      hook    = %q\n      sidecar = %v\n    }", hook, sidecar)
+	}
+	return fmt.Sprintf(`
+  task %q {
+    driver       = "exec"
+    kill_timeout = "500ms"%s
+    config {
+      command = "/bin/sh"
+      args    = ["-c", %q]
+    }
+    resources {
+      cpu    = 20
+      memory = 32
+    }
+  }`, name, lc, script)
+}
+
+// hookJob is a job of one group holding tasks. No restart and no reschedule: a
+// failure shows at once and stays.
+func hookJob(id, typ string, tasks ...string) string {
+	return fmt.Sprintf(`job %q {
+  type = %q
+  group "g" {
+    restart {
+      attempts = 0
+      mode     = "fail"
+    }
+    reschedule {
+      attempts  = 0
+      unlimited = false
+    }
+%s
+  }
+}
+`, id, typ, strings.Join(tasks, "\n"))
+}
+
+// runHookJob submits hookJob(id, typ, tasks...) and returns its one allocation's id.
+func runHookJob(c *cluster, via *api.Client, job, typ string, tasks ...string) string {
+	c.t.Helper()
+	submit(c.t, via, hookJob(job, typ, tasks...))
+	var id string
+	c.waitFor(30*time.Second, "the allocation of "+job, func() (bool, string) {
+		allocs, err := via.JobAllocs(bg, job)
+		if err != nil || len(allocs) != 1 {
+			return false, fmt.Sprint(describe(allocs), err)
+		}
+		id = allocs[0].ID
+		return true, ""
+	})
+	return id
+}
+
+// watchAlloc polls the allocation until done says so, calling check on every state
+// seen on the way (each is one consistent record of the owner), and returns the last.
+func watchAlloc(c *cluster, via *api.Client, id, what string, check func(*api.Alloc), done func(*api.Alloc) bool) *api.Alloc {
+	c.t.Helper()
+	var last *api.Alloc
+	c.waitEvery(60*time.Second, 20*time.Millisecond, what, func() (bool, string) {
+		a, err := via.Alloc(bg, id)
+		if err != nil {
+			return false, err.Error()
+		}
+		last = a
+		check(a)
+		return done(a), fmt.Sprintf("%s: %s", a.ClientStatus, states(a))
+	})
+	return last
+}
+
+// ended reports whether an allocation is over (complete, failed or lost).
+func ended(a *api.Alloc) bool { return a.ClientStatus != "pending" && a.ClientStatus != "running" }
+
+// wantDead checks that every named task is dead, failed or not as said.
+func wantDead(t *testing.T, a *api.Alloc, failed bool, names ...string) {
+	t.Helper()
+	for _, name := range names {
+		if s := a.TaskStates[name]; s.State != "dead" || s.Failed != failed {
+			t.Errorf("task %s: %s failed=%v exit=%d %q; want dead, failed=%v", name, s.State, s.Failed, s.ExitCode, s.Message, failed)
+		}
+	}
+}
+
+// states renders an allocation's task states for failure messages.
+func states(a *api.Alloc) string {
+	var parts []string
+	for name, s := range a.TaskStates {
+		parts = append(parts, fmt.Sprintf("%s=%s(failed=%v exit=%d %q)", name, s.State, s.Failed, s.ExitCode, s.Message))
+	}
+	return strings.Join(sortStrings(parts), " ")
+}
+
+func taskLog(t *testing.T, via *api.Client, alloc, task string) string {
+	t.Helper()
+	rc, err := via.Logs(bg, alloc, task, "stdout", false)
+	if err != nil {
+		t.Fatalf("logs of %s: %v", task, err)
+	}
+	defer rc.Close()
+	b, _ := io.ReadAll(rc)
+	return string(b)
+}
+
+func TestLifecycleHooks(t *testing.T) {
+	c := newCluster(t, 1)
+	p := c.peers[0].client
+
+	t.Run("batch: prestart completes before the main task, the sidecar is stopped after it, poststop runs last", func(t *testing.T) {
+		id := runHookJob(c, p, "hooks", "batch",
+			hookTask("init", "prestart", false, "echo init ran; sleep 3"),
+			hookTask("proxy", "prestart", true, "exec sleep 3600"),
+			hookTask("main", "", false, "echo main ran; sleep 1"),
+			hookTask("cleanup", "poststop", false, "echo cleaned up"),
+		)
+		sawInit, badInit := false, false
+		a := watchAlloc(c, p, id, "the allocation complete", func(a *api.Alloc) {
+			if a.TaskStates["init"].State != "running" {
+				return
+			}
+			// While the prestart task runs, the main task has not started and the
+			// allocation is pending, as in Nomad.
+			if _, started := a.TaskStates["main"]; (started || a.ClientStatus != "pending") && !badInit {
+				badInit = true // said once
+				t.Errorf("while init runs: allocation %s, main %+v; want pending, main not started", a.ClientStatus, a.TaskStates["main"])
+			}
+			sawInit = true
+		}, ended)
+		if !sawInit {
+			t.Errorf("never saw the prestart task running (it sleeps 3 s)")
+		}
+		if a.ClientStatus != "complete" {
+			t.Fatalf("allocation %s (%s), want complete: %s", a.ClientStatus, a.ClientDescription, states(a))
+		}
+		wantDead(t, a, false, "init", "proxy", "main", "cleanup")
+		ts := a.TaskStates
+		for _, o := range []struct {
+			what          string
+			before, after time.Time
+		}{
+			{"init finished before main started", ts["init"].FinishedAt, ts["main"].StartedAt},
+			{"proxy started before main", ts["proxy"].StartedAt, ts["main"].StartedAt},
+			{"proxy stopped after main finished", ts["main"].FinishedAt, ts["proxy"].FinishedAt},
+			{"cleanup started after main finished", ts["main"].FinishedAt, ts["cleanup"].StartedAt},
+		} {
+			if o.before.IsZero() || o.after.IsZero() || o.after.Before(o.before) {
+				t.Errorf("%s: %s then %s", o.what, o.before.Format(time.StampMicro), o.after.Format(time.StampMicro))
+			}
+		}
+		if got := taskLog(t, p, id, "cleanup"); got != "cleaned up\n" {
+			t.Errorf("cleanup's output %q, want %q", got, "cleaned up\n")
+		}
+		if pids := processesInCgroup(id + "-proxy"); len(pids) > 0 {
+			t.Errorf("the sidecar still runs as %v after the allocation completed", pids)
+		}
+		job, err := p.Job(bg, "hooks")
+		if err != nil || job.Status != "dead" {
+			t.Errorf("job status %v (%v), want dead (the batch job completed)", job, err)
+		}
+	})
+
+	t.Run("a failing prestart task fails the allocation and the main task never starts", func(t *testing.T) {
+		id := runHookJob(c, p, "badinit", "batch",
+			hookTask("init", "prestart", false, "echo no database; exit 3"),
+			hookTask("proxy", "prestart", true, "exec sleep 3600"),
+			hookTask("main", "", false, "echo main ran"),
+			hookTask("cleanup", "poststop", false, "echo cleaned up"),
+		)
+		a := watchAlloc(c, p, id, "the allocation failed", func(*api.Alloc) {}, ended)
+		if a.ClientStatus != "failed" {
+			t.Fatalf("allocation %s, want failed: %s", a.ClientStatus, states(a))
+		}
+		wantDead(t, a, true, "init")
+		if code := a.TaskStates["init"].ExitCode; code != 3 {
+			t.Errorf("init's exit code %d, want 3", code)
+		}
+		for _, never := range []string{"main", "cleanup"} {
+			if s, started := a.TaskStates[never]; started {
+				t.Errorf("%s started (%+v); want it never started", never, s)
+			}
+		}
+		wantDead(t, a, false, "proxy") // stopped
+		if pids := processesInCgroup(id + "-proxy"); len(pids) > 0 {
+			t.Errorf("the sidecar still runs as %v after the allocation failed", pids)
+		}
+	})
+
+	t.Run("service: poststart runs once the main task runs, poststop when the job is stopped", func(t *testing.T) {
+		id := runHookJob(c, p, "svc", "service",
+			hookTask("init", "prestart", false, "echo init ran"),
+			hookTask("main", "", false, "exec sleep 3600"),
+			hookTask("announce", "poststart", false, "echo announced"),
+			hookTask("cleanup", "poststop", false, "echo cleaned up"),
+		)
+		a := watchAlloc(c, p, id, "the allocation running and announce done", func(*api.Alloc) {},
+			func(a *api.Alloc) bool {
+				return a.ClientStatus == "running" && a.TaskStates["announce"].State == "dead"
+			})
+		// Completed hook tasks are dead without failure, and the allocation runs
+		// (in a service job they are not restarted).
+		wantDead(t, a, false, "init", "announce")
+		if ts := a.TaskStates; ts["announce"].StartedAt.Before(ts["main"].StartedAt) || ts["main"].StartedAt.Before(ts["init"].FinishedAt) {
+			t.Errorf("order: init finished %s, main started %s, announce started %s; want that order",
+				ts["init"].FinishedAt, ts["main"].StartedAt, ts["announce"].StartedAt)
+		}
+		if _, started := a.TaskStates["cleanup"]; started {
+			t.Errorf("cleanup started while main runs: %s", states(a))
+		}
+		if err := p.StopJob(bg, "svc", false); err != nil {
+			t.Fatal(err)
+		}
+		a = watchAlloc(c, p, id, "the allocation complete", func(*api.Alloc) {}, ended)
+		if a.ClientStatus != "complete" {
+			t.Fatalf("allocation %s, want complete: %s", a.ClientStatus, states(a))
+		}
+		wantDead(t, a, false, "main", "cleanup")
+		main, cleanup := a.TaskStates["main"], a.TaskStates["cleanup"]
+		if cleanup.StartedAt.Before(main.FinishedAt) {
+			t.Errorf("cleanup started at %s, before main finished at %s", cleanup.StartedAt, main.FinishedAt)
+		}
+		if got := taskLog(t, p, id, "cleanup"); got != "cleaned up\n" {
+			t.Errorf("cleanup's output %q, want %q", got, "cleaned up\n")
+		}
+	})
+}
+
+// TestLifecyclePrestartNotRerunAfterRestart: a peer killed (its tasks live on) and
+// restarted reattaches to the main task and does not run the completed prestart
+// task again.
+func TestLifecyclePrestartNotRerunAfterRestart(t *testing.T) {
+	c := newCluster(t, 1)
+	p := c.peers[0].client
+	id := runHookJob(c, p, "resume", "service",
+		hookTask("init", "prestart", false, "echo init ran"),
+		hookTask("main", "", false, "exec sleep 3600"),
+	)
+	before := watchAlloc(c, p, id, "the allocation running", func(*api.Alloc) {},
+		func(a *api.Alloc) bool { return a.ClientStatus == "running" })
+	c.kill(0, false)
+	c.add(0)
+	p = c.peers[0].client
+	// The restarted peer reattaches to main and marks it running again, with a new
+	// start time. Had it run init again, main would start only after init (a new
+	// init state first).
+	after := watchAlloc(c, p, id, "main reattached", func(*api.Alloc) {}, func(a *api.Alloc) bool {
+		s := a.TaskStates["main"]
+		return ended(a) || s.State == "running" && s.StartedAt.After(before.TaskStates["main"].StartedAt)
+	})
+	if got, want := after.TaskStates["init"], before.TaskStates["init"]; !got.StartedAt.Equal(want.StartedAt) || got.State != "dead" || got.Failed {
+		t.Errorf("init after the restart: %+v; want it as before (%+v): not run again", got, want)
+	}
+	if after.ClientStatus != "running" {
+		t.Errorf("allocation %s after the restart, want running: %s", after.ClientStatus, states(after))
+	}
+	if got := taskLog(t, p, id, "init"); got != "init ran\n" {
+		t.Errorf("init's output %q after the restart, want one run: %q", got, "init ran\n")
+	}
+}
