@@ -6,6 +6,7 @@ import (
 	"sort"
 	"strconv"
 
+	"github.com/shoal-sched/shoal/jobspec"
 	"github.com/spf13/cobra"
 )
 
@@ -75,9 +76,13 @@ func newAllocStatusCmd() *cobra.Command {
 				names = append(names, n)
 			}
 			sort.Strings(names)
+			var group *jobspec.Group // for the tasks' lifecycle hooks; the job may be gone
+			if job, err := f.client().Job(cmd.Context(), a.JobID); err == nil && job.Job != nil {
+				group = job.LookupGroup(a.TaskGroup)
+			}
 			for _, n := range names {
 				ts := a.TaskStates[n]
-				fmt.Fprintf(out, "\nTask %q is %q\n", n, ts.State)
+				fmt.Fprintf(out, "\nTask %q%s is %q\n", n, hookLabel(group, n), ts.State)
 				table(out, [][]string{
 					{"Restarts", fmt.Sprint("= ", ts.Restarts)}, {"Failed", fmt.Sprint("= ", ts.Failed)},
 					{"Exit Code", fmt.Sprint("= ", ts.ExitCode)}, {"Started", "= " + ago(ts.StartedAt)},
@@ -89,4 +94,22 @@ func newAllocStatusCmd() *cobra.Command {
 	}
 	f.add(cmd)
 	return cmd
+}
+
+// hookLabel is " (prestart)", " (prestart sidecar)", ... for a lifecycle task of g,
+// as nomad alloc status prints it; "" for a main task or an unknown group.
+func hookLabel(g *jobspec.Group, task string) string {
+	if g == nil {
+		return ""
+	}
+	for _, t := range g.Tasks {
+		if t.Name != task || t.Lifecycle == nil {
+			continue
+		}
+		if t.Lifecycle.Sidecar {
+			return " (" + t.Lifecycle.Hook + " sidecar)"
+		}
+		return " (" + t.Lifecycle.Hook + ")"
+	}
+	return ""
 }
