@@ -329,7 +329,13 @@ func TestCluster(t *testing.T) {
 		if err := p3.Drain(bg, "p2", true); err != nil {
 			t.Fatal(err)
 		}
-		c.waitFor(45*time.Second, "nothing running on p2 and sleep still at 2", func() (bool, string) {
+		// p2 may have run none of sleep's allocations already, so the allocations
+		// alone do not show that p1 has heard of the drain: wait for both.
+		c.waitFor(45*time.Second, "p2 drained and ineligible as p1 sees it, nothing running on p2 and sleep still at 2", func() (bool, string) {
+			n, err := p1.Node(bg, "p2")
+			if err != nil || !n.Drain || n.SchedulingEligibility != "ineligible" {
+				return false, fmt.Sprintf("p2 reads drain=%v eligibility=%q (err %v)", n != nil && n.Drain, n.SchedulingEligibility, err)
+			}
 			allocs, err := p1.JobAllocs(bg, "sleep")
 			if err != nil {
 				return false, err.Error()
@@ -342,10 +348,6 @@ func TestCluster(t *testing.T) {
 			}
 			return len(run) == 2, describe(allocs)
 		})
-		n, err := p1.Node(bg, "p2")
-		if err != nil || !n.Drain || n.SchedulingEligibility != "ineligible" {
-			t.Errorf("drained p2 reads %+v, %v; want Drain and ineligible", n, err)
-		}
 		if err := p1.Drain(bg, "p2", false); err != nil {
 			t.Fatal(err)
 		}
