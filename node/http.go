@@ -8,7 +8,9 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -44,6 +46,9 @@ type backend interface {
 	SetEligibility(ctx context.Context, id string, eligible bool) error
 	Self() api.AgentSelf
 	Members() []api.Member
+	// WaitIndex returns the peer's change index once it is past after, or when ctx
+	// ends (blocking queries).
+	WaitIndex(ctx context.Context, after uint64) uint64
 }
 
 // maxBody bounds request bodies (a job file is a few KiB).
@@ -53,31 +58,71 @@ const maxBody = 4 << 20
 func newHandler(b backend, reg *prometheus.Registry, parse func(name string, src []byte, vars map[string]string) (*jobspec.Job, error), log *slog.Logger) http.Handler {
 	mux := http.NewServeMux()
 	h := &handlers{b: b, parse: parse, log: log}
-	mux.HandleFunc("GET /v1/jobs", h.listJobs)
+	mux.HandleFunc("GET /v1/jobs", h.blocking(h.listJobs))
 	mux.HandleFunc("POST /v1/jobs", h.submitJob)
 	mux.HandleFunc("PUT /v1/jobs", h.submitJob)
-	mux.HandleFunc("GET /v1/job/{id}", h.getJob)
+	mux.HandleFunc("GET /v1/job/{id}", h.blocking(h.getJob))
 	mux.HandleFunc("POST /v1/job/{id}", h.submitJob) // Nomad's register-by-id form
 	mux.HandleFunc("DELETE /v1/job/{id}", h.stopJob)
-	mux.HandleFunc("GET /v1/job/{id}/allocations", h.jobAllocs)
+	mux.HandleFunc("GET /v1/job/{id}/allocations", h.blocking(h.jobAllocs))
 	mux.HandleFunc("POST /v1/job/{id}/scale", h.scaleJob)
 	mux.HandleFunc("POST /v1/job/{id}/promote", h.promoteJob)
 	mux.HandleFunc("POST /v1/job/{id}/plan", h.planJob)
-	mux.HandleFunc("GET /v1/allocation/{id}", h.getAlloc)
+	mux.HandleFunc("GET /v1/allocation/{id}", h.blocking(h.getAlloc))
 	mux.HandleFunc("GET /v1/allocation/{id}/logs", h.allocLogs)
-	mux.HandleFunc("GET /v1/services", h.services)
-	mux.HandleFunc("GET /v1/service/{name}", h.service)
-	mux.HandleFunc("GET /v1/nodes", h.listNodes)
-	mux.HandleFunc("GET /v1/node/{id}", h.getNode)
+	mux.HandleFunc("GET /v1/services", h.blocking(h.services))
+	mux.HandleFunc("GET /v1/service/{name}", h.blocking(h.service))
+	mux.HandleFunc("GET /v1/nodes", h.blocking(h.listNodes))
+	mux.HandleFunc("GET /v1/node/{id}", h.blocking(h.getNode))
 	mux.HandleFunc("POST /v1/node/{id}/drain", h.drain)
 	mux.HandleFunc("POST /v1/node/{id}/eligibility", h.eligibility)
 	mux.HandleFunc("GET /v1/agent/self", h.self)
-	mux.HandleFunc("GET /v1/agent/members", h.members)
+	mux.HandleFunc("GET /v1/agent/members", h.blocking(h.members))
 	mux.Handle("GET /v1/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path), http.StatusNotFound)
 	})
 	return h.recoverer(mux)
+}
+
+// Blocking queries, as Nomad's API has them: the longest a read may wait, and the
+// wait when the request gives none.
+const (
+	maxQueryWait     = 10 * time.Minute
+	defaultQueryWait = 5 * time.Minute
+)
+
+// blocking serves a read as a blocking query: with ?index=N (the X-Shoal-Index of an
+// earlier answer) it answers once what this peer sees has changed since, or after
+// ?wait= (a duration, default 5m, at most 10m); without index it answers at once.
+// Every answer carries the index it reflects in X-Shoal-Index.
+func (h *handlers) blocking(next http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		var after uint64
+		if s := q.Get("index"); s != "" {
+			v, err := strconv.ParseUint(s, 10, 64)
+			if err != nil {
+				writeErr(w, fmt.Errorf("%w: index=%q: want the X-Shoal-Index of an earlier answer, an unsigned integer", ErrBadRequest, s))
+				return
+			}
+			after = v
+		}
+		wait := defaultQueryWait
+		if s := q.Get("wait"); s != "" {
+			d, err := time.ParseDuration(s)
+			if err != nil || d <= 0 {
+				writeErr(w, fmt.Errorf("%w: wait=%q: want a positive duration such as 500ms, 10s or 5m", ErrBadRequest, s))
+				return
+			}
+			wait = min(d, maxQueryWait)
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), wait)
+		defer cancel()
+		// Without ?index, after is 0 and the index (never 0) is past it: no wait.
+		w.Header().Set("X-Shoal-Index", strconv.FormatUint(h.b.WaitIndex(ctx, after), 10))
+		next(w, r)
+	}
 }
 
 type handlers struct {

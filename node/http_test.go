@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -23,6 +24,7 @@ type fakeBackend struct {
 	jobs      map[string]*jobspec.Job
 	submitted []*jobspec.Job
 	panicOn   string
+	changes   *changeIndex
 }
 
 func (f *fakeBackend) ListJobs() []api.JobListStub {
@@ -91,6 +93,10 @@ func (f *fakeBackend) SetEligibility(ctx context.Context, id string, e bool) err
 func (f *fakeBackend) Self() api.AgentSelf   { return api.AgentSelf{Name: "self"} }
 func (f *fakeBackend) Members() []api.Member { return []api.Member{} }
 
+func (f *fakeBackend) WaitIndex(ctx context.Context, after uint64) uint64 {
+	return f.changes.wait(ctx, after)
+}
+
 func lookupErr(_ string, err error) error {
 	if err == nil {
 		return nil
@@ -99,7 +105,7 @@ func lookupErr(_ string, err error) error {
 }
 
 func TestHTTPAPI(t *testing.T) {
-	fb := &fakeBackend{jobs: map[string]*jobspec.Job{"web": {ID: "web", Name: "web"}}, panicOn: "explode"}
+	fb := &fakeBackend{jobs: map[string]*jobspec.Job{"web": {ID: "web", Name: "web"}}, panicOn: "explode", changes: newChangeIndex()}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(prometheus.NewCounter(prometheus.CounterOpts{Name: "shoal_test_total", Help: "test"}))
 	srv := httptest.NewServer(newHandler(fb, reg, jobspec.Parse, slog.New(slog.DiscardHandler)))
@@ -144,6 +150,8 @@ func TestHTTPAPI(t *testing.T) {
 		{"self", "GET", "/v1/agent/self", "", 200, `"Name":"self"`},
 		{"metrics", "GET", "/v1/metrics", "", 200, "shoal_test_total 0"},
 		{"unknown endpoint", "GET", "/v1/nope", "", 404, "no such endpoint"},
+		{"blocking query with a bad index", "GET", "/v1/jobs?index=-1", "", 400, `index="-1"`},
+		{"blocking query with a bad wait", "GET", "/v1/job/web/allocations?index=1&wait=soon", "", 400, `wait="soon"`},
 		{"wrong method", "PATCH", "/v1/jobs", "", 404, "no such endpoint: PATCH /v1/jobs"},
 		{"handler panic is a 503 with a message", "GET", "/v1/job/explode", "", 503, "boom"},
 	} {
@@ -162,5 +170,52 @@ func TestHTTPAPI(t *testing.T) {
 	}
 	if len(fb.submitted) != 2 || fb.submitted[0].ID != "x" {
 		t.Errorf("submitted %d jobs (first %+v), want 2 starting with x: bad bodies must not reach the backend", len(fb.submitted), fb.submitted)
+	}
+}
+
+// TestBlockingQuery: a read with ?index waits for a change past that index and then
+// answers with the new index; with ?wait it gives up after that long and answers
+// with the index it had. A read without index answers at once.
+func TestBlockingQuery(t *testing.T) {
+	fb := &fakeBackend{jobs: map[string]*jobspec.Job{"web": {ID: "web", Name: "web"}}, changes: newChangeIndex()}
+	srv := httptest.NewServer(newHandler(fb, prometheus.NewRegistry(), jobspec.Parse, slog.New(slog.DiscardHandler)))
+	defer srv.Close()
+	c := api.NewClient(srv.URL)
+	ctx := t.Context()
+
+	_, meta, err := c.JobAllocsQuery(ctx, "web", nil)
+	if err != nil || meta.LastIndex == 0 {
+		t.Fatalf("plain read: index %d, err %v; want an index at once", meta.LastIndex, err)
+	}
+	before := meta.LastIndex
+
+	start := time.Now()
+	_, meta, err = c.JobAllocsQuery(ctx, "web", &api.QueryOptions{WaitIndex: before, WaitTime: 100 * time.Millisecond})
+	if err != nil || meta.LastIndex != before || time.Since(start) < 100*time.Millisecond {
+		t.Fatalf("nothing changed: index %d after %v, err %v; want %d after the 100ms wait", meta.LastIndex, time.Since(start), err, before)
+	}
+
+	type answer struct {
+		meta api.QueryMeta
+		err  error
+	}
+	got := make(chan answer, 1)
+	go func() {
+		_, meta, err := c.JobAllocsQuery(ctx, "web", &api.QueryOptions{WaitIndex: before, WaitTime: time.Minute})
+		got <- answer{meta, err}
+	}()
+	select {
+	case a := <-got:
+		t.Fatalf("answered before any change: %+v", a)
+	case <-time.After(50 * time.Millisecond): // long enough for the query to be waiting
+	}
+	fb.changes.bump()
+	select {
+	case a := <-got:
+		if a.err != nil || a.meta.LastIndex <= before {
+			t.Fatalf("after a change: index %d, err %v; want past %d", a.meta.LastIndex, a.err, before)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("a change did not end the blocking query")
 	}
 }

@@ -60,6 +60,7 @@ type Node struct {
 	httpSrv *http.Server
 
 	kick      chan struct{}  // wakes the coordinator loop (coalesced)
+	changes   *changeIndex   // moves with every wake; the API's blocking queries wait on it
 	persistCh chan struct{}  // wakes the persister (coalesced)
 	startCh   chan *runner   // runners for Run's runner component to start
 	wg        sync.WaitGroup // runner goroutines
@@ -124,7 +125,7 @@ func New(cfg Config) (_ *Node, retErr error) {
 	n := &Node{
 		cfg: cfg, log: log.With("node", cfg.Name), id: id, store: store,
 		fp:   TakeFingerprint(cfg),
-		kick: make(chan struct{}, 1), persistCh: make(chan struct{}, 1), dirty: map[string][]byte{},
+		kick: make(chan struct{}, 1), changes: newChangeIndex(), persistCh: make(chan struct{}, 1), dirty: map[string][]byte{},
 		startCh: make(chan *runner, 64),
 		local:   map[string]*localAlloc{}, holds: map[string]placement.Reservation{},
 		inflight: map[string]map[string]allocRecord{},
@@ -162,6 +163,7 @@ func New(cfg Config) (_ *Node, retErr error) {
 	n.registerRPC()
 	n.jobs.OnChange(n.onJobChange)
 	n.allocs.OnChange(func(string) { n.wake() })
+	n.infos.OnChange(func(string) { n.changes.bump() }) // drain, eligibility: nothing to coordinate
 
 	n.reg = prometheus.NewRegistry()
 	n.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -312,8 +314,11 @@ func (n *Node) loadState() error {
 	return nil
 }
 
-// wake asks the coordinator loop for a pass soon (never blocks).
+// wake asks the coordinator loop for a pass soon (never blocks), and answers the
+// API's blocking queries: it is called on every job, allocation-table and member
+// change.
 func (n *Node) wake() {
+	n.changes.bump()
 	select {
 	case n.kick <- struct{}{}:
 	default:

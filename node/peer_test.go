@@ -100,8 +100,26 @@ func TestCluster(t *testing.T) {
 	})
 
 	t.Run("scale up and down", func(t *testing.T) {
+		// A watcher blocked on the job's allocations (a blocking query on another
+		// peer) is answered by the change the scaling makes, not by its wait running out.
+		_, meta, err := c.peers[1].client.JobAllocsQuery(bg, "sleep", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		watched := make(chan error, 1)
+		go func() {
+			start := time.Now()
+			_, m, err := c.peers[1].client.JobAllocsQuery(bg, "sleep", &api.QueryOptions{WaitIndex: meta.LastIndex, WaitTime: 2 * time.Minute})
+			if err == nil && (m.LastIndex <= meta.LastIndex || time.Since(start) >= 2*time.Minute) {
+				err = fmt.Errorf("answered with index %d after %v; want past %d before the wait ran out", m.LastIndex, time.Since(start), meta.LastIndex)
+			}
+			watched <- err
+		}()
 		if err := p1.Scale(bg, "sleep", "g", 5); err != nil {
 			t.Fatal(err)
+		}
+		if err := <-watched; err != nil {
+			t.Errorf("blocking query across the scaling: %v", err)
 		}
 		c.waitRunning(p3, "sleep", 5)
 		if err := p3.Scale(bg, "sleep", "g", 2); err != nil {

@@ -68,22 +68,40 @@ saying why. -detach submits and exits at once.`,
 // errUnplaced is returned (exit 2, the reasons printed) when the job cannot be placed.
 var errUnplaced = exitCode(2, errors.New("job cannot be fully placed"))
 
-// monitor polls the job's allocations and prints each change until every
-// allocation of version runs, or the peer reports why slots cannot be placed.
+// monitor watches the job's allocations (blocking queries) and prints each change
+// until every allocation of version runs, or the peer reports why slots cannot be
+// placed.
 func monitor(ctx context.Context, out io.Writer, c *api.Client, id string, version uint64) error {
 	seen := map[string]string{}
 	lastWhy := ""
 	start := time.Now()
+	var index uint64 // the peer's change index of the last look
+	var looked time.Time
+	ok, want := 0, 0
 	for {
-		job, err := c.Job(ctx, id)
+		// Look at most once per pollInterval (each look costs the peer CPU while it is
+		// placing), and between looks wait on the peer, not on a timer: a blocking
+		// query answers as soon as anything changed since the last look.
+		if pause := pollInterval(time.Since(start)) - time.Since(looked); pause > 0 {
+			select {
+			case <-ctx.Done():
+			case <-time.After(pause):
+			}
+		}
+		looked = time.Now()
+		allocs, meta, err := c.JobAllocsQuery(ctx, id, &api.QueryOptions{WaitIndex: index, WaitTime: time.Second})
+		if ctx.Err() != nil {
+			return fmt.Errorf("%d of %d allocations running when the watch ended (%v); follow with: peer job status %s", ok, want, ctx.Err(), id)
+		}
 		if err != nil {
 			return err
 		}
-		allocs, err := c.JobAllocs(ctx, id)
+		index = meta.LastIndex
+		job, err := c.Job(ctx, id) // read after the allocations: a change since bumps the index past this look's
 		if err != nil {
 			return err
 		}
-		want := 0
+		want = 0
 		for _, g := range job.Groups {
 			want += g.Count
 		}
@@ -98,7 +116,7 @@ func monitor(ctx context.Context, out io.Writer, c *api.Client, id string, versi
 				}
 			}
 		}
-		ok := 0
+		ok = 0
 		for _, a := range allocs {
 			if a.JobVersion != version && a.ClientStatus != "running" {
 				continue
@@ -135,11 +153,6 @@ func monitor(ctx context.Context, out io.Writer, c *api.Client, id string, versi
 			}
 			return errUnplaced
 		}
-		select {
-		case <-ctx.Done():
-			return fmt.Errorf("%d of %d allocations running when the watch ended (%v); follow with: peer job status %s", ok, want, ctx.Err(), id)
-		case <-time.After(pollInterval(time.Since(start))):
-		}
 	}
 }
 
@@ -157,7 +170,7 @@ func canaryPending(job *api.Job, allocs []api.Alloc, version uint64) bool {
 	return false
 }
 
-// pollInterval is how long monitor waits between two looks: 20 ms while a
+// pollInterval is the least time between two of monitor's looks: 20 ms while a
 // placement is usually under way (a job of dozens of allocations runs within a
 // second), then 250 ms, so that a long watch costs the peer little.
 func pollInterval(elapsed time.Duration) time.Duration {

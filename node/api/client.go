@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -53,19 +54,63 @@ func (e *Error) Error() string {
 }
 
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
-	resp, err := c.send(ctx, method, path, in, 30*time.Second)
+	_, err := c.doTimeout(ctx, method, path, in, out, 30*time.Second)
+	return err
+}
+
+// QueryOptions makes a read a blocking query, as in Nomad's API: with WaitIndex set
+// (the LastIndex of an earlier answer), the peer answers once what it sees of the
+// cluster has changed since, or after WaitTime (default 5m, at most 10m).
+type QueryOptions struct {
+	WaitIndex uint64
+	WaitTime  time.Duration
+}
+
+// QueryMeta describes a read's answer: LastIndex is the peer's change index it
+// reflects (X-Shoal-Index), to pass as the next query's WaitIndex.
+type QueryMeta struct {
+	LastIndex uint64
+}
+
+// query reads path as a blocking query when q asks for one.
+func (c *Client) query(ctx context.Context, path string, q *QueryOptions, out any) (QueryMeta, error) {
+	timeout := 30 * time.Second
+	if q != nil && q.WaitIndex > 0 {
+		v := url.Values{"index": {strconv.FormatUint(q.WaitIndex, 10)}}
+		wait := 5 * time.Minute
+		if q.WaitTime > 0 {
+			wait = q.WaitTime
+			v.Set("wait", q.WaitTime.String())
+		}
+		timeout += wait
+		sep := "?"
+		if strings.Contains(path, "?") {
+			sep = "&"
+		}
+		path += sep + v.Encode()
+	}
+	h, err := c.doTimeout(ctx, "GET", path, nil, out, timeout)
 	if err != nil {
-		return err
+		return QueryMeta{}, err
+	}
+	idx, _ := strconv.ParseUint(h.Get("X-Shoal-Index"), 10, 64)
+	return QueryMeta{LastIndex: idx}, nil
+}
+
+func (c *Client) doTimeout(ctx context.Context, method, path string, in, out any, timeout time.Duration) (http.Header, error) {
+	resp, err := c.send(ctx, method, path, in, timeout)
+	if err != nil {
+		return nil, err
 	}
 	defer resp.Body.Close()
 	if out == nil {
 		io.Copy(io.Discard, resp.Body)
-		return nil
+		return resp.Header, nil
 	}
 	if err := json.NewDecoder(resp.Body).Decode(out); err != nil {
-		return fmt.Errorf("%s %s: decoding answer: %w", method, path, err)
+		return nil, fmt.Errorf("%s %s: decoding answer: %w", method, path, err)
 	}
-	return nil
+	return resp.Header, nil
 }
 
 func (c *Client) send(ctx context.Context, method, path string, in any, timeout time.Duration) (*http.Response, error) {
@@ -145,8 +190,15 @@ func (c *Client) StopJob(ctx context.Context, id string, purge bool) error {
 
 // JobAllocs lists a job's allocations across the cluster.
 func (c *Client) JobAllocs(ctx context.Context, id string) ([]Alloc, error) {
+	out, _, err := c.JobAllocsQuery(ctx, id, nil)
+	return out, err
+}
+
+// JobAllocsQuery is JobAllocs as a blocking query (see QueryOptions).
+func (c *Client) JobAllocsQuery(ctx context.Context, id string, q *QueryOptions) ([]Alloc, QueryMeta, error) {
 	var out []Alloc
-	return out, c.do(ctx, "GET", "/v1/job/"+url.PathEscape(id)+"/allocations", nil, &out)
+	meta, err := c.query(ctx, "/v1/job/"+url.PathEscape(id)+"/allocations", q, &out)
+	return out, meta, err
 }
 
 // Services lists the services running allocations offer.
