@@ -12,11 +12,10 @@ import (
 
 // Lifecycle hooks (Nomad's lifecycle block) on a real peer with real exec tasks.
 //
-// Shoal has no allocation directory shared by the tasks of an allocation (Nomad's
-// alloc/): each task has only its own local/, secrets/ and tmp/. So these tests
-// observe the order of the tasks through their states in the allocation record
-// (start and finish times, and what the record shows while a hook runs) and their
-// logs, not through a file one task writes and another reads.
+// The tests observe the order of the tasks through their states in the allocation
+// record (start and finish times, and what the record shows while a hook runs),
+// their logs, and a file a prestart task leaves in the shared alloc dir for the
+// main task.
 
 // hookTask is a task of a lifecycle test job: an exec task running sh -c script,
 // with a lifecycle block unless hook is "".
@@ -132,9 +131,9 @@ func TestLifecycleHooks(t *testing.T) {
 
 	t.Run("batch: prestart completes before the main task, the sidecar is stopped after it, poststop runs last", func(t *testing.T) {
 		id := runHookJob(c, p, "hooks", "batch",
-			hookTask("init", "prestart", false, "echo init ran; sleep 3"),
+			hookTask("init", "prestart", false, "echo prepared by init > $NOMAD_ALLOC_DIR/data/ready; sleep 3"),
 			hookTask("proxy", "prestart", true, "exec sleep 3600"),
-			hookTask("main", "", false, "echo main ran; sleep 1"),
+			hookTask("main", "", false, "cat /alloc/data/ready; sleep 1"),
 			hookTask("cleanup", "poststop", false, "echo cleaned up"),
 		)
 		sawInit, badInit := false, false
@@ -173,6 +172,10 @@ func TestLifecycleHooks(t *testing.T) {
 		}
 		if got := taskLog(t, p, id, "cleanup"); got != "cleaned up\n" {
 			t.Errorf("cleanup's output %q, want %q", got, "cleaned up\n")
+		}
+		// The main task read what the prestart task left in the shared alloc dir.
+		if got := taskLog(t, p, id, "main"); got != "prepared by init\n" {
+			t.Errorf("main's output %q, want %q (from init, through /alloc)", got, "prepared by init\n")
 		}
 		if pids := processesInCgroup(id + "-proxy"); len(pids) > 0 {
 			t.Errorf("the sidecar still runs as %v after the allocation completed", pids)

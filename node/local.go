@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"maps"
+	"os"
 	"strings"
 	"syscall"
 	"time"
@@ -134,6 +135,9 @@ func (n *Node) newLocalRunner(rec allocRecord, job *jobspec.Job, g *jobspec.Grou
 		r.ran[name] = true
 	}
 	r.env = portEnv(g, rec.PortMap, rec.HostIP, rec.AllocIP)
+	if wantsAllocDir(len(g.Tasks)) {
+		r.allocDir = allocDirPath(n.cfg.DataDir, rec.ID)
+	}
 	r.checks = checkSpecs(g, rec.PortMap, rec.HostIP)
 	r.services = serviceLookup{
 		instances: func(name string) []api.ServiceRegistration { regs, _ := n.Service(name, true); return regs },
@@ -397,6 +401,9 @@ func (n *Node) gcLocal() {
 			if t, ok := n.drv.Task(taskID(id, name)); ok {
 				t.Destroy()
 			}
+		}
+		if err := os.RemoveAll(allocDirPath(n.cfg.DataDir, id)); err != nil {
+			n.log.Warn("removing the shared allocation directory", "alloc", id, "err", err)
 		}
 		n.log.Debug("forgot allocation of a purged job", "alloc", id)
 	}

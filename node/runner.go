@@ -38,6 +38,7 @@ type runner struct {
 	ran       map[string]bool       // tasks that had started before a restart (they have a state)
 	starts    chan struct{}         // shared by the peer's runners: a slot per concurrent start (nil: unbounded)
 	env       map[string]string     // added to every task's env unless the task sets it (NOMAD_PORT_x, ...)
+	allocDir  string                // the shared allocation directory on the host, bound at /alloc ("": none)
 	checks    []checkSpec           // the group's service checks, resolved to addresses
 	services  serviceLookup         // what templates' nomadService and nomadServices see
 
@@ -357,6 +358,16 @@ func (r *runner) start(ctx context.Context, t *jobspec.Task, quit <-chan struct{
 	for k, v := range r.env {
 		if _, set := spec.Env[k]; !set {
 			spec.Env[k] = v
+		}
+	}
+	if r.allocDir != "" {
+		m, err := allocDirMount(r.allocDir)
+		if err != nil {
+			return nil, err // the restart policy retries
+		}
+		spec.Mounts = append(spec.Mounts, m)
+		if _, set := spec.Env["NOMAD_ALLOC_DIR"]; !set {
+			spec.Env["NOMAD_ALLOC_DIR"] = allocDirInTask
 		}
 	}
 	interpolateEnv(&spec)
