@@ -1,9 +1,9 @@
 # Task lifecycle hooks, as in Nomad: "init" runs to completion before "work" starts,
 # "heartbeat" (a prestart sidecar) runs beside it and is stopped once it is done,
 # and "report" runs after it has ended (also when the job is stopped).
-# `peer alloc status ID` shows each task's start and finish; `peer alloc logs ID TASK`
-# their output. Tasks have no shared alloc/ directory in Shoal: pass data through
-# the network or an outside store, not files.
+# "init" leaves a file in the allocation's shared directory (/alloc, NOMAD_ALLOC_DIR)
+# that "work" reads. `peer alloc status ID` shows each task's start and finish;
+# `peer alloc logs ID TASK` their output.
 job "lifecycle" {
   type = "batch"
 
@@ -15,7 +15,7 @@ job "lifecycle" {
       }
       config {
         command = "/bin/sh"
-        args    = ["-c", "echo preparing; sleep 2"]
+        args    = ["-c", "echo preparing; date > $NOMAD_ALLOC_DIR/data/prepared-at; sleep 2"]
       }
     }
 
@@ -35,7 +35,7 @@ job "lifecycle" {
       driver = "exec"
       config {
         command = "/bin/sh"
-        args    = ["-c", "echo working; sleep 5; echo done"]
+        args    = ["-c", "echo working on what init prepared at $(cat /alloc/data/prepared-at); sleep 5; echo done"]
       }
     }
 
