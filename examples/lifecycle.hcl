@@ -27,7 +27,7 @@ job "lifecycle" {
       }
       config {
         command = "/bin/sh"
-        args    = ["-c", "while true; do date; sleep 1; done"]
+        args    = ["-c", "trap 'exit 0' TERM; while true; do date; sleep 1; done"]
       }
     }
 
