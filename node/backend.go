@@ -568,7 +568,8 @@ func (n *Node) ListNodes() []api.Node {
 			SchedulingEligibility: elig, Drain: m.Tags.Draining,
 			CPUTotal: int(m.Tags.CPUTotal), CPUFree: int(m.Tags.CPUFree),
 			MemoryTotalMB: int(m.Tags.MemTotalMB), MemoryFreeMB: int(m.Tags.MemFreeMB),
-			Attributes: info.Attributes, Meta: info.Meta, Allocs: running[m.Tags.NodeID],
+			Attributes: info.Attributes, Meta: info.Meta, HostVolumes: apiHostVolumes(info.HostVolumes),
+			Allocs: running[m.Tags.NodeID],
 		})
 	}
 	return out

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"net"
 	"os"
 	"slices"
@@ -16,6 +17,7 @@ import (
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 
 	"github.com/shoal-sched/shoal/node/bridge"
+	"github.com/shoal-sched/shoal/placement"
 )
 
 // Config is what a peer needs to start. It is a value: New copies what it needs and
@@ -52,6 +54,10 @@ type Config struct {
 	EncryptKey string
 	// Drivers enabled on this peer: "exec" and/or "container" (default both).
 	Drivers []string
+	// HostVolumes are directories of this host that allocations may mount, by name
+	// (Nomad's client host_volume): a group's volume "x" { source = NAME } needs a
+	// peer that has NAME. Paths are absolute directories; none by default.
+	HostVolumes map[string]placement.HostVolume
 	// LogLevel is debug, info, warn or error (default info); LogFormat text or json.
 	LogLevel, LogFormat string
 	// Dev selects fast gossip timings for a cluster on one host (loopback).
@@ -170,7 +176,7 @@ type fileReserved struct {
 // knownConfigFields are the top-level names peer.hcl accepts.
 var knownConfigFields = []string{"name", "data_dir", "bind_addr", "advertise", "ports", "join", "retry_join",
 	"server_join", "datacenter", "node_class", "meta", "reserved", "encrypt", "drivers", "log_level", "log_format",
-	"cni_path", "bridge_network_name", "bridge_network_subnet"}
+	"cni_path", "bridge_network_name", "bridge_network_subnet", "host_volume"}
 
 // LoadConfigFile reads an HCL agent config and overlays every attribute it sets on
 // base. Errors name the file, line and column, the field and the value.
@@ -274,6 +280,13 @@ func ParseConfig(filename string, src []byte, base Config) (Config, error) {
 	if fc.Drivers != nil {
 		c.Drivers = fc.Drivers
 	}
+	if body, ok := f.Body.(*hclsyntax.Body); ok {
+		vols, err := parseHostVolumes(body, c.HostVolumes)
+		if err != nil {
+			return base, err
+		}
+		c.HostVolumes = vols
+	}
 	if err := c.Validate(); err != nil {
 		return base, fmt.Errorf("%s: %w", filename, err)
 	}
@@ -370,6 +383,11 @@ func (c Config) Validate() error {
 	}
 	if err := c.bridgeConfig().Validate(); err != nil {
 		errs = append(errs, err)
+	}
+	for _, name := range slices.Sorted(maps.Keys(c.HostVolumes)) {
+		if err := checkHostVolume(name, c.HostVolumes[name].Path); err != nil {
+			errs = append(errs, fmt.Errorf("host_volume %q: %w", name, err))
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -94,7 +94,7 @@ func (n *Node) snapshot() view {
 		info := infos[m.Name]
 		pn := placement.Node{
 			ID: m.Tags.NodeID, Name: m.Name, Datacenter: m.Tags.Datacenter, Class: m.Tags.Class,
-			Attributes: info.Attributes, Meta: info.Meta,
+			Attributes: info.Attributes, Meta: info.Meta, HostVolumes: info.HostVolumes,
 			CPUTotal: int(m.Tags.CPUTotal), MemoryTotalMB: int(m.Tags.MemTotalMB),
 			CPUFree: int(m.Tags.CPUFree), MemoryFreeMB: int(m.Tags.MemFreeMB),
 			Eligible: m.Tags.Eligible, Alive: m.Status == gossip.StatusAlive, Draining: m.Tags.Draining,

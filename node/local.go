@@ -146,6 +146,7 @@ func (n *Node) newLocalRunner(rec allocRecord, job *jobspec.Job, g *jobspec.Grou
 	if rec.NetworkMode == "bridge" {
 		r.bridge, r.bridgeErr = n.bridge, n.bridgeErr
 	}
+	r.hostVolumes = n.cfg.HostVolumes
 	return r
 }
 

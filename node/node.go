@@ -276,7 +276,7 @@ func (n *Node) freeLocked() placement.Usage {
 func (n *Node) publishInfo() {
 	_, port, _ := net.SplitHostPort(n.HTTPAddr())
 	info := nodeInfo{Name: n.cfg.Name, HTTPAddr: net.JoinHostPort(n.advertiseAddr(), port),
-		Attributes: n.fp.Attributes, Meta: n.cfg.Meta}
+		Attributes: n.fp.Attributes, Meta: n.cfg.Meta, HostVolumes: n.cfg.HostVolumes}
 	n.infos.SetOwn("info", mustJSON(info))
 	if err := n.g.SetTags(n.tags()); err != nil {
 		n.log.Warn("updating tags", "err", err)

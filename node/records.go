@@ -132,4 +132,6 @@ type nodeInfo struct {
 	HTTPAddr   string
 	Attributes map[string]string
 	Meta       map[string]string
+	// HostVolumes are the peer's host volumes by name (path and read_only).
+	HostVolumes map[string]placement.HostVolume `json:",omitempty"`
 }

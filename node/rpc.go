@@ -214,7 +214,7 @@ func (n *Node) selfNode() placement.Node {
 	cpu, mem := n.capacity()
 	return placement.Node{
 		ID: n.id, Name: n.cfg.Name, Datacenter: n.cfg.Datacenter, Class: n.cfg.NodeClass,
-		Attributes: n.fp.Attributes, Meta: n.cfg.Meta, CPUTotal: cpu, MemoryTotalMB: mem,
+		Attributes: n.fp.Attributes, Meta: n.cfg.Meta, HostVolumes: n.cfg.HostVolumes, CPUTotal: cpu, MemoryTotalMB: mem,
 		Eligible: n.eligible, Alive: true, Draining: n.draining,
 	}
 }

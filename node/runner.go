@@ -51,6 +51,8 @@ type runner struct {
 	allocIP   string         // the allocation's address on the bridge
 	netns     string         // the namespace every task joins
 
+	hostVolumes map[string]placement.HostVolume // the peer's host volumes, for the tasks' volume_mounts
+
 	stopOnce sync.Once
 	stopCh   chan struct{} // closed to stop every task
 	done     chan struct{} // closed when run returns
@@ -355,6 +357,9 @@ func (r *runner) start(ctx context.Context, t *jobspec.Task, quit <-chan struct{
 		return nil, fmt.Errorf("%w: %v", errPermanent, err)
 	}
 	spec.NetNS = r.netns
+	if spec.Mounts, err = taskMounts(r.group, t, r.hostVolumes); err != nil {
+		return nil, fmt.Errorf("%w: %v", errPermanent, err)
+	}
 	for k, v := range r.env {
 		if _, set := spec.Env[k]; !set {
 			spec.Env[k] = v

@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 
 	"github.com/spf13/cobra"
@@ -57,6 +59,15 @@ func newNodeStatusCmd() *cobra.Command {
 				{"Memory", fmt.Sprintf("= %d/%d MiB free", n.MemoryFreeMB, n.MemoryTotalMB)},
 				{"Allocations", fmt.Sprint("= ", n.Allocs)},
 			})
+			if len(n.HostVolumes) > 0 { // as Nomad's `node status -verbose`
+				fmt.Fprintln(out, "\nHost Volumes")
+				rows := [][]string{{"Name", "ReadOnly", "Source"}}
+				for _, name := range slices.Sorted(maps.Keys(n.HostVolumes)) {
+					v := n.HostVolumes[name]
+					rows = append(rows, []string{name, fmt.Sprint(v.ReadOnly), v.Path})
+				}
+				table(out, rows)
+			}
 			if len(n.Attributes) > 0 {
 				fmt.Fprintln(out, "\nAttributes")
 				keys := make([]string, 0, len(n.Attributes))

@@ -3,12 +3,15 @@ package main
 import (
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
 	"github.com/shoal-sched/shoal/exec"
 	"github.com/shoal-sched/shoal/node"
+	"github.com/shoal-sched/shoal/placement"
 )
 
 // runFlags are `peer run`'s flags; each overrides the config file when given.
@@ -20,6 +23,7 @@ type runFlags struct {
 	httpPort, rpcPort, gossPort  int
 	logLevel, logFormat, encrypt string
 	class                        string
+	hostVolumes                  []string
 }
 
 func newRunCmd() *cobra.Command {
@@ -94,6 +98,7 @@ SIGKILL and restarted with the same data dir reattaches to its running tasks.`,
 	fl.StringVar(&f.logLevel, "log-level", "", "debug, info, warn or error (default info)")
 	fl.StringVar(&f.logFormat, "log-format", "", "text or json (default text)")
 	fl.StringVar(&f.encrypt, "encrypt", "", "base64 gossip encryption key (16, 24 or 32 bytes)")
+	fl.StringArrayVar(&f.hostVolumes, "host-volume", nil, "host volume jobs may mount, NAME=PATH or NAME=PATH:ro, as a host_volume block (repeatable)")
 	return cmd
 }
 
@@ -136,6 +141,20 @@ func (f *runFlags) config_(cmd *cobra.Command) (node.Config, func(), error) {
 	}
 	cfg.Join = append(cfg.Join, f.join...)
 	cfg.RetryJoin = append(cfg.RetryJoin, f.retryJoin...)
+	if len(f.hostVolumes) > 0 {
+		cfg.HostVolumes = maps.Clone(cfg.HostVolumes)
+		if cfg.HostVolumes == nil {
+			cfg.HostVolumes = map[string]placement.HostVolume{}
+		}
+		for _, hv := range f.hostVolumes {
+			name, path, ok := strings.Cut(hv, "=")
+			if !ok || name == "" {
+				return cfg, cleanup, fmt.Errorf("-host-volume %q: want NAME=PATH or NAME=PATH:ro", hv)
+			}
+			path, ro := strings.CutSuffix(path, ":ro")
+			cfg.HostVolumes[name] = placement.HostVolume{Path: path, ReadOnly: ro}
+		}
+	}
 	if f.dev && cfg.DataDir == "" {
 		dir, err := os.MkdirTemp("", "shoal-dev-")
 		if err != nil {

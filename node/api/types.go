@@ -171,9 +171,18 @@ type Node struct {
 	CPUFree               int
 	MemoryTotalMB         int
 	MemoryFreeMB          int
-	Attributes            map[string]string `json:",omitempty"`
-	Meta                  map[string]string `json:",omitempty"`
-	Allocs                int               // running allocations on it
+	Attributes            map[string]string     `json:",omitempty"`
+	Meta                  map[string]string     `json:",omitempty"`
+	HostVolumes           map[string]HostVolume `json:",omitempty"` // by name, as the peer's host_volume blocks declare them
+	Allocs                int                   // running allocations on it
+}
+
+// HostVolume is a directory a peer offers to jobs' volume blocks (Nomad's
+// ClientHostVolumeConfig).
+type HostVolume struct {
+	Name     string
+	Path     string
+	ReadOnly bool
 }
 
 // ScaleRequest is the body of POST /v1/job/<id>/scale.
