@@ -165,6 +165,8 @@ func (v *validator) volumeMounts(g *Group, taskPath string, ms []VolumeMount) {
 			v.errf(f("destination"), quote(m.Destination), "want a directory below / without \"..\", e.g. \"/srv/data\"")
 		case under(dest, "/proc", "/sys", "/dev"):
 			v.errf(f("destination"), quote(m.Destination), "%s is the container's own; choose a destination outside /proc, /sys and /dev", dest)
+		case dest == "/alloc" || dest == "/local" || dest == "/secrets":
+			v.errf(f("destination"), quote(m.Destination), "%s is one of the task's own directories and a volume would hide it; mount below it (e.g. %s/data) or elsewhere", dest, dest)
 		case seen[dest]:
 			v.errf(f("destination"), quote(m.Destination), "another volume_mount of the task already mounts at %s", dest)
 		}

@@ -36,6 +36,10 @@ job "volumes" {
       volume_mount {
         volume = "cache"
       }
+      volume_mount {
+        volume      = "cache"
+        destination = "/local"
+      }
     }
   }
   group "h" {
