@@ -269,6 +269,12 @@ type placeSlot struct {
 	canary        bool
 }
 
+// unplacedKey names a group of one job version in unplacedSaid: a new version is
+// worth a new warning.
+func unplacedKey(job *jobspec.Job, group string) string {
+	return fmt.Sprintf("%s/%d/%s", job.ID, job.Version, group)
+}
+
 // auction places slots of one group: candidates, bids, awards. It returns why slots
 // stayed unplaced.
 func (n *Node) auction(ctx context.Context, job *jobspec.Job, group string, slots []placeSlot, epoch placement.Epoch, v view) []string {
@@ -299,9 +305,14 @@ func (n *Node) auction(ctx context.Context, job *jobspec.Job, group string, slot
 			why += " (" + strings.Join(rs, "; ") + ")"
 		}
 		n.metrics.unplaced.Add(float64(len(slots)))
-		log.Warn("cannot place", "slots", len(slots), "why", why)
+		if said, _ := n.unplacedSaid.Swap(unplacedKey(job, group), why); said != why {
+			log.Warn("cannot place", "slots", len(slots), "why", why)
+		} else {
+			log.Debug("still cannot place", "slots", len(slots), "why", why)
+		}
 		return []string{fmt.Sprintf("%s: %d slot(s): %s", group, len(slots), why)}
 	}
+	n.unplacedSaid.Delete(unplacedKey(job, group))
 	// Ask every candidate for a bid, in parallel.
 	bids := make([]placement.Bid, len(cands))
 	var wg sync.WaitGroup

@@ -59,11 +59,15 @@ type Node struct {
 	httpLn  net.Listener
 	httpSrv *http.Server
 
-	kick      chan struct{}  // wakes the coordinator loop (coalesced)
-	changes   *changeIndex   // moves with every wake; the API's blocking queries wait on it
-	persistCh chan struct{}  // wakes the persister (coalesced)
-	startCh   chan *runner   // runners for Run's runner component to start
-	wg        sync.WaitGroup // runner goroutines
+	kick      chan struct{} // wakes the coordinator loop (coalesced)
+	changes   *changeIndex  // moves with every wake; the API's blocking queries wait on it
+	persistCh chan struct{} // wakes the persister (coalesced)
+	// unplacedSaid is why each group of a job version was last logged unplaceable
+	// (unplacedKey -> string): the coordinator retries every pass and warns again only
+	// when the reason changes. A pass reconciles jobs concurrently.
+	unplacedSaid sync.Map
+	startCh      chan *runner   // runners for Run's runner component to start
+	wg           sync.WaitGroup // runner goroutines
 
 	mu       sync.Mutex
 	local    map[string]*localAlloc            // this peer's allocations, by id

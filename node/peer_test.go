@@ -386,6 +386,21 @@ func TestCluster(t *testing.T) {
 		if !strings.Contains(string(out), "kernel.name") {
 			t.Errorf("peer job run output does not say which constraint failed:\n%s", out)
 		}
+		// The coordinator retries on every pass (a tick, every change) for as long as
+		// peer job run watched (> 5 s), but warns only when the reason changes (p2's
+		// eligibility may still flip once after the drain subtest).
+		warned := 0
+		for _, p := range c.peers {
+			b, _ := os.ReadFile(filepath.Join(c.dir, p.name+".log"))
+			for _, l := range strings.Split(string(b), "\n") {
+				if strings.Contains(l, `msg="cannot place"`) && strings.Contains(l, "job=win") {
+					warned++
+				}
+			}
+		}
+		if warned == 0 || warned > 3 {
+			t.Errorf("peers logged %d \"cannot place\" warnings for the unplaceable job; want one per reason (1-3)", warned)
+		}
 	})
 
 	t.Run("system job on every peer and on one that joins later", func(t *testing.T) {
