@@ -29,7 +29,9 @@ type Peer struct {
 	rpc  *rpc
 	ring *memberlist.Keyring
 
-	stop     chan struct{} // closed by Shutdown
+	stop     chan struct{}      // closed by Shutdown
+	stopCtx  context.Context    // cancelled by Shutdown with stop: the parent of RPC contexts
+	cancel   context.CancelFunc // cancels stopCtx
 	stopOnce sync.Once
 	left     bool
 	stateMu  sync.Mutex
@@ -101,6 +103,7 @@ func New(cfg Config) (*Peer, error) {
 		queries:  map[string]QueryHandler{},
 		rng:      rand.New(rand.NewSource(seed)),
 	}
+	p.stopCtx, p.cancel = context.WithCancel(context.Background())
 	ring, keyringPath, err := loadKeyring(cfg, log)
 	if err != nil {
 		return nil, err
@@ -329,6 +332,7 @@ func (p *Peer) Shutdown() error {
 		err = p.serf.Shutdown() // first: serf stops emitting events the pump would not read
 		p.spawnMu.Lock()
 		close(p.stop)
+		p.cancel()
 		p.spawnMu.Unlock()
 		p.rpc.close()
 		p.wg.Wait()
@@ -344,15 +348,7 @@ func (p *Peer) Shutdown() error {
 
 // ctxUntil returns a context cancelled at shutdown or at deadline.
 func (p *Peer) ctxUntil(deadline time.Time) (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithDeadline(context.Background(), deadline)
-	go func() {
-		select {
-		case <-p.stop:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	return ctx, cancel
+	return context.WithDeadline(p.stopCtx, deadline)
 }
 
 func (p *Peer) stopped() bool {
