@@ -81,12 +81,6 @@ func (p *parser) volumes(b *hclsyntax.Body, path string) map[string]VolumeReques
 		p.str(blk.Body, path, sub, "type", &v.Type)
 		p.str(blk.Body, path, sub, "source", &v.Source)
 		p.boolean(blk.Body, path, sub, "read_only", &v.ReadOnly)
-		if _, ok := blk.Body.Attributes["type"]; !ok {
-			p.record(field(path, sub+"type"), blk.DefRange())
-		}
-		if _, ok := blk.Body.Attributes["source"]; !ok {
-			p.record(field(path, sub+"source"), blk.DefRange())
-		}
 		if out == nil {
 			out = map[string]VolumeRequest{}
 		}
@@ -99,12 +93,7 @@ func (p *parser) volumes(b *hclsyntax.Body, path string) map[string]VolumeReques
 func (p *parser) volumeMount(blk *hclsyntax.Block, path string, i int) VolumeMount {
 	sub := fmt.Sprintf("volume_mount[%d].", i)
 	p.record(field(path, sub[:len(sub)-1]), blk.DefRange())
-	for _, name := range []string{"volume", "destination"} {
-		if _, ok := blk.Body.Attributes[name]; !ok {
-			p.record(field(path, sub+name), blk.DefRange())
-		}
-	}
-	m := VolumeMount{PropagationMode: PropagationPrivate}
+	var m VolumeMount // Canonicalize defaults PropagationMode
 	p.checkBody(blk.Body, path, sub, volumeMountSpec)
 	p.str(blk.Body, path, sub, "volume", &m.Volume)
 	p.str(blk.Body, path, sub, "destination", &m.Destination)
