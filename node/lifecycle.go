@@ -102,6 +102,16 @@ func (l *lifecycle) any(f func(string) bool, hooks ...hook) bool {
 	return false
 }
 
+// allRan reports whether every task of the hooks has run (or completed).
+func (l *lifecycle) allRan(hooks ...hook) bool {
+	return !l.any(func(n string) bool { return !l.ran[n] && !l.completed[n] }, hooks...)
+}
+
+// anyLive reports whether a task of the hooks is live.
+func (l *lifecycle) anyLive(hooks ...hook) bool {
+	return l.any(func(n string) bool { return l.live[n] }, hooks...)
+}
+
 // tasks lists the tasks of the hooks, in the group's order.
 func (l *lifecycle) tasks(hooks ...hook) []string {
 	var out []string
@@ -139,7 +149,7 @@ func (l *lifecycle) begin() lcActions {
 		a := lcActions{start: l.startable(hookSidecar)}
 		l.mark(a.start)
 		a.start = append(a.start, l.startMains()...)
-		if !l.any(func(n string) bool { return l.live[n] }, hookMain) { // every main task had completed
+		if !l.anyLive(hookMain) { // every main task had completed
 			e := l.endMains()
 			a.start, a.stop = append(a.start, e.start...), e.stop
 		}
@@ -155,14 +165,14 @@ func (l *lifecycle) begin() lcActions {
 // maybeStartMains starts the main tasks once every prestart task has completed and
 // every prestart sidecar runs, unless the allocation is stopping.
 func (l *lifecycle) maybeStartMains() []string {
-	if l.stopping || l.mainsStarted || !l.prestartDone() ||
-		l.any(func(n string) bool { return !l.ran[n] && !l.completed[n] }, hookSidecar) {
+	if l.stopping || l.mainsStarted || !l.prestartDone() || !l.allRan(hookSidecar) {
 		return nil
 	}
 	return l.startMains()
 }
 
-// startable lists the tasks of the hooks that have not completed, in the group's order.
+// startable lists the tasks of the hooks that have not completed and are not live, in
+// the group's order.
 func (l *lifecycle) startable(hooks ...hook) []string {
 	var out []string
 	for _, name := range l.tasks(hooks...) {
@@ -201,7 +211,7 @@ func (l *lifecycle) running(name string) lcActions {
 	if l.poststartStarted || !l.mainsStarted || l.mainsEnded || l.stopping {
 		return lcActions{}
 	}
-	if l.any(func(n string) bool { return !l.ran[n] && !l.completed[n] }, hookMain) {
+	if !l.allRan(hookMain) {
 		return lcActions{}
 	}
 	l.poststartStarted = true
@@ -231,7 +241,7 @@ func (l *lifecycle) ended(name string, completed, failed bool) lcActions {
 			// as in Nomad; the allocation ends as the leader did.
 			a.stop = append(a.stop, l.liveExcept(hookPoststop)...)
 		}
-		if l.mainsStarted && !l.mainsEnded && !l.any(func(n string) bool { return l.live[n] }, hookMain) {
+		if l.mainsStarted && !l.mainsEnded && !l.anyLive(hookMain) {
 			e := l.endMains()
 			a.start, a.stop = append(a.start, e.start...), append(a.stop, e.stop...)
 		}
