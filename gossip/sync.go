@@ -190,17 +190,11 @@ func (r *replicator) directNotice(table string) {
 	if k <= 0 {
 		return
 	}
-	r.mu.Lock()
-	if r.direct[table] {
-		r.mu.Unlock()
+	if !r.claim(r.direct, table) {
 		return
 	}
-	r.direct[table] = true
-	r.mu.Unlock()
 	time.AfterFunc(directNoticeDelay, func() {
-		r.mu.Lock()
-		r.direct[table] = false
-		r.mu.Unlock()
+		r.release(r.direct, table)
 		if r.p.stopped() {
 			return
 		}
@@ -301,20 +295,11 @@ func (r *replicator) pullTable(ctx context.Context, from string, t *Tables, owne
 
 // pull runs f in the background, at most once at a time per key.
 func (r *replicator) pull(key string, f func(ctx context.Context) error) {
-	r.mu.Lock()
-	if r.inflight[key] {
-		r.mu.Unlock()
+	if !r.claim(r.inflight, key) {
 		return
 	}
-	r.inflight[key] = true
-	r.mu.Unlock()
-	done := func() {
-		r.mu.Lock()
-		delete(r.inflight, key)
-		r.mu.Unlock()
-	}
 	ok := r.p.spawn(func() {
-		defer done()
+		defer r.release(r.inflight, key)
 		select {
 		case r.sem <- struct{}{}:
 		case <-r.p.stop:
@@ -328,8 +313,27 @@ func (r *replicator) pull(key string, f func(ctx context.Context) error) {
 		}
 	})
 	if !ok {
-		done()
+		r.release(r.inflight, key)
 	}
+}
+
+// claim marks key in set (one of the replicator's "scheduled" or "running" sets) and
+// reports true, or reports false if it was marked already.
+func (r *replicator) claim(set map[string]bool, key string) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if set[key] {
+		return false
+	}
+	set[key] = true
+	return true
+}
+
+// release unmarks key in set.
+func (r *replicator) release(set map[string]bool, key string) {
+	r.mu.Lock()
+	delete(set, key)
+	r.mu.Unlock()
 }
 
 // ctx returns a context cancelled at shutdown or after d.
