@@ -145,7 +145,7 @@ func taskMounts(g *jobspec.Group, t *jobspec.Task, vols map[string]placement.Hos
 			return nil, fmt.Errorf("task %q: volume %q needs host volume %q, which this peer does not have", t.Name, m.Volume, req.Source)
 		}
 		out = append(out, exec.Mount{Source: hv.Path, Destination: m.Destination,
-			ReadOnly: m.ReadOnly || req.ReadOnly || hv.ReadOnly, Propagation: m.PropagationMode})
+			ReadOnly: m.ReadOnlyIn(g) || hv.ReadOnly, Propagation: m.PropagationMode})
 	}
 	return out, nil
 }
