@@ -219,3 +219,29 @@ func TestBlockingQuery(t *testing.T) {
 		t.Fatal("a change did not end the blocking query")
 	}
 }
+
+// BenchmarkWriteAllocs: encoding the answer to GET /v1/job/<id>/allocations for a
+// 30-allocation job, compact (the default) against indented (?pretty).
+//
+//	go test -run '^$' -bench WriteAllocs -benchmem ./node
+func BenchmarkWriteAllocs(b *testing.B) {
+	now := time.Now()
+	allocs := make([]api.Alloc, 30)
+	for i := range allocs {
+		allocs[i] = api.Alloc{
+			ID: fmt.Sprintf("%08d-27a1-79d3-1ce4-80c86d3ab1ef", i), JobID: "s30", TaskGroup: "g", Index: i,
+			Slot: fmt.Sprintf("s30/g[%d]", i), NodeID: "ae6a1b26-27a1-79d3-1ce4-80c86d3ab1ef", NodeName: "p1",
+			ClientStatus: "running", DesiredStatus: "run", CreateTime: now, ModifyTime: now,
+			TaskStates: map[string]api.TaskState{"t": {State: "running", StartedAt: now}},
+		}
+	}
+	for _, query := range []string{"", "?pretty"} {
+		name := map[string]string{"": "compact", "?pretty": "pretty"}[query]
+		b.Run(name, func(b *testing.B) {
+			r := httptest.NewRequest("GET", "/v1/job/s30/allocations"+query, nil)
+			for b.Loop() {
+				writeJSON(httptest.NewRecorder(), r, allocs)
+			}
+		})
+	}
+}
