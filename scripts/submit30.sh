@@ -38,6 +38,7 @@ job "s30" {
 HCL
 tick=$(getconf CLK_TCK)
 cpu() { awk '{print $14+$15}' "/proc/$1/stat"; }
+tasks() { pgrep -x sleep -P "$(echo $peers | tr ' ' ',')"; } # the peers' tasks (each a child of its peer)
 for run in $(seq "$RUNS"); do
 	dir="$ROOT/run$run"
 	for i in 1 2 3; do
@@ -48,15 +49,14 @@ for run in $(seq "$RUNS"); do
 	for _ in $(seq 100); do
 		n=$("$BIN" members -address http://127.0.0.1:4646 2>/dev/null | grep -c alive); [ "$n" = 3 ] && break; sleep 0.1
 	done
+	peers=$(pgrep -f "$BIN run -+name s30p" | tr '\n' ' ')
 	if [ -n "${IMAGE:-}" ] && [ -n "${WARM:-}" ]; then
 		sed -e 's/^job "s30" {/job "warm" {\n  type = "system"/' -e '/count = 30/d' "$ROOT/job.hcl" >"$ROOT/warm.hcl"
 		"$BIN" job run -address http://127.0.0.1:4646 "$ROOT/warm.hcl" >"$dir/warm.out" 2>&1 || { cat "$dir/warm.out"; exit 1; }
 		"$BIN" job stop -purge -address http://127.0.0.1:4646 warm >/dev/null 2>&1
-		peers=$(pgrep -f "$BIN run -+name s30p" | tr '\n' ' ')
-		while pgrep -x sleep | while read -r p; do awk '{print $4}' "/proc/$p/stat" 2>/dev/null; done | grep -qwF -f <(echo "$peers" | tr ' ' '\n' | grep .); do sleep 0.1; done
+		while tasks >/dev/null; do sleep 0.1; done
 	fi
 	sleep 2
-	peers=$(pgrep -f "$BIN run -+name s30p" | tr '\n' ' ')
 	before=0; for p in $peers; do before=$((before + $(cpu "$p"))); done
 	if [ -n "${PERF:-}" ]; then perf record -F 2000 -g -o "$PERF" -p "$(echo $peers | tr ' ' ',')" 2>/dev/null & perfpid=$!; sleep 0.3; fi
 	s=$(date +%s.%N)
@@ -64,12 +64,10 @@ for run in $(seq "$RUNS"); do
 	e=$(date +%s.%N)
 	if [ -n "${PERF:-}" ]; then kill -INT $perfpid; wait $perfpid; fi
 	after=0; for p in $peers; do after=$((after + $(cpu "$p"))); done
-	tasks=0; n=0
-	for p in $(pgrep -x sleep); do
-		case " $peers " in *" $(awk '{print $4}' "/proc/$p/stat" 2>/dev/null) "*) tasks=$((tasks + $(cpu "$p"))); n=$((n + 1));; esac
-	done
+	taskcpu=0; n=0
+	for p in $(tasks); do taskcpu=$((taskcpu + $(cpu "$p"))); n=$((n + 1)); done
 	printf 'run %d: submit -> 30 running %.3f s (job run: %s); CPU: peers %.2f s, %d task processes %.2f s\n' \
-		"$run" "$(echo "$e - $s" | bc)" "$(tail -1 "$dir/run.out")" "$(echo "($after - $before) / $tick" | bc -l)" "$n" "$(echo "$tasks / $tick" | bc -l)"
+		"$run" "$(echo "$e - $s" | bc)" "$(tail -1 "$dir/run.out")" "$(echo "($after - $before) / $tick" | bc -l)" "$n" "$(echo "$taskcpu / $tick" | bc -l)"
 	"$BIN" job stop -purge -address http://127.0.0.1:4646 s30 >/dev/null 2>&1
 	pkill -TERM -f "$BIN run -+name s30p"
 	while pgrep -f "$BIN run -+name s30p" >/dev/null; do sleep 0.2; done
