@@ -191,9 +191,6 @@ func (n *Node) PromoteJob(ctx context.Context, id string) error {
 // SubmitJob validates a job and writes it to the replicated catalog (and so to every
 // peer's store). Resubmitting an unchanged running job keeps its version.
 func (n *Node) SubmitJob(ctx context.Context, job *jobspec.Job) (api.JobRegisterResponse, error) {
-	if job == nil {
-		return api.JobRegisterResponse{}, badRequest("no job given")
-	}
 	job, err := checkedJob(job)
 	if err != nil {
 		return api.JobRegisterResponse{}, err
@@ -271,6 +268,9 @@ func (n *Node) autoRevert(je jobEntry, why string) {
 // as JSON may leave them out, and must validate and hash like the same job from
 // HCL), validated, and with every task's spec checked as the driver will build it.
 func checkedJob(job *jobspec.Job) (*jobspec.Job, error) {
+	if job == nil {
+		return nil, badRequest("no job given")
+	}
 	job = cloneJob(job)
 	job.Canonicalize()
 	if err := job.Validate(); err != nil {
@@ -289,9 +289,6 @@ func checkedJob(job *jobspec.Job) (*jobspec.Job, error) {
 // PlanJob implements POST /v1/job/<id>/plan: what submitting job would do, changing
 // nothing (placement.PlanJob over this peer's view of the cluster).
 func (n *Node) PlanJob(ctx context.Context, job *jobspec.Job) (api.JobPlan, error) {
-	if job == nil {
-		return api.JobPlan{}, badRequest("no job given")
-	}
 	job, err := checkedJob(job)
 	if err != nil {
 		return api.JobPlan{}, err
