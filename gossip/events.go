@@ -112,7 +112,7 @@ func (p *Peer) Events() <-chan MemberEvent {
 	p.evQueue = newQueue[MemberEvent]()
 	p.evOut = make(chan MemberEvent, 64)
 	q, out := p.evQueue, p.evOut
-	p.goLoop(func() {
+	p.spawn(func() {
 		defer close(out)
 		q.run(p.stop, func(e MemberEvent) {
 			select {

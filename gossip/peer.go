@@ -154,19 +154,17 @@ func New(cfg Config) (*Peer, error) {
 	p.rpc.wg.Add(1)
 	go p.rpc.serve()
 	p.repl.registerHandlers()
-	p.goLoop(func() { p.pump(evCh) })
-	p.goLoop(p.tagLoop)
-	p.goLoop(p.repl.antiEntropyLoop)
-	p.goLoop(p.repl.noticeLoop)
-	p.goLoop(p.repl.callbackLoop)
+	p.spawn(func() { p.pump(evCh) })
+	p.spawn(p.tagLoop)
+	p.spawn(p.repl.antiEntropyLoop)
+	p.spawn(p.repl.noticeLoop)
+	p.spawn(p.repl.callbackLoop)
 	if cfg.JoinSyncDelay > 0 {
-		p.goLoop(p.joinSyncLoop)
+		p.spawn(p.joinSyncLoop)
 	}
 	log.Info("gossip peer started", "gossip", p.LocalAddr(), "rpc", p.tags.RPCAddr, "encrypted", ring != nil)
 	return p, nil
 }
-
-func (p *Peer) goLoop(f func()) { p.spawn(f) }
 
 // spawn runs f in a goroutine that Shutdown waits for, and reports true; once
 // Shutdown has begun it runs nothing and reports false.
