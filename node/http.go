@@ -117,9 +117,12 @@ func (h *handlers) blocking(next http.HandlerFunc) http.HandlerFunc {
 			}
 			wait = min(d, maxQueryWait)
 		}
-		ctx, cancel := context.WithTimeout(r.Context(), wait)
-		defer cancel()
-		// Without ?index, after is 0 and the index (never 0) is past it: no wait.
+		ctx := r.Context()
+		if after > 0 { // without ?index, after is 0 and the index (never 0) is past it
+			var cancel context.CancelFunc
+			ctx, cancel = context.WithTimeout(ctx, wait)
+			defer cancel()
+		}
 		w.Header().Set("X-Shoal-Index", strconv.FormatUint(h.b.WaitIndex(ctx, after), 10))
 		next(w, r)
 	}
