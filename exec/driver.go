@@ -118,7 +118,6 @@ type taskMeta struct {
 	Kind        string        `json:"kind"`
 	Image       string        `json:"image,omitempty"`
 	ImageDigest string        `json:"image_digest,omitempty"`
-	Overlay     bool          `json:"overlay,omitempty"` // rootfs/ is a mount to undo (an overlay, or an exec task's own view)
 	KillSignal  string        `json:"kill_signal,omitempty"`
 	KillTimeout time.Duration `json:"kill_timeout"`
 	StartedAt   time.Time     `json:"started_at"`
@@ -166,6 +165,7 @@ func (d *Driver) Start(ctx context.Context, spec TaskSpec) (_ *Task, retErr erro
 		lookupRoot = "/"
 	)
 	dir := d.taskDir(s.ID)
+	ownRoot := false            // rootfs is dir/rootfs, a mount of the task's own (removeTaskDir undoes it)
 	var unbound map[string]bool // exec kind: a view of its own (see execMountPoints)
 	var mkdirs []string
 	if s.Kind == KindExec {
@@ -178,7 +178,7 @@ func (d *Driver) Start(ctx context.Context, spec TaskSpec) (_ *Task, retErr erro
 			return nil, fmt.Errorf("starting task %q: %w", s.ID, err)
 		}
 		if len(mkdirs) > 0 {
-			rootfs, meta.Overlay = filepath.Join(dir, "rootfs"), true
+			rootfs, ownRoot = filepath.Join(dir, "rootfs"), true
 		}
 	}
 	if s.Kind == KindContainer {
@@ -207,7 +207,7 @@ func (d *Driver) Start(ctx context.Context, spec TaskSpec) (_ *Task, retErr erro
 		// Mount points are made in the root before it turns read-only: never in
 		// the shared image, so a read-only root with mounts has an overlay too.
 		if !s.ReadOnlyRoot || len(s.Mounts) > 0 {
-			rootfs, meta.Overlay = filepath.Join(dir, "rootfs"), true
+			rootfs, ownRoot = filepath.Join(dir, "rootfs"), true
 		}
 	}
 
@@ -216,7 +216,7 @@ func (d *Driver) Start(ctx context.Context, spec TaskSpec) (_ *Task, retErr erro
 	}
 	cleanups = append(cleanups, func() { _ = os.RemoveAll(dir) })
 	for _, sub := range []string{"local", "secrets", "tmp", "logs", "upper", "work", "rootfs"} {
-		if (!meta.Overlay || s.Kind == KindExec) && (sub == "upper" || sub == "work") || !meta.Overlay && sub == "rootfs" {
+		if (!ownRoot || s.Kind == KindExec) && (sub == "upper" || sub == "work") || !ownRoot && sub == "rootfs" {
 			continue
 		}
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
@@ -240,13 +240,13 @@ func (d *Driver) Start(ctx context.Context, spec TaskSpec) (_ *Task, retErr erro
 	if err := writeFiles(dir, s.Files, l.uid, l.gid); err != nil {
 		return nil, fmt.Errorf("starting task %q: %w", s.ID, err)
 	}
-	if meta.Overlay && s.Kind == KindExec {
+	if ownRoot && s.Kind == KindExec {
 		if err := buildHostRoot(rootfs, unbound, mkdirs); err != nil {
 			_ = unix.Unmount(rootfs, unix.MNT_DETACH)
 			return nil, fmt.Errorf("starting task %q: building its view of the host root for its mounts: %w", s.ID, err)
 		}
 		cleanups = append(cleanups, func() { _ = unix.Unmount(rootfs, unix.MNT_DETACH) })
-	} else if meta.Overlay {
+	} else if ownRoot {
 		opts := fmt.Sprintf("lowerdir=%s,upperdir=%s,workdir=%s", lookupRoot, filepath.Join(dir, "upper"), filepath.Join(dir, "work"))
 		if err := unix.Mount("overlay", rootfs, "overlay", 0, opts); err != nil {
 			return nil, fmt.Errorf("starting task %q: mounting overlay rootfs: %w", s.ID, err)

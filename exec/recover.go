@@ -64,8 +64,7 @@ func (d *Driver) Recover() ([]*Task, error) {
 			continue
 		}
 		dir := d.taskDir(e.Name())
-		_, statErr := os.Stat(filepath.Join(dir, "upper"))
-		if err := d.removeTaskDir(dir, statErr == nil); err != nil {
+		if err := d.removeTaskDir(dir); err != nil {
 			errs = append(errs, err)
 		}
 		d.log.Info("removed the directory of a task that never started", "task", e.Name())
@@ -82,8 +81,7 @@ func (d *Driver) recoverOne(id string) (*Task, error) {
 		if _, serr := os.Stat(filepath.Join(d.cfg.stateDir(), id, "state.json")); errors.Is(serr, os.ErrNotExist) {
 			// Created but never run: the old peer died inside Start.
 			_ = os.RemoveAll(filepath.Join(d.cfg.stateDir(), id))
-			_, statErr := os.Stat(filepath.Join(dir, "upper"))
-			if rerr := d.removeTaskDir(dir, statErr == nil); rerr != nil {
+			if rerr := d.removeTaskDir(dir); rerr != nil {
 				return nil, fmt.Errorf("recovering task %q: removing a never-started task: %w", id, rerr)
 			}
 			return nil, errNeverStarted

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"sync"
@@ -225,7 +226,7 @@ func (t *Task) destroy() error {
 	if err := t.container.Destroy(); err != nil {
 		errs = append(errs, err)
 	}
-	if err := t.d.removeTaskDir(t.dir, t.meta.Overlay); err != nil {
+	if err := t.d.removeTaskDir(t.dir); err != nil {
 		errs = append(errs, err)
 	}
 	t.d.mu.Lock()
@@ -239,12 +240,15 @@ func (t *Task) destroy() error {
 	return nil
 }
 
-// removeTaskDir unmounts the task's root (an overlay, or an exec task's own view
-// of the host) if it has one, and removes its directory. The unmount is detached
-// (lazy) and takes every mount below along, so RemoveAll never walks into a mount.
-func (d *Driver) removeTaskDir(dir string, overlay bool) error {
-	if mounted, _ := mountinfo.Mounted(filepath.Join(dir, "rootfs")); overlay || mounted {
-		err := unix.Unmount(filepath.Join(dir, "rootfs"), unix.MNT_DETACH)
+// removeTaskDir unmounts the task's root if it is a mount of its own (an overlay,
+// or an exec task's own view of the host), and removes its directory. The mount
+// table says whether it is one, also for a task that died inside Start. The unmount
+// is detached (lazy) and takes every mount below along, so RemoveAll never walks
+// into a mount.
+func (d *Driver) removeTaskDir(dir string) error {
+	root := filepath.Join(dir, "rootfs")
+	if mounted, err := mountinfo.Mounted(root); mounted || err != nil && !errors.Is(err, fs.ErrNotExist) {
+		err := unix.Unmount(root, unix.MNT_DETACH)
 		if err != nil && !errors.Is(err, unix.EINVAL) && !errors.Is(err, unix.ENOENT) {
 			return fmt.Errorf("unmounting %s/rootfs: %w", dir, err)
 		}
