@@ -215,10 +215,14 @@ func (d *Driver) Start(ctx context.Context, spec TaskSpec) (_ *Task, retErr erro
 		return nil, fmt.Errorf("starting task %q: task directory %s exists (a task of this ID was not destroyed): %w", s.ID, dir, ErrExists)
 	}
 	cleanups = append(cleanups, func() { _ = os.RemoveAll(dir) })
-	for _, sub := range []string{"local", "secrets", "tmp", "logs", "upper", "work", "rootfs"} {
-		if (!ownRoot || s.Kind == KindExec) && (sub == "upper" || sub == "work") || !ownRoot && sub == "rootfs" {
-			continue
-		}
+	subs := []string{"local", "secrets", "tmp", "logs"}
+	switch {
+	case ownRoot && s.Kind == KindExec: // a tmpfs view of the host root
+		subs = append(subs, "rootfs")
+	case ownRoot: // an overlay over the image
+		subs = append(subs, "upper", "work", "rootfs")
+	}
+	for _, sub := range subs {
 		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
 			return nil, fmt.Errorf("starting task %q: %w", s.ID, err)
 		}
