@@ -63,6 +63,9 @@ type Stack struct {
 	group *jobspec.Group
 	need  Usage
 	ports []int
+	// volumes are the labels of the group's volume requests, sorted so that the
+	// volumes stage's reason is stable.
+	volumes []string
 
 	constraints []constraint // node-local ones
 	// distinctHosts is set by a distinct_hosts constraint; jobWide when it is on the job
@@ -88,7 +91,7 @@ func (dp distinctProperty) key() string {
 
 // NewStack compiles the feasibility chain for group of job.
 func NewStack(job *jobspec.Job, group *jobspec.Group) *Stack {
-	s := &Stack{job: job, group: group, need: usageOf(group.TotalResources())}
+	s := &Stack{job: job, group: group, need: usageOf(group.TotalResources()), volumes: slices.Sorted(maps.Keys(group.Volumes))}
 	if group.Network != nil {
 		for _, p := range group.Network.Ports {
 			if p.Static > 0 {
@@ -171,7 +174,7 @@ var chain = [...]struct {
 	{StageStatus, modeFit, func(_ *Stack, n *Node, _ *state) (string, string) { return checkStatus(n) }},
 	{StageDatacenter, modeFit, func(s *Stack, n *Node, _ *state) (string, string) { return checkDatacenter(s.job.Datacenters, n) }},
 	{StageConstraint, modeFit, func(s *Stack, n *Node, _ *state) (string, string) { return s.checkConstraints(n) }},
-	{StageVolumes, modeFit, func(s *Stack, n *Node, _ *state) (string, string) { return checkVolumes(s.group, n) }},
+	{StageVolumes, modeFit, func(s *Stack, n *Node, _ *state) (string, string) { return checkVolumes(s.group, s.volumes, n) }},
 	{StageCapacity, modeView, func(s *Stack, n *Node, st *state) (string, string) { return checkCapacity(s.need, n, st.free) }},
 	{StagePorts, modeLocal, func(s *Stack, _ *Node, st *state) (string, string) {
 		return checkPorts(s.ports, st.allocs, st.reservedPorts)
@@ -223,9 +226,9 @@ func (s *Stack) checkConstraints(n *Node) (reason, detail string) {
 
 // checkVolumes: the peer must offer every host volume the group asks for, and offer
 // it writable unless the request is read-only (Nomad's "missing compatible host
-// volumes"). Requests are checked in label order, so the reason is stable.
-func checkVolumes(g *jobspec.Group, n *Node) (reason, detail string) {
-	for _, label := range slices.Sorted(maps.Keys(g.Volumes)) {
+// volumes"). Requests are checked in the order of labels (sorted by NewStack).
+func checkVolumes(g *jobspec.Group, labels []string, n *Node) (reason, detail string) {
+	for _, label := range labels {
 		req := g.Volumes[label]
 		if req.Type != jobspec.VolumeTypeHost {
 			continue // validation refuses other types
