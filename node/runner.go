@@ -227,8 +227,15 @@ func (r *runner) superviseTask(ctx context.Context, t *jobspec.Task, adopted *ex
 	}
 	var restarts []time.Time // restarts within the current interval
 	total := 0
+	completed := false // it ran to completion: recorded in the same update as its last state
 	setState := func(f func(*api.TaskState)) {
 		r.update(r.allocID, func(a *allocRecord) {
+			if completed { // before the status below: it sees the task completed
+				if a.Completed == nil {
+					a.Completed = map[string]bool{}
+				}
+				a.Completed[t.Name] = true
+			}
 			if a.TaskStates == nil {
 				a.TaskStates = map[string]api.TaskState{}
 			}
@@ -290,12 +297,7 @@ func (r *runner) superviseTask(ctx context.Context, t *jobspec.Task, adopted *ex
 			prev = task
 			success := err == nil && res.ExitCode == 0 && !res.OOMKilled
 			if success && toCompletion {
-				r.update(r.allocID, func(a *allocRecord) { // before setState: the status sees it completed
-					if a.Completed == nil {
-						a.Completed = map[string]bool{}
-					}
-					a.Completed[t.Name] = true
-				})
+				completed = true
 				setState(func(s *api.TaskState) {
 					s.State = "dead"
 					s.Failed = false
