@@ -3,6 +3,8 @@ package node_test
 import (
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -184,6 +186,19 @@ func TestLifecycleHooks(t *testing.T) {
 		if err != nil || job.Status != "dead" {
 			t.Errorf("job status %v (%v), want dead (the batch job completed)", job, err)
 		}
+		// The shared directory outlives the allocation's end and goes when its job
+		// is purged.
+		dir := filepath.Join(c.peers[0].dataDir, "allocs", id)
+		if _, err := os.Stat(filepath.Join(dir, "data", "ready")); err != nil {
+			t.Errorf("init's file in the completed allocation's shared directory: %v", err)
+		}
+		if err := p.StopJob(bg, "hooks", true); err != nil {
+			t.Fatal(err)
+		}
+		c.waitFor(30*time.Second, "the purged job's shared allocation directory removed", func() (bool, string) {
+			_, err := os.Stat(dir)
+			return os.IsNotExist(err), fmt.Sprint(err)
+		})
 	})
 
 	t.Run("a failing prestart task fails the allocation and the main task never starts", func(t *testing.T) {
