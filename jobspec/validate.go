@@ -173,6 +173,9 @@ func (v *validator) group(j *Job, g *Group) {
 				Message: fmt.Sprintf("task name %q is used more than once in group %q; task names must be unique in a group", t.Name, g.Name), last: true})
 		}
 		seen[t.Name] = true
+		if t.Leader && !t.IsMain() {
+			v.errf(field(taskPath(g.Name, t.Name), "leader"), true, "a task with a lifecycle block cannot be the leader of group %q: only a main task (one without a lifecycle block) can", g.Name)
+		}
 		if t.Leader {
 			leaders++
 			if leaders == 2 {

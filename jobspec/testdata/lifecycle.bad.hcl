@@ -23,6 +23,7 @@ job "hooks" {
   group "h" {
     task "cleanup" {
       driver = "exec"
+      leader = true
       lifecycle {
         hook    = "poststop"
         sidecar = true
