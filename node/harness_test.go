@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	shexec "github.com/shoal-sched/shoal/exec"
 	"github.com/shoal-sched/shoal/node"
 	"github.com/shoal-sched/shoal/node/api"
 )
@@ -89,6 +90,7 @@ type proc struct {
 	cmd                 *exec.Cmd
 	done                chan struct{}
 	client              *api.Client
+	killed              bool // by kill: nothing cleaned up after it
 }
 
 func needPeers(t testing.TB) {
@@ -173,6 +175,7 @@ func (c *cluster) kill(i int, withTasks bool) {
 	kids := descendants(p.cmd.Process.Pid)
 	p.cmd.Process.Kill()
 	<-p.done
+	p.killed = true
 	if withTasks {
 		for _, pid := range kids {
 			syscall.Kill(pid, syscall.SIGKILL)
@@ -260,7 +263,43 @@ func (c *cluster) shutdown() {
 			c.t.Logf("---- %s log (last 40 lines without gossip chatter)\n%s", p.name, strings.Join(keep[max(0, len(keep)-400):], "\n"))
 		}
 	}
+	for _, p := range c.peers {
+		if p != nil {
+			c.sweep(p)
+		}
+	}
 	removeAll(c.dir)
+}
+
+// sweep removes the containers a stopped peer left on this host: their processes,
+// cgroups, state and task dirs. A peer killed and not restarted leaves them by design
+// (a dead host takes them along; a restarted peer recovers them), and a peer that left
+// on SIGTERM keeps the exited containers of finished allocations (their logs stay
+// readable until the job is purged), so the test does what recovery and purging would,
+// to leave the host as it found it. A container still running after SIGTERM fails the
+// test: leaving stops every task.
+func (c *cluster) sweep(p *proc) {
+	cfg := node.DriverConfig(node.Config{DataDir: p.dataDir})
+	if ids, err := os.ReadDir(filepath.Join(cfg.DataDir, "state")); err != nil || len(ids) == 0 {
+		return
+	}
+	d, err := shexec.New(cfg)
+	if err != nil {
+		c.t.Errorf("sweeping %s's containers: %v", p.name, err)
+		return
+	}
+	tasks, err := d.Recover()
+	if err != nil {
+		c.t.Errorf("sweeping %s's containers: %v", p.name, err)
+	}
+	for _, task := range tasks {
+		if !p.killed && task.Signal(syscall.Signal(0)) == nil {
+			c.t.Errorf("%s left task %s running after SIGTERM", p.name, task.ID())
+		}
+		if err := task.Destroy(); err != nil {
+			c.t.Errorf("sweeping %s's containers: %v", p.name, err)
+		}
+	}
 }
 
 func indexOf(ps []*proc, p *proc) int {
