@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	shexec "github.com/shoal-sched/shoal/exec"
 	"github.com/shoal-sched/shoal/node"
 	"github.com/shoal-sched/shoal/node/api"
@@ -284,6 +286,9 @@ func (c *cluster) sweep(p *proc) {
 		return
 	}
 	d, err := shexec.New(cfg)
+	// New makes this process a child subreaper, as a peer must be; the test process
+	// must not: orphans of later tests' killed peers would become its unreaped zombies.
+	unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 0, 0, 0, 0)
 	if err != nil {
 		c.t.Errorf("sweeping %s's containers: %v", p.name, err)
 		return
