@@ -86,6 +86,68 @@ func (t *Task) Pid() int { return t.pid }
 // Dir is the task's directory on the host (local/, secrets/, tmp/, logs/).
 func (t *Task) Dir() string { return t.dir }
 
+// WriteFiles replaces files in the directory of a task that runs (templates rendered
+// again): each is written beside its destination and renamed over it, so that the
+// task never reads half a file, with the mode given and the owner of the file it
+// replaces. The task can change its own directory, so every path is resolved inside
+// it (os.Root): a symlink the task planted cannot make the peer write elsewhere.
+func (t *Task) WriteFiles(files []File) error {
+	root, err := os.OpenRoot(t.dir)
+	if err != nil {
+		return fmt.Errorf("task %q: %w", t.meta.ID, err)
+	}
+	defer root.Close()
+	for _, f := range files {
+		if err := writeInRoot(root, f); err != nil {
+			return fmt.Errorf("task %q: writing %s: %w", t.meta.ID, f.Path, err)
+		}
+	}
+	return nil
+}
+
+func writeInRoot(root *os.Root, f File) error {
+	if !f.inTaskDir() {
+		return errors.New("not a path under local/ or secrets/")
+	}
+	p := filepath.Clean(f.Path)
+	mode := f.Mode
+	if mode == 0 {
+		mode = 0o644
+	}
+	uid, gid := -1, -1
+	if fi, err := root.Lstat(p); err == nil {
+		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+			uid, gid = int(st.Uid), int(st.Gid)
+		}
+	}
+	if err := root.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		return err
+	}
+	tmp := filepath.Join(filepath.Dir(p), "."+filepath.Base(p)+".new")
+	_ = root.Remove(tmp)
+	fh, err := root.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
+	if err != nil {
+		return err
+	}
+	_, err = fh.Write(f.Data)
+	if err == nil {
+		err = fh.Chmod(mode) // the mode given to OpenFile is masked by the umask
+	}
+	if err == nil && uid >= 0 {
+		err = fh.Chown(uid, gid)
+	}
+	if cerr := fh.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = root.Rename(tmp, p)
+	}
+	if err != nil {
+		_ = root.Remove(tmp)
+	}
+	return err
+}
+
 // Done is closed when the task's process has exited.
 func (t *Task) Done() <-chan struct{} { return t.exited }
 

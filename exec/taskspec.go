@@ -61,6 +61,12 @@ type File struct {
 	Mode os.FileMode
 }
 
+// inTaskDir reports whether f's path is under local/ or secrets/.
+func (f File) inTaskDir() bool {
+	clean := filepath.Clean(f.Path)
+	return !filepath.IsAbs(f.Path) && (strings.HasPrefix(clean, "local/") || strings.HasPrefix(clean, "secrets/"))
+}
+
 const defaultKillTimeout = 5 * time.Second
 
 // validate checks s and returns every problem, each naming the field and the value.
@@ -109,8 +115,7 @@ func (s *TaskSpec) validate() error {
 		bad("netns", strconv.Quote(s.NetNS), "must be an absolute path, and not set with host networking")
 	}
 	for _, f := range s.Files {
-		clean := filepath.Clean(f.Path)
-		if filepath.IsAbs(f.Path) || !(strings.HasPrefix(clean, "local/") || strings.HasPrefix(clean, "secrets/")) {
+		if !f.inTaskDir() {
 			bad("file", strconv.Quote(f.Path), "must be a path under local/ or secrets/ of the task directory")
 		}
 	}
