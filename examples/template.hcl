@@ -1,7 +1,9 @@
 # A task whose config file is rendered when it starts: where every healthy instance
 # of service "web" runs (run examples/canary.hcl first), and its own port, from the
 # cluster's service catalog and the task's environment. An env = true template also
-# sets environment variables.
+# sets environment variables. When web's instances change (scale it, or stop one), the
+# file is rendered again and the task restarted (change_mode = "restart", the
+# default) within splay; "signal" with change_signal, or "noop", keep it running.
 job "proxy-config" {
   group "proxy" {
     network {

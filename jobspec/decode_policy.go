@@ -57,7 +57,7 @@ func (p *parser) restart(blk *hclsyntax.Block, path string) patch[RestartPolicy]
 	p.record(field(path, "restart"), blk.DefRange())
 	b := blk.Body
 	p.checkBody(b, path, sub, spec{attrs: []string{"attempts", "interval", "delay", "mode"},
-		ignored: map[string]string{"render_templates": "Shoal renders no templates"}})
+		ignored: map[string]string{"render_templates": "templates are rendered again at every start of a task"}})
 	var pt patch[RestartPolicy]
 	setInt(p, b, path, sub, "attempts", &pt, func(r *RestartPolicy, v int) { r.Attempts = v })
 	setDur(p, b, path, sub, "interval", &pt, func(r *RestartPolicy, v time.Duration) { r.Interval = v })

@@ -119,24 +119,25 @@ func (p *parser) template(blk *hclsyntax.Block, path string, i int) Template {
 	p.record(field(path, sub[:len(sub)-1]), blk.DefRange())
 	b := blk.Body
 	p.checkBody(b, path, sub, spec{
-		attrs: []string{"data", "destination", "env", "perms", "left_delimiter", "right_delimiter", "change_mode"},
+		attrs: []string{"data", "destination", "env", "perms", "left_delimiter", "right_delimiter", "change_mode",
+			"change_signal", "splay"},
 		ignored: map[string]string{
 			"source":        "templates from files need artifacts, which Shoal does not download; put the template in data",
-			"splay":         "templates are rendered once, when the task starts",
-			"wait":          "templates are rendered once, when the task starts",
-			"change_script": "templates are rendered once, when the task starts",
-			"change_signal": "templates are rendered once, when the task starts: there is no change to signal",
+			"wait":          "a template re-renders as soon as a service it reads changes, then waits up to splay",
+			"change_script": "change_mode = \"script\" is not supported",
 			"uid":           whyNotYet, "gid": whyNotYet,
 			"error_on_missing_key": "a missing key renders as <no value>, as Go's text/template does",
 			"vault_grace":          whyConsul,
 		}})
-	t := Template{ChangeMode: "restart"}
+	t := Template{ChangeMode: "restart", Splay: DefaultTemplateSplay}
 	p.str(b, path, sub, "data", &t.Data)
 	p.str(b, path, sub, "destination", &t.Destination)
 	p.boolean(b, path, sub, "env", &t.Env)
 	p.str(b, path, sub, "perms", &t.Perms)
 	p.str(b, path, sub, "left_delimiter", &t.LeftDelim)
 	p.str(b, path, sub, "right_delimiter", &t.RightDelim)
+	p.str(b, path, sub, "change_signal", &t.ChangeSignal)
+	p.duration(b, path, sub, "splay", &t.Splay)
 	p.str(b, path, sub, "change_mode", &t.ChangeMode)
 	return t
 }

@@ -12,6 +12,9 @@ const (
 	defaultMemoryMB    = 300 // MiB
 	defaultKillTimeout = 5 * time.Second
 	defaultNetworkMode = "host"
+
+	// DefaultTemplateSplay is a template's splay when the job does not set one.
+	DefaultTemplateSplay = 5 * time.Second
 )
 
 // defaultDatacenters is what a job without datacenters runs in: every datacenter,

@@ -107,6 +107,12 @@ type Template struct {
 	LeftDelim   string `json:"LeftDelim,omitempty" codec:"ld"`
 	RightDelim  string `json:"RightDelim,omitempty" codec:"rd"`
 	ChangeMode  string `json:"ChangeMode,omitempty" codec:"cm"`
+	// ChangeSignal is sent to the task when the template re-renders with new
+	// content and ChangeMode is "signal".
+	ChangeSignal string `json:"ChangeSignal,omitempty" codec:"csig"`
+	// Splay bounds the random wait before a re-rendered template restarts or
+	// signals its task, so that a change does not hit every instance at once.
+	Splay time.Duration `json:"Splay,omitempty" codec:"splay"`
 }
 
 // TaskConfig is the driver configuration. The container driver uses every field;

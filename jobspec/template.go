@@ -50,7 +50,9 @@ func TemplateMode(t Template) uint32 {
 	return 0o644
 }
 
-var changeModes = []string{"noop", "restart", "signal", "script"}
+// changeModes are what a task's template can do when it re-renders with new content
+// (Nomad's "script" needs running a command inside the task, which Shoal does not do).
+var changeModes = []string{"noop", "restart", "signal"}
 
 // templates checks a task's template blocks.
 func (v *validator) templates(taskPath string, ts []Template) {
@@ -76,7 +78,20 @@ func (v *validator) templates(taskPath string, ts []Template) {
 		if (t.LeftDelim == "") != (t.RightDelim == "") {
 			v.errf(f("left_delimiter"), quote(t.LeftDelim+" "+t.RightDelim), "set both left_delimiter and right_delimiter, or neither")
 		}
-		v.oneOf(f("change_mode"), "change_mode", t.ChangeMode, changeModes)
+		if t.ChangeMode == "script" {
+			v.errf(f("change_mode"), quote(t.ChangeMode), "change_mode = \"script\" runs a command inside the task, which Shoal does not do; accepted: %s", acceptedList(changeModes))
+		} else {
+			v.oneOf(f("change_mode"), "change_mode", t.ChangeMode, changeModes)
+		}
+		switch {
+		case t.ChangeMode == "signal" && t.ChangeSignal == "":
+			v.errf(f("change_signal"), "", "change_mode = \"signal\" needs change_signal, the signal to send, e.g. \"SIGHUP\"")
+		case t.ChangeMode == "signal":
+			v.oneOf(f("change_signal"), "change_signal", t.ChangeSignal, signals)
+		case t.ChangeSignal != "" && contains(changeModes, t.ChangeMode):
+			v.errf(f("change_signal"), quote(t.ChangeSignal), "change_signal is only sent with change_mode = \"signal\" (change_mode is %q)", t.ChangeMode)
+		}
+		v.nonNegative(f("splay"), t.Splay)
 		if t.Data != "" {
 			if _, err := ParseTemplate(t, nil); err != nil {
 				v.errf(f("data"), "", "the template does not parse: %v", err)

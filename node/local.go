@@ -143,6 +143,7 @@ func (n *Node) newLocalRunner(rec allocRecord, job *jobspec.Job, g *jobspec.Grou
 		instances: func(name string) []api.ServiceRegistration { regs, _ := n.Service(name, true); return regs },
 		all:       n.Services,
 	}
+	r.changes = n.changes.wait
 	if rec.NetworkMode == "bridge" {
 		r.bridge, r.bridgeErr = n.bridge, n.bridgeErr
 	}

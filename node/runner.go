@@ -42,6 +42,10 @@ type runner struct {
 	checks    []checkSpec           // the group's service checks, resolved to addresses
 	services  serviceLookup         // what templates' nomadService and nomadServices see
 
+	// changes waits until the peer's view of the cluster has changed past an index
+	// (nil: templates are rendered only when their task starts).
+	changes func(ctx context.Context, after uint64) uint64
+
 	// Bridge network mode (bridge or bridgeErr set): the allocation's namespace on
 	// the peer's bridge, made by attach before the first task starts.
 	bridge    bridgeNet
@@ -252,7 +256,8 @@ func (r *runner) superviseTask(ctx context.Context, t *jobspec.Task, adopted *ex
 			}
 		})
 	}
-	var prev *exec.Task // the last exited task: kept so its logs stay readable until the next start
+	var prev *exec.Task      // the last exited task: kept so its logs stay readable until the next start
+	var rendered []exec.File // what its templates rendered when the task started (nil: adopted)
 	for {
 		task := adopted
 		adopted = nil
@@ -265,7 +270,7 @@ func (r *runner) superviseTask(ctx context.Context, t *jobspec.Task, adopted *ex
 				prev = nil
 			}
 			var err error
-			task, err = r.start(ctx, t, quit)
+			task, rendered, err = r.start(ctx, t, quit)
 			if err != nil {
 				log.Warn("task did not start", "err", err)
 				setState(func(s *api.TaskState) { s.State = "dead"; s.Failed = true; s.Message = err.Error() })
@@ -283,10 +288,18 @@ func (r *runner) superviseTask(ctx context.Context, t *jobspec.Task, adopted *ex
 		})
 		running()
 		{
-			res, err := r.wait(ctx, task, quit)
+			rerendered, stopWatching := r.watch(ctx, t, task, rendered)
+			res, why, err := r.wait(ctx, task, quit, rerendered)
+			stopWatching()
 			if quitting() {
 				setState(func(s *api.TaskState) { s.State = "dead"; s.FinishedAt = r.now(); s.Message = "stopped" })
 				return endStopped
+			}
+			if why != "" { // not a failure: start it again at once, outside the restart policy
+				log.Info("restarting task", "why", why)
+				setState(func(s *api.TaskState) { s.State = "dead"; s.FinishedAt = r.now(); s.Message = "restarted: " + why })
+				total++
+				continue
 			}
 			msg := fmt.Sprintf("exited with code %d", res.ExitCode)
 			if res.OOMKilled {
@@ -353,34 +366,47 @@ func (r *runner) superviseTask(ctx context.Context, t *jobspec.Task, adopted *ex
 // errPermanent marks a start failure that no restart can fix (a bad task spec).
 var errPermanent = errors.New("permanent")
 
-func (r *runner) start(ctx context.Context, t *jobspec.Task, quit <-chan struct{}) (*exec.Task, error) {
+// spec is the driver's spec of task t up to what its templates render with: the
+// job's task, the allocation's network and mounts, and the environment (ports, the
+// alloc dir, ${NAME} interpolated). It has no side effects: a template watcher asks
+// for it too.
+func (r *runner) spec(t *jobspec.Task) (exec.TaskSpec, error) {
 	spec, err := taskSpec(r.allocID, r.job, r.group, t)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %v", errPermanent, err)
+		return spec, fmt.Errorf("%w: %v", errPermanent, err)
 	}
 	spec.NetNS = r.netns
 	if spec.Mounts, err = taskMounts(r.group, t, r.hostVolumes); err != nil {
-		return nil, fmt.Errorf("%w: %v", errPermanent, err)
+		return spec, fmt.Errorf("%w: %v", errPermanent, err)
 	}
 	for k, v := range r.env {
 		if _, set := spec.Env[k]; !set {
 			spec.Env[k] = v
 		}
 	}
+	if _, set := spec.Env["NOMAD_ALLOC_DIR"]; !set && r.allocDir != "" {
+		spec.Env["NOMAD_ALLOC_DIR"] = allocDirInTask
+	}
+	interpolateEnv(&spec)
+	return spec, nil
+}
+
+// start starts task t, and returns it with the files its templates rendered.
+func (r *runner) start(ctx context.Context, t *jobspec.Task, quit <-chan struct{}) (*exec.Task, []exec.File, error) {
+	spec, err := r.spec(t)
+	if err != nil {
+		return nil, nil, err
+	}
 	if r.allocDir != "" {
 		m, err := allocDirMount(r.allocDir)
 		if err != nil {
-			return nil, err // the restart policy retries
+			return nil, nil, err // the restart policy retries
 		}
 		spec.Mounts = append(spec.Mounts, m)
-		if _, set := spec.Env["NOMAD_ALLOC_DIR"]; !set {
-			spec.Env["NOMAD_ALLOC_DIR"] = allocDirInTask
-		}
 	}
-	interpolateEnv(&spec)
 	files, vars, err := renderTemplates(t.Name, t.Templates, spec.Env, r.services)
 	if err != nil {
-		return nil, err // the restart policy retries: a service it names may not run yet
+		return nil, nil, err // the restart policy retries: a service it names may not run yet
 	}
 	spec.Files = files
 	for k, v := range vars {
@@ -388,7 +414,7 @@ func (r *runner) start(ctx context.Context, t *jobspec.Task, quit <-chan struct{
 	}
 	if spec.Kind == exec.KindContainer {
 		if _, err := r.drv.PrepareImage(ctx, spec.Image); err != nil {
-			return nil, fmt.Errorf("preparing image %q: %w", spec.Image, err)
+			return nil, nil, fmt.Errorf("preparing image %q: %w", spec.Image, err)
 		}
 	}
 	if r.starts != nil { // bound concurrent container creation (CPU-heavy)
@@ -396,15 +422,17 @@ func (r *runner) start(ctx context.Context, t *jobspec.Task, quit <-chan struct{
 		case r.starts <- struct{}{}:
 			defer func() { <-r.starts }()
 		case <-quit:
-			return nil, errors.New("stopped before it started")
+			return nil, nil, errors.New("stopped before it started")
 		}
 	}
-	return r.drv.Start(ctx, spec)
+	task, err := r.drv.Start(ctx, spec)
+	return task, files, err
 }
 
 // wait waits for the task to exit, stopping it (kill signal, kill_timeout, SIGKILL)
-// when quit is closed.
-func (r *runner) wait(ctx context.Context, task *exec.Task, quit <-chan struct{}) (exec.ExitResult, error) {
+// when quit is closed or a reason to restart it arrives on restart; it returns that
+// reason ("" when the task ended by itself or was told to quit).
+func (r *runner) wait(ctx context.Context, task *exec.Task, quit <-chan struct{}, restart <-chan string) (exec.ExitResult, string, error) {
 	type exit struct {
 		res exec.ExitResult
 		err error
@@ -414,14 +442,16 @@ func (r *runner) wait(ctx context.Context, task *exec.Task, quit <-chan struct{}
 		res, err := task.Wait(context.Background())
 		ch <- exit{res, err}
 	}()
+	var why string
 	select {
 	case e := <-ch:
-		return e.res, e.err
+		return e.res, "", e.err
 	case <-quit:
+	case why = <-restart:
 	case <-ctx.Done():
 		// The peer is shutting down: leave the task running; a restarted peer
 		// reattaches to it (exec Recover).
-		return exec.ExitResult{}, ctx.Err()
+		return exec.ExitResult{}, "", ctx.Err()
 	}
 	stopCtx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -430,7 +460,7 @@ func (r *runner) wait(ctx context.Context, task *exec.Task, quit <-chan struct{}
 	}
 	e := <-ch
 	task.Destroy()
-	return e.res, e.err
+	return e.res, why, e.err
 }
 
 // aggregateStatus derives an allocation's client status from its tasks' states: it

@@ -2,13 +2,19 @@ package node
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path"
+	"slices"
 	"strconv"
 	"strings"
 	"text/template"
+	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/shoal-sched/shoal/exec"
 	"github.com/shoal-sched/shoal/jobspec"
@@ -16,9 +22,11 @@ import (
 )
 
 // Templates (Nomad's template block, without Consul and Vault): each is rendered
-// once, when its task starts, into the task directory, with the task's environment
-// and the cluster's service catalog; `env = true` templates also become environment
-// variables of the task.
+// when its task starts, into the task directory, with the task's environment and the
+// cluster's service catalog; `env = true` templates also become environment
+// variables of the task. A template that reads the catalog is rendered again while
+// its task runs, whenever the peer's view of the cluster changes; new content is
+// written at once and acted on per change_mode (see watch).
 
 // serviceLookup is what templates can ask about services: a service's healthy
 // instances, and every service.
@@ -116,4 +124,114 @@ func renderTemplates(task string, ts []jobspec.Template, env map[string]string, 
 		}
 	}
 	return files, vars, nil
+}
+
+// readsServices reports whether any of ts reads the service catalog: the one input
+// of a template that changes while its task runs.
+func readsServices(ts []jobspec.Template) bool {
+	return slices.ContainsFunc(ts, func(t jobspec.Template) bool { return strings.Contains(t.Data, "nomadService") })
+}
+
+// watch starts watching task t's templates while task runs, if they read the
+// service catalog: it returns the channel on which a restart is asked for, and the
+// function that stops the watcher and waits for it. rendered is what the templates
+// rendered when the task started (nil for a task a restarted peer adopted: the first
+// render is taken as what it has).
+func (r *runner) watch(ctx context.Context, t *jobspec.Task, task *exec.Task, rendered []exec.File) (<-chan string, func()) {
+	if r.changes == nil || !readsServices(t.Templates) {
+		return nil, func() {}
+	}
+	restart := make(chan string, 1)
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		r.watchTemplates(ctx, t, task, rendered, restart)
+	}()
+	return restart, func() { cancel(); <-done }
+}
+
+// watchTemplates renders t's templates again each time the peer's view of the
+// cluster changes. A template whose content changed is written into the task
+// directory at once (always, as Nomad does); then, after a random wait of up to the
+// largest splay among them, the task is sent the change_signal of each "signal"
+// template, or restarted when any changed template has change_mode "restart" or is
+// an env = true template (a task's environment is fixed when it starts): the reason
+// goes on restart and watchTemplates returns. "noop" templates are only written.
+func (r *runner) watchTemplates(ctx context.Context, t *jobspec.Task, task *exec.Task, last []exec.File, restart chan<- string) {
+	log := r.log.With("task", t.Name)
+	var index uint64
+	for {
+		index = r.changes(ctx, index)
+		if ctx.Err() != nil {
+			return
+		}
+		spec, err := r.spec(t)
+		if err != nil {
+			return
+		}
+		files, _, err := renderTemplates(t.Name, t.Templates, spec.Env, r.services)
+		if err != nil {
+			log.Warn("rendering templates again", "err", err)
+			continue
+		}
+		if last == nil {
+			last = files
+			continue
+		}
+		var (
+			changed []exec.File
+			names   []string
+			signals []string
+			mode    = "noop"
+			splay   time.Duration
+		)
+		for i, f := range files {
+			if bytes.Equal(f.Data, last[i].Data) {
+				continue
+			}
+			tpl := t.Templates[i]
+			changed, names = append(changed, f), append(names, f.Path)
+			switch {
+			case tpl.Env || tpl.ChangeMode == "restart":
+				mode = "restart"
+			case tpl.ChangeMode == "signal":
+				if mode == "noop" {
+					mode = "signal"
+				}
+				if !slices.Contains(signals, tpl.ChangeSignal) {
+					signals = append(signals, tpl.ChangeSignal)
+				}
+			}
+			splay = max(splay, tpl.Splay)
+		}
+		if len(changed) == 0 {
+			continue
+		}
+		if err := task.WriteFiles(changed); err != nil {
+			log.Warn("writing re-rendered templates", "err", err)
+			continue
+		}
+		last = files
+		log.Info("templates rendered new content", "files", names, "change_mode", mode)
+		if mode == "noop" {
+			continue
+		}
+		if splay > 0 {
+			select {
+			case <-time.After(rand.N(splay)):
+			case <-ctx.Done():
+				return
+			}
+		}
+		if mode == "restart" {
+			restart <- "template " + strings.Join(names, ", ") + " changed"
+			return
+		}
+		for _, name := range signals {
+			if err := task.Signal(unix.SignalNum(name)); err != nil {
+				log.Warn("signalling task after a template changed", "signal", name, "err", err)
+			}
+		}
+	}
 }

@@ -26,6 +26,30 @@ job "t" {
         left_delimiter = "[["
         source         = "local/x.tpl"
       }
+      template {
+        data        = "x"
+        destination = "local/signal-without-signal"
+        change_mode = "signal"
+      }
+      template {
+        data          = "x"
+        destination   = "local/bad-signal"
+        change_mode   = "signal"
+        change_signal = "SIGFOO"
+        splay         = "-1s"
+      }
+      template {
+        data          = "x"
+        destination   = "local/signal-with-restart"
+        change_signal = "SIGHUP"
+        change_mode   = "script"
+      }
+      template {
+        data          = "x"
+        destination   = "local/signal-with-noop"
+        change_mode   = "noop"
+        change_signal = "SIGHUP"
+      }
     }
   }
 }
