@@ -492,15 +492,15 @@ func (n *Node) AllocLogs(ctx context.Context, id, task, stream string, follow bo
 }
 
 func (n *Node) proxyLogs(ctx context.Context, a allocRecord, task, stream string, follow bool, w io.Writer) error {
-	info, ok := n.nodeInfos()[a.NodeName]
-	if !ok || info.HTTPAddr == "" {
-		return fmt.Errorf("allocation %s runs on %s, whose API address is unknown", a.ID, a.NodeName)
+	base, err := n.peerAPI(a)
+	if err != nil {
+		return err
 	}
 	q := url.Values{"task": {task}, "type": {stream}}
 	if follow {
 		q.Set("follow", "true")
 	}
-	req, err := http.NewRequestWithContext(ctx, "GET", "http://"+info.HTTPAddr+"/v1/allocation/"+a.ID+"/logs?"+q.Encode(), nil)
+	req, err := http.NewRequestWithContext(ctx, "GET", base+"/v1/allocation/"+a.ID+"/logs?"+q.Encode(), nil)
 	if err != nil {
 		return err
 	}

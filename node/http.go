@@ -24,6 +24,7 @@ import (
 var (
 	ErrNotFound   = errors.New("not found")
 	ErrBadRequest = errors.New("bad request")
+	ErrConflict   = errors.New("conflict") // the request does not fit the state it finds (a task that is not running)
 )
 
 // backend is what the HTTP API needs from the peer. *Node implements it.
@@ -40,6 +41,9 @@ type backend interface {
 	JobAllocs(id string) ([]api.Alloc, error)
 	GetAlloc(id string) (api.Alloc, error)
 	AllocLogs(ctx context.Context, id, task, stream string, follow bool, w io.Writer) error
+	AllocRestart(ctx context.Context, id string, req api.AllocRestartRequest) error
+	AllocSignal(ctx context.Context, id string, req api.AllocSignalRequest) error
+	AllocStop(ctx context.Context, id string) error
 	ListNodes() []api.Node
 	GetNode(id string) (api.Node, error)
 	SetDrain(ctx context.Context, id string, enable bool) error
@@ -70,6 +74,11 @@ func newHandler(b backend, reg *prometheus.Registry, parse func(name string, src
 	mux.HandleFunc("POST /v1/job/{id}/plan", h.planJob)
 	mux.HandleFunc("GET /v1/allocation/{id}", h.blocking(h.getAlloc))
 	mux.HandleFunc("GET /v1/allocation/{id}/logs", h.allocLogs)
+	for _, m := range []string{"POST", "PUT"} { // Nomad takes either
+		mux.HandleFunc(m+" /v1/allocation/{id}/stop", h.allocStop)
+		mux.HandleFunc(m+" /v1/client/allocation/{id}/restart", h.allocRestart)
+		mux.HandleFunc(m+" /v1/client/allocation/{id}/signal", h.allocSignal)
+	}
 	mux.HandleFunc("GET /v1/services", h.blocking(h.services))
 	mux.HandleFunc("GET /v1/service/{name}", h.blocking(h.service))
 	mux.HandleFunc("GET /v1/nodes", h.blocking(h.listNodes))
@@ -171,12 +180,23 @@ func writeErr(w http.ResponseWriter, err error) {
 		code = http.StatusNotFound
 	case errors.Is(err, ErrBadRequest), errors.As(err, &diags):
 		code = http.StatusBadRequest
+	case errors.Is(err, ErrConflict):
+		code = http.StatusConflict
 	}
 	http.Error(w, err.Error(), code)
 }
 
 func badRequest(format string, a ...any) error {
 	return fmt.Errorf("%w: %s", ErrBadRequest, fmt.Sprintf(format, a...))
+}
+
+// decodeOptional is decode for a body that may be left out (Nomad's restart with no
+// body restarts every task).
+func decodeOptional(r *http.Request, v any) error {
+	if r.ContentLength == 0 {
+		return nil
+	}
+	return decode(r, v)
 }
 
 // decode reads a JSON body into v, refusing unknown fields so typos are errors.
@@ -365,6 +385,40 @@ func (h *handlers) allocLogs(w http.ResponseWriter, r *http.Request) {
 		}
 		writeErr(w, err)
 	}
+}
+
+func (h *handlers) allocRestart(w http.ResponseWriter, r *http.Request) {
+	var req api.AllocRestartRequest
+	if err := decodeOptional(r, &req); err != nil {
+		writeErr(w, err)
+		return
+	}
+	if err := h.b.AllocRestart(r.Context(), r.PathValue("id"), req); err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, r, map[string]string{"AllocID": r.PathValue("id")})
+}
+
+func (h *handlers) allocSignal(w http.ResponseWriter, r *http.Request) {
+	var req api.AllocSignalRequest
+	if err := decode(r, &req); err != nil {
+		writeErr(w, err)
+		return
+	}
+	if err := h.b.AllocSignal(r.Context(), r.PathValue("id"), req); err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, r, map[string]string{"AllocID": r.PathValue("id")})
+}
+
+func (h *handlers) allocStop(w http.ResponseWriter, r *http.Request) {
+	if err := h.b.AllocStop(r.Context(), r.PathValue("id")); err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, r, map[string]string{"AllocID": r.PathValue("id")})
 }
 
 // flushWriter flushes after each write so `alloc logs -f` sees lines as they come.

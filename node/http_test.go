@@ -84,6 +84,16 @@ func (f *fakeBackend) AllocLogs(ctx context.Context, id, task, stream string, fo
 	io.WriteString(w, "line from "+stream+"\n")
 	return nil
 }
+func (f *fakeBackend) AllocRestart(ctx context.Context, id string, req api.AllocRestartRequest) error {
+	if id == "done" {
+		return fmt.Errorf("%w: allocation done is not running (complete)", ErrConflict)
+	}
+	return nil
+}
+func (f *fakeBackend) AllocSignal(ctx context.Context, id string, req api.AllocSignalRequest) error {
+	return nil
+}
+func (f *fakeBackend) AllocStop(ctx context.Context, id string) error        { return nil }
 func (f *fakeBackend) ListNodes() []api.Node                                 { return []api.Node{} }
 func (f *fakeBackend) GetNode(id string) (api.Node, error)                   { return api.Node{}, ErrNotFound }
 func (f *fakeBackend) SetDrain(ctx context.Context, id string, e bool) error { return nil }
@@ -144,6 +154,13 @@ func TestHTTPAPI(t *testing.T) {
 		{"alloc unknown", "GET", "/v1/allocation/zz", "", 404, `"zz"`},
 		{"logs bad stream", "GET", "/v1/allocation/abc123/logs?type=stdin", "", 400, `type="stdin"`},
 		{"logs", "GET", "/v1/allocation/abc123/logs?type=stderr", "", 200, "line from stderr"},
+		{"restart every task: no body", "POST", "/v1/client/allocation/abc123/restart", "", 200, `"AllocID":"abc123"`},
+		{"restart one task", "PUT", "/v1/client/allocation/abc123/restart", `{"TaskName": "web"}`, 200, "abc123"},
+		{"restart with a misspelt field", "POST", "/v1/client/allocation/abc123/restart", `{"Task": "web"}`, 400, `unknown field "Task"`},
+		{"restart what does not run", "POST", "/v1/client/allocation/done/restart", "", 409, "not running"},
+		{"signal", "POST", "/v1/client/allocation/abc123/signal", `{"Signal": "SIGHUP"}`, 200, "abc123"},
+		{"signal without a body", "POST", "/v1/client/allocation/abc123/signal", "", 400, "request body"},
+		{"alloc stop", "POST", "/v1/allocation/abc123/stop", "", 200, "abc123"},
 		{"node unknown", "GET", "/v1/node/x", "", 404, "not found"},
 		{"drain body", "POST", "/v1/node/x/drain", `{"Enable": "yes"}`, 400, "request body"},
 		{"eligibility unreachable", "POST", "/v1/node/x/eligibility", `{"Eligible": true}`, 503, "peer unreachable"},

@@ -6,7 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"slices"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/shoal-sched/shoal/exec"
@@ -57,6 +60,9 @@ type runner struct {
 
 	hostVolumes map[string]placement.HostVolume // the peer's host volumes, for the tasks' volume_mounts
 
+	liveMu sync.Mutex
+	live   map[string]liveTask // the tasks running now, by name: alloc restart and signal reach them here
+
 	stopOnce sync.Once
 	stopCh   chan struct{} // closed to stop every task
 	done     chan struct{} // closed when run returns
@@ -66,7 +72,7 @@ func newRunner(allocID string, job *jobspec.Job, group *jobspec.Group, drv drive
 	return &runner{
 		allocID: allocID, job: job, group: group, drv: drv, update: update,
 		log: log.With("alloc", allocID, "job", job.ID, "group", group.Name), now: time.Now,
-		recovered: map[string]*exec.Task{}, ran: map[string]bool{},
+		recovered: map[string]*exec.Task{}, ran: map[string]bool{}, live: map[string]liveTask{},
 		stopCh: make(chan struct{}), done: make(chan struct{}),
 	}
 }
@@ -288,9 +294,12 @@ func (r *runner) superviseTask(ctx context.Context, t *jobspec.Task, adopted *ex
 		})
 		running()
 		{
-			rerendered, stopWatching := r.watch(ctx, t, task, rendered)
-			res, why, err := r.wait(ctx, task, quit, rerendered)
+			restart := make(chan string, 1)
+			r.setLive(t.Name, liveTask{task, restart})
+			stopWatching := r.watch(ctx, t, task, rendered, restart)
+			res, why, err := r.wait(ctx, task, quit, restart)
 			stopWatching()
+			r.setLive(t.Name, liveTask{})
 			if quitting() {
 				setState(func(s *api.TaskState) { s.State = "dead"; s.FinishedAt = r.now(); s.Message = "stopped" })
 				return endStopped
@@ -539,4 +548,79 @@ func taskSpec(allocID string, job *jobspec.Job, g *jobspec.Group, t *jobspec.Tas
 		}
 	}
 	return s, nil
+}
+
+// liveTask is a task that runs now, and where to ask for its restart.
+type liveTask struct {
+	task    *exec.Task
+	restart chan<- string // buffered: a restart already asked for is enough
+}
+
+// setLive records the task named name as running (lt.task set) or not.
+func (r *runner) setLive(name string, lt liveTask) {
+	r.liveMu.Lock()
+	defer r.liveMu.Unlock()
+	if lt.task == nil {
+		delete(r.live, name)
+		return
+	}
+	r.live[name] = lt
+}
+
+// askRestart asks for a restart for why, unless one is asked for already.
+func askRestart(restart chan<- string, why string) {
+	select {
+	case restart <- why:
+	default:
+	}
+}
+
+// running returns the live tasks named by name, or every live task when name is "";
+// a task of the group that does not run now is an error saying so.
+func (r *runner) running(name string) ([]liveTask, error) {
+	r.liveMu.Lock()
+	defer r.liveMu.Unlock()
+	if name == "" {
+		out := make([]liveTask, 0, len(r.live))
+		for _, lt := range r.live {
+			out = append(out, lt)
+		}
+		if len(out) == 0 {
+			return nil, fmt.Errorf("%w: no task of allocation %s is running", ErrConflict, r.allocID)
+		}
+		return out, nil
+	}
+	if lt, ok := r.live[name]; ok {
+		return []liveTask{lt}, nil
+	}
+	var names []string
+	for _, t := range r.group.Tasks {
+		names = append(names, t.Name)
+	}
+	if !slices.Contains(names, name) {
+		return nil, fmt.Errorf("%w: allocation %s has no task %q; its tasks: %s", ErrNotFound, r.allocID, name, strings.Join(names, ", "))
+	}
+	return nil, fmt.Errorf("%w: task %q of allocation %s is not running", ErrConflict, name, r.allocID)
+}
+
+// restartTasks restarts the named task, or every running task when name is "" (alloc
+// restart), in place: stopped with its kill signal and started again at once, outside
+// its restart policy.
+func (r *runner) restartTasks(name, why string) error {
+	lts, err := r.running(name)
+	for _, lt := range lts {
+		askRestart(lt.restart, why)
+	}
+	return err
+}
+
+// signalTasks sends sig to the named task, or to every running task when name is "".
+func (r *runner) signalTasks(name string, sig syscall.Signal) error {
+	lts, err := r.running(name)
+	for _, lt := range lts {
+		if serr := lt.task.Signal(sig); serr != nil && err == nil {
+			err = serr
+		}
+	}
+	return err
 }

@@ -133,22 +133,21 @@ func readsServices(ts []jobspec.Template) bool {
 }
 
 // watch starts watching task t's templates while task runs, if they read the
-// service catalog: it returns the channel on which a restart is asked for, and the
-// function that stops the watcher and waits for it. rendered is what the templates
-// rendered when the task started (nil for a task a restarted peer adopted: the first
-// render is taken as what it has).
-func (r *runner) watch(ctx context.Context, t *jobspec.Task, task *exec.Task, rendered []exec.File) (<-chan string, func()) {
+// service catalog, asking for a restart on restart when they call for one; it returns
+// the function that stops the watcher and waits for it. rendered is what the
+// templates rendered when the task started (nil for a task a restarted peer adopted:
+// the first render is taken as what it has).
+func (r *runner) watch(ctx context.Context, t *jobspec.Task, task *exec.Task, rendered []exec.File, restart chan<- string) func() {
 	if r.changes == nil || !readsServices(t.Templates) {
-		return nil, func() {}
+		return func() {}
 	}
-	restart := make(chan string, 1)
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		r.watchTemplates(ctx, t, task, rendered, restart)
 	}()
-	return restart, func() { cancel(); <-done }
+	return func() { cancel(); <-done }
 }
 
 // watchTemplates renders t's templates again each time the peer's view of the
@@ -225,7 +224,7 @@ func (r *runner) watchTemplates(ctx context.Context, t *jobspec.Task, task *exec
 			}
 		}
 		if mode == "restart" {
-			restart <- "template " + strings.Join(names, ", ") + " changed"
+			askRestart(restart, "template "+strings.Join(names, ", ")+" changed")
 			return
 		}
 		for _, name := range signals {

@@ -36,6 +36,6 @@ func newAllocLogsCmd() *cobra.Command {
 	}
 	cmd.Flags().BoolVarP(&follow, "follow", "f", false, "keep printing new output until interrupted")
 	cmd.Flags().BoolVar(&stderr, "stderr", false, "print stderr instead of stdout")
-	cmd.Flags().StringVar(&f.address, "address", "", "HTTP address of any peer (default $SHOAL_ADDR, then http://127.0.0.1:4646)")
+	f.addAddress(cmd)
 	return cmd
 }

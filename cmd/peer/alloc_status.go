@@ -14,9 +14,9 @@ import (
 func newAllocCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "alloc",
-		Short: "Inspect allocations and read their logs",
+		Short: "Inspect allocations, read their logs, restart, signal or stop them",
 	}
-	cmd.AddCommand(newAllocStatusCmd(), newAllocLogsCmd())
+	cmd.AddCommand(newAllocStatusCmd(), newAllocLogsCmd(), newAllocRestartCmd(), newAllocSignalCmd(), newAllocStopCmd())
 	return cmd
 }
 

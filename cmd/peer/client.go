@@ -21,8 +21,13 @@ type apiFlags struct {
 
 // add registers -address and -json on cmd.
 func (f *apiFlags) add(cmd *cobra.Command) {
-	cmd.Flags().StringVar(&f.address, "address", "", "HTTP address of any peer (default $SHOAL_ADDR, then "+api.DefaultAddress+")")
+	f.addAddress(cmd)
 	cmd.Flags().BoolVar(&f.json, "json", false, "print JSON for scripts instead of a table")
+}
+
+// addAddress registers -address alone, for commands that print no table.
+func (f *apiFlags) addAddress(cmd *cobra.Command) {
+	cmd.Flags().StringVar(&f.address, "address", "", "HTTP address of any peer (default $SHOAL_ADDR, then "+api.DefaultAddress+")")
 }
 
 func (f *apiFlags) client() *api.Client { return api.NewClient(f.address) }

@@ -253,6 +253,23 @@ func (c *Client) Logs(ctx context.Context, id, task, stream string, follow bool)
 	return resp.Body, nil
 }
 
+// RestartAlloc restarts a task of an allocation in place, or every running task when
+// task is "".
+func (c *Client) RestartAlloc(ctx context.Context, id, task string) error {
+	return c.do(ctx, "POST", "/v1/client/allocation/"+url.PathEscape(id)+"/restart", AllocRestartRequest{TaskName: task}, nil)
+}
+
+// SignalAlloc sends a signal to a task of an allocation, or to every running task
+// when task is "".
+func (c *Client) SignalAlloc(ctx context.Context, id, task, signal string) error {
+	return c.do(ctx, "POST", "/v1/client/allocation/"+url.PathEscape(id)+"/signal", AllocSignalRequest{Task: task, Signal: signal}, nil)
+}
+
+// StopAlloc stops an allocation; its job places a replacement.
+func (c *Client) StopAlloc(ctx context.Context, id string) error {
+	return c.do(ctx, "POST", "/v1/allocation/"+url.PathEscape(id)+"/stop", struct{}{}, nil)
+}
+
 // Nodes lists every peer the answering peer knows.
 func (c *Client) Nodes(ctx context.Context) ([]Node, error) {
 	var out []Node

@@ -197,6 +197,20 @@ type DrainRequest struct{ Enable bool }
 // EligibilityRequest is the body of POST /v1/node/<id>/eligibility.
 type EligibilityRequest struct{ Eligible bool }
 
+// AllocRestartRequest is the body of POST /v1/client/allocation/<id>/restart, as
+// Nomad's: TaskName restarts one task; empty (or AllTasks) restarts every running one.
+type AllocRestartRequest struct {
+	TaskName string `json:",omitempty"`
+	AllTasks bool   `json:",omitempty"`
+}
+
+// AllocSignalRequest is the body of POST /v1/client/allocation/<id>/signal, as
+// Nomad's: Signal ("SIGHUP", "SIGUSR1", ...) goes to Task, or to every running task.
+type AllocSignalRequest struct {
+	Task   string `json:",omitempty"`
+	Signal string
+}
+
 // AgentSelf is GET /v1/agent/self.
 type AgentSelf struct {
 	Name       string

@@ -1,0 +1,109 @@
+package node_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shoal-sched/shoal/node/api"
+)
+
+const ctlJob = `job "ctl" {
+  group "g" {
+    task "a" {
+      driver       = "exec"
+      kill_timeout = "200ms"
+      config {
+        command = "/bin/sh"
+        args    = ["-c", "echo start; trap 'echo usr1' USR1; while :; do sleep 0.1; done"]
+      }
+      resources {
+        cpu    = 20
+        memory = 32
+      }
+    }
+  }
+}
+`
+
+// TestAllocControl: alloc signal, restart and stop, asked of a peer that does not run
+// the allocation, act on the peer that does, as Nomad's alloc commands do; bad
+// requests say what was wrong.
+func TestAllocControl(t *testing.T) {
+	c := newCluster(t, 2)
+	ctx := context.Background()
+	submit(t, c.peers[0].client, ctlJob)
+	var alloc api.Alloc
+	c.waitFor(30*time.Second, "the task running", func() (bool, string) {
+		allocs, err := c.peers[0].client.JobAllocs(ctx, "ctl")
+		if err != nil || len(allocs) != 1 || allocs[0].ClientStatus != "running" {
+			return false, fmt.Sprint(allocs, err)
+		}
+		alloc = allocs[0]
+		out, err := stdout(c.peers[0].client, alloc.ID, "a")
+		return strings.Contains(out, "start"), fmt.Sprint(out, err)
+	})
+	other := c.peers[0].client // a peer that does not run it: requests are forwarded
+	if alloc.NodeName == c.peers[0].name {
+		other = c.peers[1].client
+	}
+
+	if err := other.SignalAlloc(ctx, alloc.ID[:8], "a", "SIGUSR1"); err != nil {
+		t.Fatalf("signal: %v", err)
+	}
+	c.waitFor(10*time.Second, "the task trapping SIGUSR1", func() (bool, string) {
+		out, err := stdout(other, alloc.ID, "a")
+		return strings.Contains(out, "usr1"), fmt.Sprint(out, err)
+	})
+	for _, bad := range []struct {
+		what string
+		err  error
+		want string
+	}{
+		{"unknown signal", other.SignalAlloc(ctx, alloc.ID, "a", "SIGNOPE"), `signal "SIGNOPE"`},
+		{"unknown task", other.RestartAlloc(ctx, alloc.ID, "b"), `no task "b"; its tasks: a`},
+		{"unknown allocation", other.RestartAlloc(ctx, "ffffffff", ""), "ffffffff"},
+	} {
+		if bad.err == nil || !strings.Contains(bad.err.Error(), bad.want) {
+			t.Errorf("%s: error %v, want one containing %q", bad.what, bad.err, bad.want)
+		}
+	}
+
+	if err := other.RestartAlloc(ctx, alloc.ID, ""); err != nil {
+		t.Fatalf("restart: %v", err)
+	}
+	c.waitFor(20*time.Second, "the task restarted in place", func() (bool, string) {
+		a, err := other.Alloc(ctx, alloc.ID)
+		if err != nil {
+			return false, err.Error()
+		}
+		st := a.TaskStates["a"]
+		return a.ClientStatus == "running" && st.State == "running" && st.Restarts == 1 && st.StartedAt.After(alloc.TaskStates["a"].StartedAt),
+			fmt.Sprintf("%s %+v", a.ClientStatus, st)
+	})
+
+	if err := other.StopAlloc(ctx, alloc.ID); err != nil {
+		t.Fatalf("stop: %v", err)
+	}
+	c.waitFor(30*time.Second, "the allocation stopped and a replacement running", func() (bool, string) {
+		allocs, err := other.JobAllocs(ctx, "ctl")
+		if err != nil {
+			return false, err.Error()
+		}
+		var old, repl string
+		for _, a := range allocs {
+			switch {
+			case a.ID == alloc.ID:
+				old = a.ClientStatus + "/" + a.DesiredStatus
+			case a.ClientStatus == "running":
+				repl = a.ID
+			}
+		}
+		return old == "complete/stop" && repl != "", fmt.Sprintf("old %s, replacement %q: %+v", old, repl, allocs)
+	})
+	if err := other.RestartAlloc(ctx, alloc.ID, ""); err == nil || !strings.Contains(err.Error(), "not running") {
+		t.Errorf("restarting the stopped allocation: %v, want an error saying it is not running", err)
+	}
+}
