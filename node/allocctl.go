@@ -89,33 +89,45 @@ func (n *Node) localRunner(a allocRecord) (*runner, error) {
 // forwardAllocCtl sends a control request to the API of the peer that runs a, and
 // brings back its answer's kind of error.
 func (n *Node) forwardAllocCtl(ctx context.Context, a allocRecord, path string, body any) error {
-	base, err := n.peerAPI(a)
-	if err != nil {
-		return err
-	}
 	b, err := json.Marshal(body)
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, "POST", base+path, bytes.NewReader(b))
+	resp, err := n.forward(ctx, a, path, bytes.NewReader(b))
 	if err != nil {
 		return err
 	}
+	resp.Body.Close()
+	return nil
+}
+
+// forward POSTs body to path on the API of the peer that runs a. It returns the
+// answer when it is a 200 (the caller reads and closes its body), else an error of
+// the answer's kind (ErrNotFound, ErrBadRequest, ErrConflict) with its message.
+func (n *Node) forward(ctx context.Context, a allocRecord, path string, body io.Reader) (*http.Response, error) {
+	base, err := n.peerAPI(a)
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, "POST", base+path, body)
+	if err != nil {
+		return nil, err
+	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		return fmt.Errorf("asking %s: %w", a.NodeName, err)
+		return nil, fmt.Errorf("asking %s: %w", a.NodeName, err)
+	}
+	if resp.StatusCode == http.StatusOK {
+		return resp, nil
 	}
 	defer resp.Body.Close()
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-	if resp.StatusCode == http.StatusOK {
-		return nil
-	}
 	kind := map[int]error{http.StatusNotFound: ErrNotFound, http.StatusBadRequest: ErrBadRequest, http.StatusConflict: ErrConflict}[resp.StatusCode]
 	if kind == nil {
-		return fmt.Errorf("%s answered %s: %s", a.NodeName, resp.Status, strings.TrimSpace(string(msg)))
+		return nil, fmt.Errorf("%s answered %s: %s", a.NodeName, resp.Status, strings.TrimSpace(string(msg)))
 	}
 	// The message already names its kind ("not found: ..."): keep it as it is.
-	return fmt.Errorf("%w%s", kind, strings.TrimPrefix(strings.TrimSpace(string(msg)), kind.Error()))
+	return nil, fmt.Errorf("%w%s", kind, strings.TrimPrefix(strings.TrimSpace(string(msg)), kind.Error()))
 }
 
 // peerAPI is the base URL of the API of the peer that runs a.

@@ -1,8 +1,11 @@
 package node_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -28,9 +31,9 @@ const ctlJob = `job "ctl" {
 }
 `
 
-// TestAllocControl: alloc signal, restart and stop, asked of a peer that does not run
-// the allocation, act on the peer that does, as Nomad's alloc commands do; bad
-// requests say what was wrong.
+// TestAllocControl: alloc signal, exec, restart and stop, asked of a peer that does
+// not run the allocation, act on the peer that does, as Nomad's alloc commands do;
+// `peer alloc exec` exits with the command's status; bad requests say what was wrong.
 func TestAllocControl(t *testing.T) {
 	c := newCluster(t, 2)
 	ctx := context.Background()
@@ -57,6 +60,26 @@ func TestAllocControl(t *testing.T) {
 		out, err := stdout(other, alloc.ID, "a")
 		return strings.Contains(out, "usr1"), fmt.Sprint(out, err)
 	})
+	// exec, through the other peer and through the CLI.
+	var out, errOut bytes.Buffer
+	code, err := other.Exec(ctx, alloc.ID, "", []string{"/bin/sh", "-c", "echo $NOMAD_ALLOC_ID; cat; echo oops >&2; exit 3"}, strings.NewReader("stdin text"), &out, &errOut)
+	if err != nil || code != 3 || out.String() != alloc.ID+"\nstdin text" || errOut.String() != "oops\n" {
+		t.Errorf("exec: code %d, err %v, stdout %q, stderr %q; want 3, the allocation id and the stdin text, oops", code, err, out.String(), errOut.String())
+	}
+	addr := "http://" + c.peers[0].addr + ":4646"
+	if other == c.peers[1].client {
+		addr = "http://" + c.peers[1].addr + ":4646"
+	}
+	cli := exec.Command(peerBin, "alloc", "exec", "-address", addr, "-task", "a", alloc.ID[:8], "ls", "-d", "/local")
+	cliOut, err := cli.Output()
+	if cli.ProcessState.ExitCode() != 0 || string(cliOut) != "/local\n" {
+		t.Errorf("peer alloc exec ... ls -d /local: exit %d (%v), output %q; want 0 and \"/local\\n\"", cli.ProcessState.ExitCode(), err, cliOut)
+	}
+	err = exec.Command(peerBin, "alloc", "exec", "-address", addr, "-i=false", alloc.ID, "sh", "-c", "exit 5").Run()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 5 {
+		t.Errorf("peer alloc exec ... exit 5: %v, want exit status 5", err)
+	}
+
 	for _, bad := range []struct {
 		what string
 		err  error
@@ -65,6 +88,8 @@ func TestAllocControl(t *testing.T) {
 		{"unknown signal", other.SignalAlloc(ctx, alloc.ID, "a", "SIGNOPE"), `signal "SIGNOPE"`},
 		{"unknown task", other.RestartAlloc(ctx, alloc.ID, "b"), `no task "b"; its tasks: a`},
 		{"unknown allocation", other.RestartAlloc(ctx, "ffffffff", ""), "ffffffff"},
+		{"exec of a missing command", execErr(other.Exec(ctx, alloc.ID, "a", []string{"/no/such"}, nil, io.Discard, io.Discard)), "/no/such"},
+		{"exec in an unknown task", execErr(other.Exec(ctx, alloc.ID, "b", []string{"true"}, nil, io.Discard, io.Discard)), `no task "b"`},
 	} {
 		if bad.err == nil || !strings.Contains(bad.err.Error(), bad.want) {
 			t.Errorf("%s: error %v, want one containing %q", bad.what, bad.err, bad.want)
@@ -107,3 +132,5 @@ func TestAllocControl(t *testing.T) {
 		t.Errorf("restarting the stopped allocation: %v, want an error saying it is not running", err)
 	}
 }
+
+func execErr(_ int, err error) error { return err }

@@ -44,6 +44,7 @@ type backend interface {
 	AllocRestart(ctx context.Context, id string, req api.AllocRestartRequest) error
 	AllocSignal(ctx context.Context, id string, req api.AllocSignalRequest) error
 	AllocStop(ctx context.Context, id string) error
+	AllocExec(ctx context.Context, id, task string, cmd []string, stdin io.Reader, out io.Writer) error
 	ListNodes() []api.Node
 	GetNode(id string) (api.Node, error)
 	SetDrain(ctx context.Context, id string, enable bool) error
@@ -78,6 +79,7 @@ func newHandler(b backend, reg *prometheus.Registry, parse func(name string, src
 		mux.HandleFunc(m+" /v1/allocation/{id}/stop", h.allocStop)
 		mux.HandleFunc(m+" /v1/client/allocation/{id}/restart", h.allocRestart)
 		mux.HandleFunc(m+" /v1/client/allocation/{id}/signal", h.allocSignal)
+		mux.HandleFunc(m+" /v1/client/allocation/{id}/exec", h.allocExec)
 	}
 	mux.HandleFunc("GET /v1/services", h.blocking(h.services))
 	mux.HandleFunc("GET /v1/service/{name}", h.blocking(h.service))
@@ -377,8 +379,8 @@ func (h *handlers) allocLogs(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	follow := q.Get("follow") == "true"
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	fw := &flushWriter{w: w}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8") // also for an empty log
+	fw := &flushWriter{w: w, header: "text/plain; charset=utf-8"}
 	if err := h.b.AllocLogs(r.Context(), r.PathValue("id"), q.Get("task"), stream, follow, fw); err != nil {
 		if fw.wrote {
 			return // headers are gone; the stream just ends
@@ -413,6 +415,23 @@ func (h *handlers) allocSignal(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, r, map[string]string{"AllocID": r.PathValue("id")})
 }
 
+// allocExec runs ?command=["cmd","arg"...] in ?task of the allocation with the
+// request body as its stdin, and streams api.ExecFrame lines back as they come.
+func (h *handlers) allocExec(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var cmd []string
+	if err := json.Unmarshal([]byte(q.Get("command")), &cmd); err != nil {
+		writeErr(w, badRequest("command=%q: want a JSON array of strings, e.g. [\"/bin/sh\",\"-c\",\"ls\"]", q.Get("command")))
+		return
+	}
+	// The command's stdin (the request body) is read while its output is written.
+	http.NewResponseController(w).EnableFullDuplex()
+	fw := &flushWriter{w: w, header: "application/x-ndjson"}
+	if err := h.b.AllocExec(r.Context(), r.PathValue("id"), q.Get("task"), cmd, r.Body, fw); err != nil && !fw.wrote {
+		writeErr(w, err)
+	}
+}
+
 func (h *handlers) allocStop(w http.ResponseWriter, r *http.Request) {
 	if err := h.b.AllocStop(r.Context(), r.PathValue("id")); err != nil {
 		writeErr(w, err)
@@ -422,12 +441,18 @@ func (h *handlers) allocStop(w http.ResponseWriter, r *http.Request) {
 }
 
 // flushWriter flushes after each write so `alloc logs -f` sees lines as they come.
+// The answer's Content-Type is header, set at the first write (an error before it
+// gets its own).
 type flushWriter struct {
-	w     http.ResponseWriter
-	wrote bool
+	w      http.ResponseWriter
+	header string
+	wrote  bool
 }
 
 func (f *flushWriter) Write(p []byte) (int, error) {
+	if !f.wrote {
+		f.w.Header().Set("Content-Type", f.header)
+	}
 	f.wrote = true
 	n, err := f.w.Write(p)
 	if fl, ok := f.w.(http.Flusher); ok {

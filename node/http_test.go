@@ -93,7 +93,12 @@ func (f *fakeBackend) AllocRestart(ctx context.Context, id string, req api.Alloc
 func (f *fakeBackend) AllocSignal(ctx context.Context, id string, req api.AllocSignalRequest) error {
 	return nil
 }
-func (f *fakeBackend) AllocStop(ctx context.Context, id string) error        { return nil }
+func (f *fakeBackend) AllocStop(ctx context.Context, id string) error { return nil }
+func (f *fakeBackend) AllocExec(ctx context.Context, id, task string, cmd []string, stdin io.Reader, out io.Writer) error {
+	in, _ := io.ReadAll(stdin)
+	fmt.Fprintf(out, "%q %q %q\n", task, cmd, in)
+	return nil
+}
 func (f *fakeBackend) ListNodes() []api.Node                                 { return []api.Node{} }
 func (f *fakeBackend) GetNode(id string) (api.Node, error)                   { return api.Node{}, ErrNotFound }
 func (f *fakeBackend) SetDrain(ctx context.Context, id string, e bool) error { return nil }
@@ -161,6 +166,8 @@ func TestHTTPAPI(t *testing.T) {
 		{"signal", "POST", "/v1/client/allocation/abc123/signal", `{"Signal": "SIGHUP"}`, 200, "abc123"},
 		{"signal without a body", "POST", "/v1/client/allocation/abc123/signal", "", 400, "request body"},
 		{"alloc stop", "POST", "/v1/allocation/abc123/stop", "", 200, "abc123"},
+		{"exec", "POST", `/v1/client/allocation/abc123/exec?task=a&command=["ls","-l"]`, "in", 200, `"a" ["ls" "-l"] "in"`},
+		{"exec with a command that is not a JSON array", "POST", "/v1/client/allocation/abc123/exec?command=ls", "", 400, "want a JSON array"},
 		{"node unknown", "GET", "/v1/node/x", "", 404, "not found"},
 		{"drain body", "POST", "/v1/node/x/drain", `{"Enable": "yes"}`, 400, "request body"},
 		{"eligibility unreachable", "POST", "/v1/node/x/eligibility", `{"Eligible": true}`, 503, "peer unreachable"},

@@ -14,9 +14,9 @@ import (
 func newAllocCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "alloc",
-		Short: "Inspect allocations, read their logs, restart, signal or stop them",
+		Short: "Inspect allocations, read their logs, run commands in them, restart, signal or stop them",
 	}
-	cmd.AddCommand(newAllocStatusCmd(), newAllocLogsCmd(), newAllocRestartCmd(), newAllocSignalCmd(), newAllocStopCmd())
+	cmd.AddCommand(newAllocStatusCmd(), newAllocLogsCmd(), newAllocRestartCmd(), newAllocSignalCmd(), newAllocStopCmd(), newAllocExecCmd())
 	return cmd
 }
 

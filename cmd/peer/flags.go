@@ -18,10 +18,19 @@ func init() {
 func nomadStyleArgs(args []string) []string {
 	out := make([]string, len(args))
 	copy(out, args)
+	positional := 0 // arguments seen that are not flags
 	for i := 1; i < len(out); i++ {
 		a := out[i]
 		if a == "--" {
 			break
+		}
+		if !strings.HasPrefix(a, "-") {
+			positional++
+			// `alloc exec ID COMMAND ARGS...`: the command's own flags stay as typed.
+			if positional > 3 && out[1] == "alloc" && out[2] == "exec" {
+				break
+			}
+			continue
 		}
 		if len(a) > 2 && a[0] == '-' && a[1] != '-' && !isNumber(a[1:]) {
 			name, _, _ := strings.Cut(a[1:], "=")

@@ -17,6 +17,9 @@ func TestNomadStyleArgs(t *testing.T) {
 		{"negative number stays", []string{"peer", "job", "scale", "j", "g", "-1"}, []string{"peer", "job", "scale", "j", "g", "-1"}},
 		{"after -- nothing changes", []string{"peer", "x", "--", "-keep"}, []string{"peer", "x", "--", "-keep"}},
 		{"program name untouched", []string{"-peer"}, []string{"-peer"}},
+		{"alloc exec: the command's flags stay", []string{"peer", "alloc", "exec", "-task", "web", "abc", "ls", "-la"}, []string{"peer", "alloc", "exec", "--task", "web", "abc", "ls", "-la"}},
+		{"alloc exec without -task", []string{"peer", "alloc", "exec", "abc", "ps", "-ef"}, []string{"peer", "alloc", "exec", "abc", "ps", "-ef"}},
+		{"other commands' later flags still change", []string{"peer", "job", "stop", "web", "-purge"}, []string{"peer", "job", "stop", "web", "--purge"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := nomadStyleArgs(tc.in); !slices.Equal(got, tc.want) {

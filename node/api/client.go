@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -115,7 +116,11 @@ func (c *Client) doTimeout(ctx context.Context, method, path string, in, out any
 
 func (c *Client) send(ctx context.Context, method, path string, in any, timeout time.Duration) (*http.Response, error) {
 	var body io.Reader
-	if in != nil {
+	switch v := in.(type) {
+	case nil:
+	case io.Reader: // sent as it is (an exec'd command's stdin)
+		body = v
+	default:
 		b, err := json.Marshal(in)
 		if err != nil {
 			return nil, err
@@ -131,7 +136,7 @@ func (c *Client) send(ctx context.Context, method, path string, in any, timeout 
 		cancel()
 		return nil, err
 	}
-	if in != nil {
+	if _, raw := in.(io.Reader); in != nil && !raw {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := c.http.Do(req)
@@ -263,6 +268,44 @@ func (c *Client) RestartAlloc(ctx context.Context, id, task string) error {
 // when task is "".
 func (c *Client) SignalAlloc(ctx context.Context, id, task, signal string) error {
 	return c.do(ctx, "POST", "/v1/client/allocation/"+url.PathEscape(id)+"/signal", AllocSignalRequest{Task: task, Signal: signal}, nil)
+}
+
+// Exec runs cmd inside a task of an allocation (task "" for a group of one task), as
+// `nomad alloc exec` does without a terminal: stdin (nil: none) is the command's
+// stdin, its output goes to stdout and stderr as it comes, and Exec returns its exit
+// code.
+func (c *Client) Exec(ctx context.Context, id, task string, cmd []string, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
+	command, err := json.Marshal(cmd)
+	if err != nil {
+		return -1, err
+	}
+	if stdin == nil {
+		stdin = strings.NewReader("")
+	}
+	q := url.Values{"task": {task}, "command": {string(command)}}
+	resp, err := c.send(ctx, "POST", "/v1/client/allocation/"+url.PathEscape(id)+"/exec?"+q.Encode(), stdin, 0)
+	if err != nil {
+		return -1, err
+	}
+	defer resp.Body.Close()
+	dec := json.NewDecoder(resp.Body)
+	for {
+		var f ExecFrame
+		if err := dec.Decode(&f); err != nil {
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return -1, fmt.Errorf("exec: the answer ended before the command's exit code: %w", err)
+		}
+		switch {
+		case f.Stdout != nil:
+			stdout.Write(f.Stdout.Data)
+		case f.Stderr != nil:
+			stderr.Write(f.Stderr.Data)
+		case f.Exited && f.Result != nil:
+			return f.Result.ExitCode, nil
+		}
+	}
 }
 
 // StopAlloc stops an allocation; its job places a replacement.

@@ -204,6 +204,26 @@ type AllocRestartRequest struct {
 	AllTasks bool   `json:",omitempty"`
 }
 
+// ExecFrame is one line of the answer to POST /v1/client/allocation/<id>/exec: a
+// piece of the command's stdout or stderr, or, last, its exit code (the shape of
+// Nomad's exec stream frames, one JSON object per line).
+type ExecFrame struct {
+	Stdout *ExecData   `json:"stdout,omitempty"`
+	Stderr *ExecData   `json:"stderr,omitempty"`
+	Exited bool        `json:"exited,omitempty"`
+	Result *ExecResult `json:"result,omitempty"`
+}
+
+// ExecData is output of an exec'd command.
+type ExecData struct {
+	Data []byte `json:"data"` // base64 in JSON
+}
+
+// ExecResult is how an exec'd command ended.
+type ExecResult struct {
+	ExitCode int `json:"exit_code"`
+}
+
 // AllocSignalRequest is the body of POST /v1/client/allocation/<id>/signal, as
 // Nomad's: Signal ("SIGHUP", "SIGUSR1", ...) goes to Task, or to every running task.
 type AllocSignalRequest struct {
