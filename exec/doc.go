@@ -20,7 +20,10 @@
 //	err = t.Stop(ctx)                  // kill signal, then SIGKILL after the kill timeout
 //	st, err := t.Stats()               // CPU, memory, pids from the cgroup
 //	rc, err := d.Logs(id, exec.Stdout, follow)
+//	code, err := t.Exec(ctx, []string{"ps"}, stdin, stdout, stderr) // a command inside the running task
 //	err = t.Destroy()                  // cgroups, state, overlay, task dir: all gone
+//	err = t.DestroyKeepDir()           // the same, but local/, secrets/ and logs stay for a restart
+//	err = d.RemoveTask(id)             // a task, or the directory a restart never came back to
 //	removed, err := d.GCImages()       // unpacked images no task uses
 //	err = d.Close()                    // at shutdown; tasks keep running (nothing to release yet)
 //

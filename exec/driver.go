@@ -211,10 +211,16 @@ func (d *Driver) Start(ctx context.Context, spec TaskSpec) (_ *Task, retErr erro
 		}
 	}
 
-	if _, err := os.Stat(dir); err == nil {
-		return nil, fmt.Errorf("starting task %q: task directory %s exists (a task of this ID was not destroyed): %w", s.ID, dir, ErrExists)
+	if fileExists(filepath.Join(d.cfg.stateDir(), s.ID)) {
+		return nil, fmt.Errorf("starting task %q: its container exists (a task of this ID was not destroyed): %w", s.ID, ErrExists)
 	}
-	cleanups = append(cleanups, func() { _ = os.RemoveAll(dir) })
+	if fileExists(dir) {
+		// A task of this ID was destroyed keeping its directory (a restart): its
+		// local/, secrets/ and logs carry over; a failed start leaves them.
+		cleanups = append(cleanups, func() { _ = clearTaskDir(dir) })
+	} else {
+		cleanups = append(cleanups, func() { _ = os.RemoveAll(dir) })
+	}
 	subs := []string{"local", "secrets", "tmp", "logs"}
 	switch {
 	case ownRoot && s.Kind == KindExec: // a tmpfs view of the host root

@@ -267,11 +267,20 @@ func (t *Task) Stats() (Stats, error) {
 // cgroups, container state, overlay mount and task directory (logs included).
 // Idempotent.
 func (t *Task) Destroy() error {
-	t.destroyOnce.Do(func() { t.destroyErr = t.destroy() })
+	t.destroyOnce.Do(func() { t.destroyErr = t.destroy(false) })
 	return t.destroyErr
 }
 
-func (t *Task) destroy() error {
+// DestroyKeepDir destroys the task as Destroy does but keeps its directory's local/,
+// secrets/ and logs for the next task started with the same ID: as in Nomad, a
+// task's files and logs carry over its restarts (its /tmp and root filesystem
+// changes do not). The driver's RemoveTask removes a directory no task came back to.
+func (t *Task) DestroyKeepDir() error {
+	t.destroyOnce.Do(func() { t.destroyErr = t.destroy(true) })
+	return t.destroyErr
+}
+
+func (t *Task) destroy(keepDir bool) error {
 	var errs []error
 	select {
 	case <-t.exited:
@@ -288,7 +297,11 @@ func (t *Task) destroy() error {
 	if err := t.container.Destroy(); err != nil {
 		errs = append(errs, err)
 	}
-	if err := t.d.removeTaskDir(t.dir); err != nil {
+	remove := t.d.removeTaskDir
+	if keepDir {
+		remove = clearTaskDir
+	}
+	if err := remove(t.dir); err != nil {
 		errs = append(errs, err)
 	}
 	t.d.mu.Lock()
@@ -308,6 +321,29 @@ func (t *Task) destroy() error {
 // is detached (lazy) and takes every mount below along, so RemoveAll never walks
 // into a mount.
 func (d *Driver) removeTaskDir(dir string) error {
+	if err := unmountRootfs(dir); err != nil {
+		return err
+	}
+	return os.RemoveAll(dir)
+}
+
+// clearTaskDir empties a task directory for the next start of its task: what a
+// restart starts afresh goes (the root filesystem and its overlay, /tmp); local/,
+// secrets/ and logs stay.
+func clearTaskDir(dir string) error {
+	if err := unmountRootfs(dir); err != nil {
+		return err
+	}
+	var errs []error
+	for _, sub := range []string{"rootfs", "upper", "work", "tmp"} {
+		errs = append(errs, os.RemoveAll(filepath.Join(dir, sub)))
+	}
+	return errors.Join(errs...)
+}
+
+// unmountRootfs unmounts a task's own root filesystem (an overlay, or a view of the
+// host root) if it has one.
+func unmountRootfs(dir string) error {
 	root := filepath.Join(dir, "rootfs")
 	if mounted, err := mountinfo.Mounted(root); mounted || err != nil && !errors.Is(err, fs.ErrNotExist) {
 		err := unix.Unmount(root, unix.MNT_DETACH)
@@ -315,5 +351,17 @@ func (d *Driver) removeTaskDir(dir string) error {
 			return fmt.Errorf("unmounting %s/rootfs: %w", dir, err)
 		}
 	}
-	return os.RemoveAll(dir)
+	return nil
+}
+
+// RemoveTask destroys the task of that ID if the driver has one, else removes what
+// is left of it: a directory kept for a restart that never came (DestroyKeepDir).
+func (d *Driver) RemoveTask(id string) error {
+	if t, ok := d.Task(id); ok {
+		return t.Destroy()
+	}
+	if fileExists(filepath.Join(d.cfg.stateDir(), id)) {
+		return fmt.Errorf("removing task %q: its container exists but the driver does not know it", id)
+	}
+	return d.removeTaskDir(d.taskDir(id))
 }

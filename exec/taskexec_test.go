@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -56,5 +57,46 @@ func TestExec(t *testing.T) {
 	task.Wait(ctxT(t, time.Minute))
 	if _, err := task.Exec(ctxT(t, time.Minute), []string{"true"}, nil, &out, &errOut); !errors.Is(err, libcontainer.ErrNotRunning) {
 		t.Errorf("exec in an exited task: %v, want ErrNotRunning", err)
+	}
+}
+
+// TestRestartKeepsDir: a task destroyed keeping its directory, then started again
+// under the same ID, finds its local/ files and continues its logs, as a Nomad task
+// does across restarts; its /tmp starts empty. RemoveTask removes a kept directory no
+// task came back to.
+func TestRestartKeepsDir(t *testing.T) {
+	d := newDriver(t)
+	img := busyboxImage(t)
+	spec := shTask(img, "keep-dir", `if [ -e /local/x ]; then echo "second run sees $(cat /local/x), tmp: $(ls /tmp)"; else echo first > /local/x; echo t > /tmp/t; echo first run; fi`)
+	res, _, _ := run(t, d, spec) // run destroys the task: start from a clean slate below
+	if res.ExitCode != 0 {
+		t.Fatalf("first run: %+v", res)
+	}
+	start := func() *Task {
+		task, err := d.Start(ctxT(t, time.Minute), spec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := task.Wait(ctxT(t, time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		return task
+	}
+	first := start()
+	if err := first.DestroyKeepDir(); err != nil {
+		t.Fatal(err)
+	}
+	second := start()
+	if got, want := readLog(t, d, spec.ID, Stdout), "first run\nsecond run sees first, tmp: \n"; got != want {
+		t.Errorf("log after a restart %q, want %q", got, want)
+	}
+	if err := second.DestroyKeepDir(); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.RemoveTask(spec.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(d.taskDir(spec.ID)); !os.IsNotExist(err) {
+		t.Errorf("task dir after RemoveTask: %v, want it gone", err)
 	}
 }

@@ -108,6 +108,10 @@ func TestAllocControl(t *testing.T) {
 		return a.ClientStatus == "running" && st.State == "running" && st.Restarts == 1 && st.StartedAt.After(alloc.TaskStates["a"].StartedAt),
 			fmt.Sprintf("%s %+v", a.ClientStatus, st)
 	})
+	c.waitFor(10*time.Second, "the log going on across the restart, as in Nomad", func() (bool, string) {
+		out, err := stdout(other, alloc.ID, "a")
+		return strings.Count(out, "start\n") == 2 && strings.Contains(out, "usr1"), fmt.Sprintf("%q %v", out, err)
+	})
 
 	if err := other.StopAlloc(ctx, alloc.ID); err != nil {
 		t.Fatalf("stop: %v", err)

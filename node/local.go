@@ -400,8 +400,8 @@ func (n *Node) gcLocal() {
 			n.log.Warn("forgetting allocation", "alloc", id, "err", err)
 		}
 		for _, name := range tasks[id] {
-			if t, ok := n.drv.Task(taskID(id, name)); ok {
-				t.Destroy()
+			if err := n.drv.RemoveTask(taskID(id, name)); err != nil {
+				n.log.Warn("removing a task of a forgotten allocation", "alloc", id, "task", name, "err", err)
 			}
 		}
 		if err := os.RemoveAll(allocDirPath(n.cfg.DataDir, id)); err != nil {

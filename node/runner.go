@@ -262,7 +262,7 @@ func (r *runner) superviseTask(ctx context.Context, t *jobspec.Task, adopted *ex
 			}
 		})
 	}
-	var prev *exec.Task      // the last exited task: kept so its logs stay readable until the next start
+	var prev *exec.Task      // the last exited task: its container is kept until the next start
 	var rendered []exec.File // what its templates rendered when the task started (nil: adopted)
 	for {
 		task := adopted
@@ -271,8 +271,8 @@ func (r *runner) superviseTask(ctx context.Context, t *jobspec.Task, adopted *ex
 			return endStopped
 		}
 		if task == nil {
-			if prev != nil {
-				prev.Destroy()
+			if prev != nil { // its local/, secrets/ and logs carry over to the next start
+				prev.DestroyKeepDir()
 				prev = nil
 			}
 			var err error
@@ -468,7 +468,11 @@ func (r *runner) wait(ctx context.Context, task *exec.Task, quit <-chan struct{}
 		r.log.Warn("stopping task", "err", err)
 	}
 	e := <-ch
-	task.Destroy()
+	if why != "" {
+		task.DestroyKeepDir() // restarted at once: its files and logs carry over
+	} else {
+		task.Destroy()
+	}
 	return e.res, why, e.err
 }
 
