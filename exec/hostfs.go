@@ -18,7 +18,8 @@ import (
 // read-only tmpfs holding, for each top-level entry of the host's /, the same
 // symlink, or a directory with the host's directory bound read-only (nosuid, nodev)
 // and non-recursively onto it. The container's own mount points (/proc, /sys, /dev,
-// /tmp, /run, /local, /secrets) are empty directories of the tmpfs, so nothing has
+// /tmp, /run, /local, /secrets, and /alloc for a scheduler's shared allocation
+// directory) are empty directories of the tmpfs, so nothing has
 // to be created in the host's root and a fresh host needs nothing prepared. Nothing
 // is copied or linked: an exec task starts as fast as a container.
 //
@@ -36,8 +37,9 @@ const HostRootDir = "/run/shoal/hostroot"
 
 var hostSystemDirs = []string{"/usr", "/lib", "/lib32", "/lib64", "/bin", "/sbin", "/etc", "/opt"}
 
-// containerMountPoints are the view's own empty directories, never host binds.
-var containerMountPoints = []string{"proc", "sys", "dev", "tmp", "run", "local", "secrets"}
+// containerMountPoints are the view's own empty directories, never host binds. A
+// mount there needs no view of its own (execMountPoints).
+var containerMountPoints = []string{"proc", "sys", "dev", "tmp", "run", "local", "secrets", "alloc"}
 
 // hostRootComplete marks a finished view: one found without it (a peer died while
 // building it) is taken down and built again.
@@ -68,11 +70,14 @@ func ensureHostRoot(dir string) error {
 		return fmt.Errorf("locking %s: %w", lock.Name(), err)
 	}
 	if mounted, _ := mountinfo.Mounted(dir); mounted {
-		if _, err := os.Stat(filepath.Join(dir, hostRootComplete)); err == nil {
+		if hostRootCurrent(dir) {
 			return nil // another driver or an earlier peer process built it
 		}
+		// Unfinished, or built by an older version without a mount point of
+		// today's. Tasks already running in it keep it (their mount namespaces
+		// hold it); new ones get the new view.
 		if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {
-			return fmt.Errorf("taking down the unfinished host root view at %s: %w", dir, err)
+			return fmt.Errorf("taking down the unfinished or outdated host root view at %s: %w", dir, err)
 		}
 	}
 	if err := buildHostRoot(dir, nil, nil); err != nil {
@@ -80,6 +85,17 @@ func ensureHostRoot(dir string) error {
 		return fmt.Errorf("building the exec driver's read-only view of the host root at %s: %w", dir, err)
 	}
 	return nil
+}
+
+// hostRootCurrent reports whether the view at dir is complete and has every mount
+// point of containerMountPoints.
+func hostRootCurrent(dir string) bool {
+	for _, name := range append([]string{hostRootComplete}, containerMountPoints...) {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			return false
+		}
+	}
+	return true
 }
 
 // buildHostRoot builds the view at dir. An exec task with mounts that need

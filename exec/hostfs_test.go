@@ -70,4 +70,29 @@ func TestHostRootView(t *testing.T) {
 		t.Fatal(err)
 	}
 	check("rebuilt")
+
+	// A complete view of an older version, without a mount point of today's
+	// (/alloc came later), is rebuilt too: a mount there would otherwise need a
+	// view of its own for every task.
+	if err := unix.Unmount(dir, unix.MNT_DETACH); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mount("old", dir, "tmpfs", 0, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, hostRootComplete), nil, 0o444); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range containerMountPoints {
+		if p == "alloc" {
+			continue // what the older version lacked
+		}
+		if err := os.Mkdir(filepath.Join(dir, p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := ensureHostRoot(dir); err != nil {
+		t.Fatal(err)
+	}
+	check("rebuilt from an older version's")
 }

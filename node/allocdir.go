@@ -9,14 +9,16 @@ import (
 )
 
 // The shared allocation directory (Nomad's alloc/): one directory per allocation on
-// its peer, <data_dir>/allocs/<alloc id>, bound read-write at /alloc into every task
-// of the allocation, with NOMAD_ALLOC_DIR set to /alloc. A prestart task leaves
-// files there for the main task; it outlives restarts of its tasks and of the peer,
-// and goes when the allocation is forgotten (its job purged).
+// its peer, <data_dir>/allocs/<alloc id>, with data/ and tmp/ as in Nomad, bound
+// read-write at /alloc into every task of the allocation, with NOMAD_ALLOC_DIR set
+// to /alloc. A prestart task leaves files there for the main task; it outlives
+// restarts of its tasks and of the peer, and goes when the allocation is forgotten
+// (its job purged).
 //
-// Only groups of two or more tasks get one: a lone task has no one to share with,
-// and an exec task with a mount of its own needs a view of the host root of its
-// own (exec.Mount), which would cost every single-task start for nothing.
+// Every allocation gets one, a lone task too (scripts written for Nomad write to
+// $NOMAD_ALLOC_DIR/data). Under the exec driver it costs a bind mount only: the
+// shared view of the host root has an empty /alloc mount point (exec's
+// containerMountPoints), so the task needs no view of its own.
 const allocDirInTask = "/alloc"
 
 // allocDirPath is the host path of an allocation's shared directory.
@@ -28,20 +30,22 @@ func allocDirPath(dataDir, allocID string) string {
 	return filepath.Join(dir, "allocs", allocID)
 }
 
-// wantsAllocDir reports whether an allocation of a group of n tasks gets one.
-func wantsAllocDir(n int) bool { return n > 1 }
-
-// allocDirMount makes the directory (and its data/ and tmp/, as Nomad's) if it is
-// not there yet and returns its mount. Every task may write: they run as any user
-// (exec tasks as nobody), so the directories are world-writable and sticky, like /tmp.
-func allocDirMount(dir string) (exec.Mount, error) {
+// makeAllocDir makes the directory and its data/ and tmp/, once per allocation (a
+// restarted peer finds them there). Every task may write: they run as any user (exec
+// tasks as nobody), so the directories are world-writable and sticky, like /tmp.
+func makeAllocDir(dir string) error {
 	for _, d := range []string{dir, filepath.Join(dir, "data"), filepath.Join(dir, "tmp")} {
 		if err := os.MkdirAll(d, 0o755); err != nil {
-			return exec.Mount{}, fmt.Errorf("making the shared allocation directory: %w", err)
+			return fmt.Errorf("making the shared allocation directory: %w", err)
 		}
 		if err := os.Chmod(d, 0o777|os.ModeSticky); err != nil {
-			return exec.Mount{}, fmt.Errorf("making the shared allocation directory: %w", err)
+			return fmt.Errorf("making the shared allocation directory: %w", err)
 		}
 	}
-	return exec.Mount{Source: dir, Destination: allocDirInTask}, nil
+	return nil
+}
+
+// allocDirMount is the mount of the directory into a task.
+func allocDirMount(dir string) exec.Mount {
+	return exec.Mount{Source: dir, Destination: allocDirInTask}
 }

@@ -266,6 +266,67 @@ func TestLifecycleHooks(t *testing.T) {
 	})
 }
 
+// TestAllocDirLoneTask: a group of one task gets the shared allocation directory
+// too, as in Nomad, under both drivers: a script written for Nomad that writes to
+// $NOMAD_ALLOC_DIR/data works, and the file is in the allocation's directory on
+// the host.
+func TestAllocDirLoneTask(t *testing.T) {
+	c := newCluster(t, 1)
+	p := c.peers[0].client
+	script := "echo from $NOMAD_ALLOC_DIR > $NOMAD_ALLOC_DIR/data/f && cat /alloc/data/f && test -d /alloc/tmp"
+	for _, driver := range []string{"exec", "container"} {
+		t.Run(driver, func(t *testing.T) {
+			cfg := `command = "/bin/sh"`
+			if driver == "container" {
+				cfg = fmt.Sprintf(`image   = %q
+        command = "/bin/sh"`, imageRef)
+			}
+			job := "lone-" + driver
+			submit(t, p, fmt.Sprintf(`job %q {
+  type = "batch"
+  group "g" {
+    restart {
+      attempts = 0
+      mode     = "fail"
+    }
+    task "t" {
+      driver = %q
+      config {
+        %s
+        args = ["-c", %q]
+      }
+      resources {
+        cpu    = 20
+        memory = 32
+      }
+    }
+  }
+}
+`, job, driver, cfg, script))
+			var id string
+			c.waitFor(30*time.Second, "the allocation of "+job, func() (bool, string) {
+				allocs, err := p.JobAllocs(bg, job)
+				if err != nil || len(allocs) != 1 {
+					return false, fmt.Sprint(describe(allocs), err)
+				}
+				id = allocs[0].ID
+				return true, ""
+			})
+			a := watchAlloc(c, p, id, "the allocation complete", func(*api.Alloc) {}, ended)
+			if a.ClientStatus != "complete" {
+				t.Fatalf("allocation %s (%s), want complete: %s", a.ClientStatus, a.ClientDescription, states(a))
+			}
+			if got := taskLog(t, p, id, "t"); got != "from /alloc\n" {
+				t.Errorf("the task's output %q, want %q", got, "from /alloc\n")
+			}
+			b, err := os.ReadFile(filepath.Join(c.peers[0].dataDir, "allocs", id, "data", "f"))
+			if err != nil || string(b) != "from /alloc\n" {
+				t.Errorf("the task's file in the allocation's directory on the host: %q, %v", b, err)
+			}
+		})
+	}
+}
+
 // TestLifecyclePrestartNotRerunAfterRestart: a peer killed (its tasks live on) and
 // restarted reattaches to the main task and does not run the completed prestart
 // task again.

@@ -135,9 +135,7 @@ func (n *Node) newLocalRunner(rec allocRecord, job *jobspec.Job, g *jobspec.Grou
 		r.ran[name] = true
 	}
 	r.env = portEnv(g, rec.PortMap, rec.HostIP, rec.AllocIP)
-	if wantsAllocDir(len(g.Tasks)) {
-		r.allocDir = allocDirPath(n.cfg.DataDir, rec.ID)
-	}
+	r.allocDir = allocDirPath(n.cfg.DataDir, rec.ID)
 	r.checks = checkSpecs(g, rec.PortMap, rec.HostIP)
 	r.services = serviceLookup{
 		instances: func(name string) []api.ServiceRegistration { regs, _ := n.Service(name, true); return regs },

@@ -79,13 +79,12 @@ func (r *runner) detach() {
 	}
 }
 
-// failAttach ends an allocation whose network could not be set up: every task is
-// dead (tasks a restarted peer had reattached to are stopped), and the allocation
-// failed, saying why.
-func (r *runner) failAttach(err error) {
-	r.log.Warn("allocation has no network", "err", err)
+// failSetup ends an allocation whose set-up failed (its shared directory, its
+// network): every task is dead (tasks a restarted peer had reattached to are
+// stopped), and the allocation failed, saying why.
+func (r *runner) failSetup(msg string) {
+	r.log.Warn("allocation could not be set up", "err", msg)
 	destroyTasks(r.recovered)
-	msg := "setting up its bridge network: " + err.Error()
 	r.update(r.allocID, func(a *allocRecord) {
 		if a.TaskStates == nil {
 			a.TaskStates = map[string]api.TaskState{}

@@ -41,7 +41,7 @@ type runner struct {
 	ran       map[string]bool       // tasks that had started before a restart (they have a state)
 	starts    chan struct{}         // shared by the peer's runners: a slot per concurrent start (nil: unbounded)
 	env       map[string]string     // added to every task's env unless the task sets it (NOMAD_PORT_x, ...)
-	allocDir  string                // the shared allocation directory on the host, bound at /alloc ("": none)
+	allocDir  string                // the shared allocation directory on the host, made by run, bound at /alloc ("": none)
 	checks    []checkSpec           // the group's service checks, resolved to addresses
 	services  serviceLookup         // what templates' nomadService and nomadServices see
 
@@ -100,9 +100,15 @@ func taskID(allocID, task string) string { return allocID + "-" + task }
 // otherwise ends when stopped.
 func (r *runner) run(ctx context.Context) {
 	defer close(r.done)
+	if r.allocDir != "" {
+		if err := makeAllocDir(r.allocDir); err != nil {
+			r.failSetup(err.Error())
+			return
+		}
+	}
 	if r.bridge != nil || r.bridgeErr != nil {
 		if err := r.attach(ctx); err != nil {
-			r.failAttach(err)
+			r.failSetup("setting up its bridge network: " + err.Error())
 			return
 		}
 	}
@@ -393,8 +399,11 @@ func (r *runner) spec(t *jobspec.Task) (exec.TaskSpec, error) {
 			spec.Env[k] = v
 		}
 	}
-	if _, set := spec.Env["NOMAD_ALLOC_DIR"]; !set && r.allocDir != "" {
-		spec.Env["NOMAD_ALLOC_DIR"] = allocDirInTask
+	if r.allocDir != "" {
+		spec.Mounts = append(spec.Mounts, allocDirMount(r.allocDir))
+		if _, set := spec.Env["NOMAD_ALLOC_DIR"]; !set {
+			spec.Env["NOMAD_ALLOC_DIR"] = allocDirInTask
+		}
 	}
 	interpolateEnv(&spec)
 	return spec, nil
@@ -405,13 +414,6 @@ func (r *runner) start(ctx context.Context, t *jobspec.Task, quit <-chan struct{
 	spec, err := r.spec(t)
 	if err != nil {
 		return nil, nil, err
-	}
-	if r.allocDir != "" {
-		m, err := allocDirMount(r.allocDir)
-		if err != nil {
-			return nil, nil, err // the restart policy retries
-		}
-		spec.Mounts = append(spec.Mounts, m)
 	}
 	files, vars, err := renderTemplates(t.Name, t.Templates, spec.Env, r.services)
 	if err != nil {
