@@ -13,7 +13,10 @@ import "github.com/shoal-sched/shoal/jobspec"
 //     the poststop tasks run to completion;
 //   - a task failing for good stops every task but the poststop ones (which still
 //     run if a main task ran), and the main tasks never start if they had not;
-//   - the leader task (leader = true) ending stops the other tasks.
+//   - the leader task (leader = true) ending stops the other tasks;
+//   - an allocation told to stop (job stop, peer shutdown) stops the same way, but
+//     its poststop tasks run against the clock: the runner stops each one still
+//     running after its kill_timeout (lcActions.limit), so a stop always ends.
 //
 // It is pure: the runner feeds it what its tasks do and carries out the actions it
 // returns. It is not safe for concurrent use (the runner's loop owns it).
@@ -22,12 +25,14 @@ type lifecycle struct {
 	hooks     map[string]hook
 	live      map[string]bool // started and not ended yet
 	completed map[string]bool // ran to completion: never started again
+	gaveUp    map[string]bool // failed for good: never started again
 	ran       map[string]bool // reported running (or found running by recovery)
 	stopped   map[string]bool // told to stop
 	leader    string          // the group's leader task (leader = true), if any
 
 	mainsStarted, mainsEnded, poststartStarted bool
-	stopping, failed                           bool
+	stopping, failed                           bool // no task starts but poststop ones; a task failed for good
+	told                                       bool // told to stop: poststop tasks are limited
 }
 
 // hook is where a task sits in its allocation's lifecycle.
@@ -68,25 +73,37 @@ func (h hook) runsToCompletion() bool {
 }
 
 // lcActions are what the runner does next: start tasks (adopting a task a restarted
-// peer found, if any), then stop tasks (their kill signal, then kill_timeout).
+// peer found, if any), then stop tasks (their kill signal, then kill_timeout). The
+// tasks in limit (poststop tasks of an allocation told to stop) are stopped once
+// they have run for their kill_timeout: the runner then reports timeUp.
 type lcActions struct {
-	start, stop []string
+	start, stop, limit []string
 }
 
-// newLifecycle makes the lifecycle of an allocation of tasks. completed lists the
-// tasks that already ran to completion and ran the tasks that were started before
-// (both from the allocation's record and its recovered tasks, after a peer
-// restart; empty for a new allocation).
-func newLifecycle(tasks []*jobspec.Task, completed, ran map[string]bool) *lifecycle {
-	l := &lifecycle{hooks: map[string]hook{}, live: map[string]bool{}, completed: map[string]bool{}, ran: map[string]bool{},
-		stopped: map[string]bool{}}
+// and is a's actions, then b's.
+func (a lcActions) and(b lcActions) lcActions {
+	return lcActions{start: append(a.start, b.start...), stop: append(a.stop, b.stop...), limit: append(a.limit, b.limit...)}
+}
+
+// newLifecycle makes the lifecycle of an allocation of tasks. After a peer
+// restart, completed lists the tasks that already ran to completion, failed those
+// that failed for good (the allocation has failed: it resumes stopping), and ran
+// the tasks that were started before (from the allocation's record and its
+// recovered tasks); all are empty for a new allocation.
+func newLifecycle(tasks []*jobspec.Task, completed, failed, ran map[string]bool) *lifecycle {
+	l := &lifecycle{hooks: map[string]hook{}, live: map[string]bool{}, completed: map[string]bool{}, gaveUp: map[string]bool{},
+		ran: map[string]bool{}, stopped: map[string]bool{}}
 	for _, t := range tasks {
 		l.order = append(l.order, t.Name)
 		l.hooks[t.Name] = hookOf(t)
 		l.completed[t.Name] = completed[t.Name]
+		l.gaveUp[t.Name] = failed[t.Name]
 		l.ran[t.Name] = ran[t.Name]
 		if t.Leader {
 			l.leader = t.Name
+		}
+		if failed[t.Name] {
+			l.failed, l.stopping = true, true
 		}
 	}
 	return l
@@ -127,31 +144,35 @@ func (l *lifecycle) tasks(hooks ...hook) []string {
 
 // begin returns the tasks to start first. A restarted peer resumes where its
 // allocation was: in the poststop phase if a poststop task had started (the other
-// tasks it still finds are stopped), with the main tasks if one had started, else
-// from the prestart tasks (those that completed are not run again).
+// tasks it still finds are stopped), stopping if a task had failed for good (the
+// poststop tasks then run once the main tasks have ended, if one ran), with the
+// main tasks if one had started, else from the prestart tasks (those that
+// completed are not run again).
 func (l *lifecycle) begin() lcActions {
 	ran := func(name string) bool { return l.ran[name] }
 	switch {
 	case l.any(ran, hookPoststop):
 		l.mainsStarted, l.mainsEnded, l.poststartStarted = true, true, true
-		var a lcActions
-		for _, name := range l.order {
-			if l.hooks[name] != hookPoststop && l.ran[name] && !l.completed[name] {
-				a.start = append(a.start, name) // adopt what recovery found, to stop it
-				a.stop = append(a.stop, name)
-				l.stopped[name] = true
-			}
-		}
+		a := l.adoptToStop()
 		a.start = append(a.start, l.startable(hookPoststop)...)
 		l.mark(a.start)
+		return a
+	case l.failed:
+		a := l.adoptToStop()
+		l.mark(a.start)
+		l.mainsStarted = true
+		if !l.any(func(n string) bool { return l.ran[n] || l.completed[n] }, hookMain) {
+			l.mainsEnded = true // they never will: no poststop either
+		} else if !l.anyLive(hookMain) {
+			a = a.and(l.endMains())
+		}
 		return a
 	case l.any(ran, hookMain, hookPoststart, hookPostSide):
 		a := lcActions{start: l.startable(hookSidecar)}
 		l.mark(a.start)
 		a.start = append(a.start, l.startMains()...)
 		if !l.anyLive(hookMain) { // every main task had completed
-			e := l.endMains()
-			a.start, a.stop = append(a.start, e.start...), e.stop
+			a = a.and(l.endMains())
 		}
 		return a
 	default:
@@ -160,6 +181,21 @@ func (l *lifecycle) begin() lcActions {
 		a.start = append(a.start, l.maybeStartMains()...)
 		return a
 	}
+}
+
+// adoptToStop lists, to start and stop at once, the tasks but the poststop ones
+// that had started and not ended for good: the runner adopts those recovery found
+// running, to stop them, and the others end at once.
+func (l *lifecycle) adoptToStop() lcActions {
+	var a lcActions
+	for _, name := range l.order {
+		if l.hooks[name] != hookPoststop && l.ran[name] && !l.completed[name] && !l.gaveUp[name] {
+			a.start = append(a.start, name)
+			a.stop = append(a.stop, name)
+			l.stopped[name] = true
+		}
+	}
+	return a
 }
 
 // maybeStartMains starts the main tasks once every prestart task has completed and
@@ -171,12 +207,12 @@ func (l *lifecycle) maybeStartMains() []string {
 	return l.startMains()
 }
 
-// startable lists the tasks of the hooks that have not completed and are not live, in
-// the group's order.
+// startable lists the tasks of the hooks that have not ended for good and are not
+// live, in the group's order.
 func (l *lifecycle) startable(hooks ...hook) []string {
 	var out []string
 	for _, name := range l.tasks(hooks...) {
-		if !l.completed[name] && !l.live[name] {
+		if !l.completed[name] && !l.gaveUp[name] && !l.live[name] {
 			out = append(out, name)
 		}
 	}
@@ -228,9 +264,12 @@ func (l *lifecycle) ended(name string, completed, failed bool) lcActions {
 		l.completed[name] = true
 	}
 	var a lcActions
+	if failed {
+		l.gaveUp[name] = true
+	}
 	if failed && !l.failed {
 		l.failed = true
-		a = l.stop()
+		a = l.halt()
 	}
 	switch l.hooks[name] {
 	case hookPrestart, hookSidecar: // a batch job's sidecar may complete
@@ -242,29 +281,59 @@ func (l *lifecycle) ended(name string, completed, failed bool) lcActions {
 			a.stop = append(a.stop, l.liveExcept(hookPoststop)...)
 		}
 		if l.mainsStarted && !l.mainsEnded && !l.anyLive(hookMain) {
-			e := l.endMains()
-			a.start, a.stop = append(a.start, e.start...), append(a.stop, e.stop...)
+			a = a.and(l.endMains())
 		}
 	}
 	return a
 }
 
 // endMains is what follows the main tasks' end: every other task but the poststop
-// ones stops, and the poststop tasks start if a main task ran.
+// ones stops, and the poststop tasks start if a main task ran (limited if the
+// allocation was told to stop).
 func (l *lifecycle) endMains() lcActions {
 	l.mainsEnded = true
 	a := lcActions{stop: l.liveExcept(hookPoststop)}
 	if l.any(func(n string) bool { return l.ran[n] || l.completed[n] }, hookMain) {
 		a.start = l.startable(hookPoststop)
 		l.mark(a.start)
+		if l.told {
+			a.limit = a.start
+		}
 	}
 	return a
 }
 
-// stop stops every live task but the poststop ones; no main or poststart task
+// stop is the allocation told to stop (job stop, peer shutdown): every live task
+// but the poststop ones stops, as in halt, and the poststop tasks, running now or
+// once the main tasks have ended, are limited to their kill_timeout.
+func (l *lifecycle) stop() lcActions {
+	if l.told {
+		return lcActions{}
+	}
+	l.told = true
+	a := l.halt()
+	for _, name := range l.tasks(hookPoststop) {
+		if l.live[name] && !l.stopped[name] {
+			a.limit = append(a.limit, name)
+		}
+	}
+	return a
+}
+
+// timeUp is a limited poststop task's kill_timeout run out: it stops, if it still
+// runs.
+func (l *lifecycle) timeUp(name string) lcActions {
+	if !l.live[name] || l.stopped[name] {
+		return lcActions{}
+	}
+	l.stopped[name] = true
+	return lcActions{stop: []string{name}}
+}
+
+// halt stops every live task but the poststop ones; no main or poststart task
 // starts from now on. Poststop tasks still run once the main tasks have ended, if
 // one of them ran.
-func (l *lifecycle) stop() lcActions {
+func (l *lifecycle) halt() lcActions {
 	if l.stopping {
 		return lcActions{}
 	}

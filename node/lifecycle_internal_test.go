@@ -46,18 +46,23 @@ func (a lcActions) String() string {
 	if len(a.stop) > 0 {
 		parts = append(parts, "stop "+strings.Join(a.stop, ","))
 	}
+	if len(a.limit) > 0 {
+		parts = append(parts, "limit "+strings.Join(a.limit, ","))
+	}
 	return strings.Join(parts, "; ")
 }
 
 // TestLifecycle drives the lifecycle through scripts of what the tasks do ("begin",
 // "running T", "completed T", "failed T", "stopped T", "stop" for a stop of the
-// allocation) and checks the actions after each step and whether it is done at the end.
+// allocation, "timeup T" for a limited task's kill_timeout run out) and checks the
+// actions after each step and whether it is done at the end.
 func TestLifecycle(t *testing.T) {
 	all := []string{"init:prestart", "proxy:sidecar", "web:main", "announce:poststart", "log:postside", "cleanup:poststop"}
 	tests := []struct {
 		name            string
 		tasks           []string
 		completed, ran  []string // from a record, after a peer restart
+		failedBefore    []string // failed for good, from a record after a peer restart
 		steps           [][2]string
 		failed, stopped bool
 	}{
@@ -103,7 +108,7 @@ func TestLifecycle(t *testing.T) {
 			{"running web", "start announce,log"},
 			{"stop", "stop proxy,web,announce,log"},
 			{"stopped announce", ""},
-			{"stopped web", "start cleanup"},
+			{"stopped web", "start cleanup; limit cleanup"}, // told to stop: the poststop task is limited
 			{"stop", ""},
 			{"stopped proxy", ""},
 			{"stopped log", ""},
@@ -134,7 +139,7 @@ func TestLifecycle(t *testing.T) {
 				{"running web", "start announce,log"},
 				{"stop", "stop proxy,web,announce,log"},
 				{"stopped proxy", ""}, {"stopped announce", ""}, {"stopped log", ""},
-				{"stopped web", "start cleanup"},
+				{"stopped web", "start cleanup; limit cleanup"},
 				{"completed cleanup", ""},
 			}, stopped: true},
 		{name: "restart during prestart: only what did not complete", tasks: []string{"a:prestart", "b:prestart", "web:main"}, completed: []string{"a"}, ran: []string{"a", "b"},
@@ -153,6 +158,43 @@ func TestLifecycle(t *testing.T) {
 			{"stopped b", "start cleanup"},
 			{"completed cleanup", ""},
 		}},
+		{name: "told to stop: a poststop task still running after its kill_timeout is stopped", tasks: []string{"web:main", "cleanup:poststop"}, steps: [][2]string{
+			{"begin", "start web"},
+			{"running web", ""},
+			{"stop", "stop web"},
+			{"stopped web", "start cleanup; limit cleanup"},
+			{"running cleanup", ""},
+			{"timeup cleanup", "stop cleanup"},
+			{"timeup cleanup", ""},
+			{"stopped cleanup", ""},
+		}, stopped: true},
+		{name: "told to stop while poststop runs: it is limited from then on", tasks: []string{"web:main", "cleanup:poststop"}, steps: [][2]string{
+			{"begin", "start web"},
+			{"completed web", "start cleanup"}, // not told to stop: no limit
+			{"stop", "limit cleanup"},
+			{"completed cleanup", ""},
+			{"timeup cleanup", ""}, // it had completed
+		}, stopped: true},
+		{name: "a main task failed: poststop runs without a limit until told to stop", tasks: []string{"a:main", "cleanup:poststop"}, steps: [][2]string{
+			{"begin", "start a"},
+			{"running a", ""},
+			{"failed a", "start cleanup"},
+			{"stop", "limit cleanup"},
+			{"timeup cleanup", "stop cleanup"},
+			{"stopped cleanup", ""},
+		}, failed: true},
+		{name: "restart during poststop after a main task failed: still failed, the failed task is not run again", tasks: []string{"a:main", "b:main", "cleanup:poststop"},
+			failedBefore: []string{"a"}, ran: []string{"a", "b", "cleanup"},
+			steps: [][2]string{{"begin", "start b,cleanup; stop b"}, {"stopped b", ""}, {"completed cleanup", ""}}, failed: true},
+		{name: "restart while the others stop after a main task failed: poststop runs once they have", tasks: []string{"a:main", "b:main", "cleanup:poststop"},
+			failedBefore: []string{"a"}, ran: []string{"a", "b"},
+			steps: [][2]string{{"begin", "start b; stop b"}, {"stopped b", "start cleanup"}, {"completed cleanup", ""}}, failed: true},
+		{name: "restart after a prestart task failed: its sidecar stops, nothing else starts", tasks: all,
+			failedBefore: []string{"init"}, ran: []string{"init", "proxy"},
+			steps: [][2]string{{"begin", "start proxy; stop proxy"}, {"stopped proxy", ""}}, failed: true},
+		{name: "restart after a failure with every task ended: poststop runs", tasks: []string{"a:main", "cleanup:poststop"},
+			failedBefore: []string{"a"}, ran: []string{"a"},
+			steps: [][2]string{{"begin", "start cleanup"}, {"completed cleanup", ""}}, failed: true},
 		{name: "a failing poststop task fails the allocation", tasks: []string{"web:main", "cleanup:poststop"}, steps: [][2]string{
 			{"begin", "start web"},
 			{"running web", ""},
@@ -162,7 +204,7 @@ func TestLifecycle(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			l := newLifecycle(lcTasks(tc.tasks...), set(tc.completed...), set(tc.ran...))
+			l := newLifecycle(lcTasks(tc.tasks...), set(tc.completed...), set(tc.failedBefore...), set(tc.ran...))
 			for i, st := range tc.steps {
 				verb, task, _ := strings.Cut(st[0], " ")
 				var a lcActions
@@ -175,6 +217,8 @@ func TestLifecycle(t *testing.T) {
 					a = l.ended(task, verb == "completed", verb == "failed")
 				case "stop":
 					a = l.stop()
+				case "timeup":
+					a = l.timeUp(task)
 				default:
 					t.Fatalf("bad step %q", st[0])
 				}

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -65,6 +66,12 @@ func hookJob(id, typ string, tasks ...string) string {
 func runHookJob(c *cluster, via *api.Client, job, typ string, tasks ...string) string {
 	c.t.Helper()
 	submit(c.t, via, hookJob(job, typ, tasks...))
+	return oneAlloc(c, via, job)
+}
+
+// oneAlloc waits for the one allocation of a job and returns its id.
+func oneAlloc(c *cluster, via *api.Client, job string) string {
+	c.t.Helper()
 	var id string
 	c.waitFor(30*time.Second, "the allocation of "+job, func() (bool, string) {
 		allocs, err := via.JobAllocs(bg, job)
@@ -303,15 +310,7 @@ func TestAllocDirLoneTask(t *testing.T) {
   }
 }
 `, job, driver, cfg, script))
-			var id string
-			c.waitFor(30*time.Second, "the allocation of "+job, func() (bool, string) {
-				allocs, err := p.JobAllocs(bg, job)
-				if err != nil || len(allocs) != 1 {
-					return false, fmt.Sprint(describe(allocs), err)
-				}
-				id = allocs[0].ID
-				return true, ""
-			})
+			id := oneAlloc(c, p, job)
 			a := watchAlloc(c, p, id, "the allocation complete", func(*api.Alloc) {}, ended)
 			if a.ClientStatus != "complete" {
 				t.Fatalf("allocation %s (%s), want complete: %s", a.ClientStatus, a.ClientDescription, states(a))
@@ -358,4 +357,85 @@ func TestLifecyclePrestartNotRerunAfterRestart(t *testing.T) {
 	if got := taskLog(t, p, id, "init"); got != "init ran\n" {
 		t.Errorf("init's output %q after the restart, want one run: %q", got, "init ran\n")
 	}
+}
+
+// TestLifecycleFailureSurvivesRestart: a peer killed while the poststop task of an
+// allocation whose main task failed runs, then restarted, finishes the poststop task
+// and reports the allocation failed, not complete, without running the failed task
+// again.
+//
+// The restarted peer cannot know the exit status of the poststop run it reattached
+// to (that process was not its child: exec.ExitResult.Unknown), so with a restart
+// attempt (batch jobs have 3 by default) it runs cleanup again, which completes.
+func TestLifecycleFailureSurvivesRestart(t *testing.T) {
+	c := newCluster(t, 1)
+	p := c.peers[0].client
+	cleanup := strings.Replace(hookTask("cleanup", "poststop", false, "sleep 2; echo cleaned up"), "    lifecycle {", `    restart {
+      attempts = 1
+      delay    = "100ms"
+      mode     = "fail"
+    }
+    lifecycle {`, 1)
+	id := runHookJob(c, p, "failing", "batch", hookTask("main", "", false, "echo main ran; exit 3"), cleanup)
+	watchAlloc(c, p, id, "cleanup running after main failed", func(*api.Alloc) {}, func(a *api.Alloc) bool {
+		return ended(a) || a.TaskStates["cleanup"].State == "running"
+	})
+	c.kill(0, false) // cleanup lives on
+	c.add(0)
+	p = c.peers[0].client
+	a := watchAlloc(c, p, id, "the allocation ended after the restart", func(*api.Alloc) {}, ended)
+	if a.ClientStatus != "failed" {
+		t.Errorf("allocation %s (%s) after the restart, want failed: %s", a.ClientStatus, a.ClientDescription, states(a))
+	}
+	wantDead(t, a, true, "main")
+	wantDead(t, a, false, "cleanup")
+	if code := a.TaskStates["main"].ExitCode; code != 3 {
+		t.Errorf("main's exit code %d, want 3", code)
+	}
+	if got := taskLog(t, p, id, "main"); got != "main ran\n" {
+		t.Errorf("main's output %q, want one run: %q", got, "main ran\n")
+	}
+}
+
+// TestLifecyclePoststopLimitedOnStop: the poststop tasks of an allocation told to
+// stop run for their kill_timeout at most (then they are stopped like any task), so
+// neither `peer job stop` nor a peer's shutdown waits on one that never ends.
+func TestLifecyclePoststopLimitedOnStop(t *testing.T) {
+	c := newCluster(t, 1)
+	p := c.peers[0].client
+	endless := hookTask("cleanup", "poststop", false, "exec sleep 3600") // kill_timeout 500ms
+
+	t.Run("job stop", func(t *testing.T) {
+		id := runHookJob(c, p, "stopped", "service", hookTask("main", "", false, "exec sleep 3600"), endless)
+		watchAlloc(c, p, id, "the allocation running", func(*api.Alloc) {}, func(a *api.Alloc) bool { return a.ClientStatus == "running" })
+		if err := p.StopJob(bg, "stopped", false); err != nil {
+			t.Fatal(err)
+		}
+		a := watchAlloc(c, p, id, "the stopped allocation's end", func(*api.Alloc) {}, ended)
+		if a.ClientStatus != "complete" {
+			t.Errorf("allocation %s (%s), want complete: %s", a.ClientStatus, a.ClientDescription, states(a))
+		}
+		wantDead(t, a, false, "main", "cleanup")
+		if msg := a.TaskStates["cleanup"].Message; !strings.Contains(msg, "500ms (its kill_timeout) after the allocation was told to stop") {
+			t.Errorf("cleanup's message %q, want it to say it ran out of time", msg)
+		}
+		if pids := processesInCgroup(id + "-cleanup"); len(pids) > 0 {
+			t.Errorf("cleanup still runs as %v", pids)
+		}
+	})
+
+	t.Run("peer shutdown", func(t *testing.T) {
+		id := runHookJob(c, p, "shutdown", "service", hookTask("main", "", false, "exec sleep 3600"), endless)
+		watchAlloc(c, p, id, "the allocation running", func(*api.Alloc) {}, func(a *api.Alloc) bool { return a.ClientStatus == "running" })
+		peer := c.peers[0]
+		peer.cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-peer.done:
+		case <-time.After(30 * time.Second): // main 0.5 s, then cleanup 0.5 s + 0.5 s: far less
+			t.Fatalf("the peer still runs 30 s after SIGTERM (cleanup running: %v)", processesInCgroup(id+"-cleanup"))
+		}
+		if pids := processesInCgroup(id + "-cleanup"); len(pids) > 0 {
+			t.Errorf("cleanup still runs as %v after the peer left", pids)
+		}
+	})
 }

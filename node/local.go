@@ -129,10 +129,18 @@ func (n *Node) newLocalRunner(rec allocRecord, job *jobspec.Job, g *jobspec.Grou
 	r := newRunner(rec.ID, job, g, n.drv, n.updateLocal, n.log)
 	r.starts = n.starts
 	r.ports, r.hostIP, r.allocIP = rec.PortMap, rec.HostIP, rec.AllocIP
-	// A reattached allocation resumes its lifecycle where its record says it was.
+	// A reattached allocation resumes its lifecycle where its record says it was:
+	// a task that is dead and failed failed for good (one that is to restart is
+	// pending), so the allocation has failed.
 	r.completed = maps.Clone(rec.Completed)
-	for name := range rec.TaskStates {
+	for name, s := range rec.TaskStates {
 		r.ran[name] = true
+		if s.State == "dead" && s.Failed {
+			if r.failed == nil {
+				r.failed = map[string]bool{}
+			}
+			r.failed[name] = true
+		}
 	}
 	r.env = portEnv(g, rec.PortMap, rec.HostIP, rec.AllocIP)
 	r.allocDir = allocDirPath(n.cfg.DataDir, rec.ID)

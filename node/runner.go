@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -38,6 +39,7 @@ type runner struct {
 	now       func() time.Time
 	recovered map[string]*exec.Task // task name -> task reattached after a restart
 	completed map[string]bool       // tasks that ran to completion before a restart: not run again
+	failed    map[string]bool       // tasks that failed for good before a restart: the allocation failed
 	ran       map[string]bool       // tasks that had started before a restart (they have a state)
 	starts    chan struct{}         // shared by the peer's runners: a slot per concurrent start (nil: unbounded)
 	env       map[string]string     // added to every task's env unless the task sets it (NOMAD_PORT_x, ...)
@@ -65,6 +67,7 @@ type runner struct {
 
 	stopOnce sync.Once
 	stopCh   chan struct{} // closed to stop every task
+	halted   atomic.Bool   // a task failed for good: the allocation stops (its status stays until run ends it)
 	done     chan struct{} // closed when run returns
 }
 
@@ -77,11 +80,16 @@ func newRunner(allocID string, job *jobspec.Job, group *jobspec.Group, drv drive
 	}
 }
 
-// stop asks every task to stop (kill signal, then SIGKILL after kill_timeout); it does
-// not wait: wait on r.done.
+// stop asks every task to stop (kill signal, then SIGKILL after kill_timeout); poststop
+// tasks then run, for their kill_timeout at most. It does not wait: wait on r.done.
 func (r *runner) stop() { r.stopOnce.Do(func() { close(r.stopCh) }) }
 
+// stopping reports whether the allocation stops: it was told to, or a task failed
+// for good.
 func (r *runner) stopping() bool {
+	if r.halted.Load() {
+		return true
+	}
 	select {
 	case <-r.stopCh:
 		return true
@@ -123,6 +131,8 @@ func (r *runner) run(ctx context.Context) {
 		end     taskEnd // how it ended
 	}
 	events := make(chan event)
+	timeUps := make(chan string) // limited poststop tasks whose kill_timeout ran out
+	loopDone := make(chan struct{})
 	tasks := map[string]*jobspec.Task{}
 	for _, t := range r.group.Tasks {
 		tasks[t.Name] = t
@@ -131,9 +141,14 @@ func (r *runner) run(ctx context.Context) {
 	for name := range r.recovered {
 		ran[name] = true
 	}
-	lc := newLifecycle(r.group.Tasks, r.completed, ran)
+	lc := newLifecycle(r.group.Tasks, r.completed, r.failed, ran)
+	if lc.failed {
+		r.halted.Store(true) // failed before the peer restarted
+	}
 	quits := map[string]chan struct{}{} // per live task: closed to stop it
 	launched := map[string]bool{}
+	outOfTime := map[string]bool{} // limited poststop tasks stopped when their time ran out
+	var timers []*time.Timer
 	apply := func(a lcActions) {
 		for _, name := range a.start {
 			quit := make(chan struct{})
@@ -150,6 +165,15 @@ func (r *runner) run(ctx context.Context) {
 				delete(quits, name)
 			}
 		}
+		for _, name := range a.limit {
+			timer := time.AfterFunc(tasks[name].KillTimeout, func() {
+				select {
+				case timeUps <- name:
+				case <-loopDone:
+				}
+			})
+			timers = append(timers, timer)
+		}
 	}
 	apply(lc.begin())
 	stopCh := r.stopCh
@@ -162,13 +186,32 @@ func (r *runner) run(ctx context.Context) {
 			}
 			delete(quits, ev.task)
 			if ev.end == endFailed {
-				r.stop() // one task failing for good fails the whole allocation
+				r.halted.Store(true) // one task failing for good fails the whole allocation
+			}
+			if outOfTime[ev.task] && ev.end == endStopped {
+				r.update(r.allocID, func(a *allocRecord) {
+					if s, ok := a.TaskStates[ev.task]; ok {
+						s.Message = fmt.Sprintf("stopped: still running %s (its kill_timeout) after the allocation was told to stop", tasks[ev.task].KillTimeout)
+						a.TaskStates[ev.task] = s
+					}
+				})
 			}
 			apply(lc.ended(ev.task, ev.end == endCompleted, ev.end == endFailed))
+		case name := <-timeUps:
+			a := lc.timeUp(name)
+			if len(a.stop) > 0 {
+				r.log.Info("poststop task ran out of time: stopping it", "task", name, "kill_timeout", tasks[name].KillTimeout)
+				outOfTime[name] = true
+			}
+			apply(a)
 		case <-stopCh:
 			stopCh = nil
 			apply(lc.stop())
 		}
+	}
+	close(loopDone)
+	for _, t := range timers {
+		t.Stop()
 	}
 	// Recovered tasks the lifecycle did not start again: those that completed keep
 	// their logs until the allocation is forgotten; any still running goes.
@@ -185,6 +228,13 @@ func (r *runner) run(ctx context.Context) {
 		r.detach()
 	}
 	r.update(r.allocID, func(a *allocRecord) {
+		for name, s := range a.TaskStates {
+			if s.State == "pending" { // it was to restart (the allocation ended first)
+				exit, _, _ := strings.Cut(s.Message, "; restarting in ")
+				s.State, s.Message = "dead", exit+"; stopped before its restart"
+				a.TaskStates[name] = s
+			}
+		}
 		switch {
 		case failed:
 			a.ClientStatus = placement.ClientFailed
@@ -271,6 +321,11 @@ func (r *runner) superviseTask(ctx context.Context, t *jobspec.Task, adopted *ex
 	var prev *exec.Task      // the last exited task: its container is kept until the next start
 	var rendered []exec.File // what its templates rendered when the task started (nil: adopted)
 	for {
+		// How the last run ended, recorded with what follows it (a restart, or the
+		// end for good) in one update: a task's state says "dead" only once it will
+		// not run again, and then "failed" only if it failed for good, as in Nomad,
+		// so that a restarted peer can tell from the record.
+		var ended func(*api.TaskState)
 		task := adopted
 		adopted = nil
 		if task == nil && quitting() {
@@ -285,8 +340,9 @@ func (r *runner) superviseTask(ctx context.Context, t *jobspec.Task, adopted *ex
 			task, rendered, err = r.start(ctx, t, quit)
 			if err != nil {
 				log.Warn("task did not start", "err", err)
-				setState(func(s *api.TaskState) { s.State = "dead"; s.Failed = true; s.Message = err.Error() })
+				ended = func(s *api.TaskState) { s.Message = err.Error() }
 				if errors.Is(err, errPermanent) {
+					setState(func(s *api.TaskState) { ended(s); s.State = "dead"; s.Failed = true })
 					return endFailed
 				}
 				goto restart
@@ -323,25 +379,13 @@ func (r *runner) superviseTask(ctx context.Context, t *jobspec.Task, adopted *ex
 				msg = err.Error()
 			}
 			prev = task
-			success := err == nil && res.ExitCode == 0 && !res.OOMKilled
-			if success && toCompletion {
+			finished := r.now()
+			ended = func(s *api.TaskState) { s.ExitCode, s.FinishedAt, s.Message = res.ExitCode, finished, msg }
+			if err == nil && res.ExitCode == 0 && !res.OOMKilled && toCompletion {
 				completed = true
-				setState(func(s *api.TaskState) {
-					s.State = "dead"
-					s.Failed = false
-					s.ExitCode = 0
-					s.FinishedAt = r.now()
-					s.Message = msg
-				})
+				setState(func(s *api.TaskState) { ended(s); s.State = "dead"; s.Failed = false })
 				return endCompleted
 			}
-			setState(func(s *api.TaskState) {
-				s.State = "dead"
-				s.ExitCode = res.ExitCode
-				s.Failed = !success
-				s.FinishedAt = r.now()
-				s.Message = msg
-			})
 			log.Info("task exited", "exit_code", res.ExitCode, "oom", res.OOMKilled)
 		}
 	restart:
@@ -358,7 +402,8 @@ func (r *runner) superviseTask(ctx context.Context, t *jobspec.Task, adopted *ex
 			if policy.Mode != "delay" {
 				log.Warn("restart policy exhausted", "attempts", policy.Attempts, "interval", policy.Interval)
 				setState(func(s *api.TaskState) {
-					s.Failed = true
+					ended(s)
+					s.State, s.Failed = "dead", true
 					s.Message = fmt.Sprintf("%s; restart policy exhausted (%d attempts in %s)", s.Message, policy.Attempts, policy.Interval)
 				})
 				return endFailed
@@ -366,9 +411,18 @@ func (r *runner) superviseTask(ctx context.Context, t *jobspec.Task, adopted *ex
 			delay = policy.Interval - now.Sub(restarts[0]) // mode delay: wait out the interval
 			restarts = restarts[:0]
 		}
+		setState(func(s *api.TaskState) {
+			ended(s)
+			s.State, s.Failed = "pending", false
+			s.Message = fmt.Sprintf("%s; restarting in %s", s.Message, delay.Round(time.Millisecond))
+		})
 		select {
 		case <-time.After(delay):
 		case <-quit:
+			setState(func(s *api.TaskState) {
+				ended(s)
+				s.State, s.Message = "dead", s.Message+"; stopped before its restart"
+			})
 			return endStopped
 		case <-ctx.Done():
 			return endStopped
