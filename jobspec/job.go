@@ -93,6 +93,30 @@ type Lifecycle struct {
 	Sidecar bool   `json:"Sidecar,omitempty" codec:"sidecar"`
 }
 
+// String is the hook, followed by " sidecar" for a sidecar ("prestart sidecar"), as
+// nomad alloc status labels a task.
+func (l *Lifecycle) String() string {
+	if l.Sidecar {
+		return l.Hook + " sidecar"
+	}
+	return l.Hook
+}
+
+// LifecycleHooks maps the group's tasks with a lifecycle block to their hooks
+// (Lifecycle.String); nil when it has none.
+func (g *Group) LifecycleHooks() map[string]string {
+	var hooks map[string]string
+	for _, t := range g.Tasks {
+		if t.Lifecycle != nil {
+			if hooks == nil {
+				hooks = map[string]string{}
+			}
+			hooks[t.Name] = t.Lifecycle.String()
+		}
+	}
+	return hooks
+}
+
 // IsMain reports whether t is a main task (it has no lifecycle hook).
 func (t *Task) IsMain() bool { return t.Lifecycle == nil }
 

@@ -165,6 +165,10 @@ func TestLifecycleHooks(t *testing.T) {
 			t.Fatalf("allocation %s (%s), want complete: %s", a.ClientStatus, a.ClientDescription, states(a))
 		}
 		wantDead(t, a, false, "init", "proxy", "main", "cleanup")
+		// The allocation carries its tasks' hooks, as its job version has them.
+		if got, want := fmt.Sprint(a.TaskLifecycles), "map[cleanup:poststop init:prestart proxy:prestart sidecar]"; got != want {
+			t.Errorf("the allocation's TaskLifecycles %s, want %s", got, want)
+		}
 		ts := a.TaskStates
 		for _, o := range []struct {
 			what          string

@@ -111,6 +111,7 @@ func (n *Node) createLocal(id string, p placement.Placement, epoch placement.Epo
 		return false
 	}
 	rec.PortMap, rec.Ports, rec.HostIP = portMap, ports, n.advertiseAddr()
+	rec.Hooks = g.LifecycleHooks()
 	if bridgeMode(g) {
 		rec.NetworkMode, rec.PortTo = "bridge", insidePorts(g, portMap)
 	}

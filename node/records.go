@@ -64,6 +64,10 @@ type allocRecord struct {
 	PortTo            map[string]int             `json:",omitempty"` // bridge mode: port label -> port inside the allocation
 	AllocIP           string                     `json:",omitempty"` // bridge mode: the allocation's address on the peer's bridge
 	Completed         map[string]bool            `json:",omitempty"` // tasks that ran to completion (exit 0): never started again
+	// Hooks are the lifecycle hooks of the group's tasks in the job version the
+	// allocation runs (task -> "prestart", "poststop sidecar", ...; main tasks
+	// absent): the catalog keeps only the job's current and last stable versions.
+	Hooks map[string]string `json:",omitempty"`
 }
 
 func encodeAlloc(a allocRecord) []byte {
@@ -87,6 +91,7 @@ func (a allocRecord) clone() allocRecord {
 	a.PortTo = maps.Clone(a.PortTo)
 	a.Checks = maps.Clone(a.Checks)
 	a.Completed = maps.Clone(a.Completed)
+	a.Hooks = maps.Clone(a.Hooks)
 	a.Reschedules = append([]time.Time(nil), a.Reschedules...)
 	a.Ports = append([]int(nil), a.Ports...)
 	return a
@@ -100,6 +105,7 @@ func (a allocRecord) api() api.Alloc {
 		JobVersion: a.JobVersion, Canary: a.Canary, CreateTime: a.CreateTime, ModifyTime: a.ModifyTime,
 		RestartCount: a.RestartCount, PreviousAlloc: a.PreviousAlloc, TaskStates: a.TaskStates,
 		Ports: a.ports(), Checks: a.checks(), NetworkMode: a.NetworkMode, AllocIP: a.AllocIP,
+		TaskLifecycles: a.Hooks,
 	}
 }
 

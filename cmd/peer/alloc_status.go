@@ -6,7 +6,6 @@ import (
 	"sort"
 	"strconv"
 
-	"github.com/shoal-sched/shoal/jobspec"
 	"github.com/spf13/cobra"
 )
 
@@ -76,13 +75,22 @@ func newAllocStatusCmd() *cobra.Command {
 				names = append(names, n)
 			}
 			sort.Strings(names)
-			var group *jobspec.Group // for the tasks' lifecycle hooks; the job may be gone
-			if job, err := f.client().Job(cmd.Context(), a.JobID); err == nil && job.Job != nil {
-				group = job.LookupGroup(a.TaskGroup)
+			hooks := a.TaskLifecycles // as the allocation's job version has them
+			if hooks == nil {
+				// A peer of an older version: the job's, if it is the same version.
+				if job, err := f.client().Job(cmd.Context(), a.JobID); err == nil && job.Job != nil && job.Version == a.JobVersion {
+					if g := job.LookupGroup(a.TaskGroup); g != nil {
+						hooks = g.LifecycleHooks()
+					}
+				}
 			}
 			for _, n := range names {
 				ts := a.TaskStates[n]
-				fmt.Fprintf(out, "\nTask %q%s is %q\n", n, hookLabel(group, n), ts.State)
+				label := ""
+				if h := hooks[n]; h != "" {
+					label = " (" + h + ")"
+				}
+				fmt.Fprintf(out, "\nTask %q%s is %q\n", n, label, ts.State)
 				table(out, [][]string{
 					{"Restarts", fmt.Sprint("= ", ts.Restarts)}, {"Failed", fmt.Sprint("= ", ts.Failed)},
 					{"Exit Code", fmt.Sprint("= ", ts.ExitCode)}, {"Started", "= " + ago(ts.StartedAt)},
@@ -94,22 +102,4 @@ func newAllocStatusCmd() *cobra.Command {
 	}
 	f.add(cmd)
 	return cmd
-}
-
-// hookLabel is " (prestart)", " (prestart sidecar)", ... for a lifecycle task of g,
-// as nomad alloc status prints it; "" for a main task or an unknown group.
-func hookLabel(g *jobspec.Group, task string) string {
-	if g == nil {
-		return ""
-	}
-	for _, t := range g.Tasks {
-		if t.Name != task || t.Lifecycle == nil {
-			continue
-		}
-		if t.Lifecycle.Sidecar {
-			return " (" + t.Lifecycle.Hook + " sidecar)"
-		}
-		return " (" + t.Lifecycle.Hook + ")"
-	}
-	return ""
 }

@@ -123,6 +123,10 @@ type Alloc struct {
 	NetworkMode        string               `json:",omitempty"` // "bridge", or empty for the host's network
 	AllocIP            string               `json:",omitempty"` // bridge mode: the allocation's own address on its peer's bridge
 	Checks             []CheckStatus        `json:",omitempty"` // the group's service checks, by service and name
+	// TaskLifecycles are the lifecycle hooks of the tasks as the allocation's job
+	// version has them (task -> "prestart", "prestart sidecar", "poststart",
+	// "poststart sidecar" or "poststop"); main tasks are absent.
+	TaskLifecycles map[string]string `json:",omitempty"`
 }
 
 // CheckStatus is the last status change of one service check of an allocation.
