@@ -364,40 +364,54 @@ func TestLifecyclePrestartNotRerunAfterRestart(t *testing.T) {
 }
 
 // TestLifecycleFailureSurvivesRestart: a peer killed while the poststop task of an
-// allocation whose main task failed runs, then restarted, finishes the poststop task
-// and reports the allocation failed, not complete, without running the failed task
-// again.
+// allocation whose main task failed runs, then restarted, reports the allocation
+// failed, not complete (nor lost, when its tasks died with it), and does not run the
+// failed task again.
 //
 // The restarted peer cannot know the exit status of the poststop run it reattached
 // to (that process was not its child: exec.ExitResult.Unknown), so with a restart
 // attempt (batch jobs have 3 by default) it runs cleanup again, which completes.
 func TestLifecycleFailureSurvivesRestart(t *testing.T) {
 	c := newCluster(t, 1)
-	p := c.peers[0].client
 	cleanup := strings.Replace(hookTask("cleanup", "poststop", false, "sleep 2; echo cleaned up"), "    lifecycle {", `    restart {
       attempts = 1
       delay    = "100ms"
       mode     = "fail"
     }
     lifecycle {`, 1)
-	id := runHookJob(c, p, "failing", "batch", hookTask("main", "", false, "echo main ran; exit 3"), cleanup)
-	watchAlloc(c, p, id, "cleanup running after main failed", func(*api.Alloc) {}, func(a *api.Alloc) bool {
-		return ended(a) || a.TaskStates["cleanup"].State == "running"
-	})
-	c.kill(0, false) // cleanup lives on
-	c.add(0)
-	p = c.peers[0].client
-	a := watchAlloc(c, p, id, "the allocation ended after the restart", func(*api.Alloc) {}, ended)
-	if a.ClientStatus != "failed" {
-		t.Errorf("allocation %s (%s) after the restart, want failed: %s", a.ClientStatus, a.ClientDescription, states(a))
-	}
-	wantDead(t, a, true, "main")
-	wantDead(t, a, false, "cleanup")
-	if code := a.TaskStates["main"].ExitCode; code != 3 {
-		t.Errorf("main's exit code %d, want 3", code)
-	}
-	if got := taskLog(t, p, id, "main"); got != "main ran\n" {
-		t.Errorf("main's output %q, want one run: %q", got, "main ran\n")
+	for _, tc := range []struct {
+		name      string
+		withTasks bool // the host died: the tasks died with the peer
+		cleanedUp bool
+	}{
+		{"the poststop task lives on", false, true},
+		{"the tasks died with the peer", true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := c.peers[0].client
+			job := fmt.Sprintf("failing-%v", tc.withTasks)
+			id := runHookJob(c, p, job, "batch", hookTask("main", "", false, "echo main ran; exit 3"), cleanup)
+			watchAlloc(c, p, id, "cleanup running after main failed", func(*api.Alloc) {}, func(a *api.Alloc) bool {
+				return ended(a) || a.TaskStates["cleanup"].State == "running"
+			})
+			c.kill(0, tc.withTasks)
+			c.add(0)
+			p = c.peers[0].client
+			a := watchAlloc(c, p, id, "the allocation ended after the restart", func(*api.Alloc) {}, ended)
+			if a.ClientStatus != "failed" {
+				t.Errorf("allocation %s (%s) after the restart, want failed: %s", a.ClientStatus, a.ClientDescription, states(a))
+			}
+			wantDead(t, a, true, "main")
+			if code := a.TaskStates["main"].ExitCode; code != 3 {
+				t.Errorf("main's exit code %d, want 3", code)
+			}
+			if got := taskLog(t, p, id, "main"); got != "main ran\n" {
+				t.Errorf("main's output %q, want one run: %q", got, "main ran\n")
+			}
+			if tc.cleanedUp {
+				wantDead(t, a, false, "cleanup")
+			}
+		})
 	}
 }
 

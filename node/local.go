@@ -130,18 +130,10 @@ func (n *Node) newLocalRunner(rec allocRecord, job *jobspec.Job, g *jobspec.Grou
 	r := newRunner(rec.ID, job, g, n.drv, n.updateLocal, n.log)
 	r.starts = n.starts
 	r.ports, r.hostIP, r.allocIP = rec.PortMap, rec.HostIP, rec.AllocIP
-	// A reattached allocation resumes its lifecycle where its record says it was:
-	// a task that is dead and failed failed for good (one that is to restart is
-	// pending), so the allocation has failed.
-	r.completed = maps.Clone(rec.Completed)
-	for name, s := range rec.TaskStates {
+	// A reattached allocation resumes its lifecycle where its record says it was.
+	r.completed, r.failed = maps.Clone(rec.Completed), failedTasks(rec)
+	for name := range rec.TaskStates {
 		r.ran[name] = true
-		if s.State == "dead" && s.Failed {
-			if r.failed == nil {
-				r.failed = map[string]bool{}
-			}
-			r.failed[name] = true
-		}
 	}
 	r.env = portEnv(g, rec.PortMap, rec.HostIP, rec.AllocIP)
 	r.allocDir = allocDirPath(n.cfg.DataDir, rec.ID)
@@ -221,6 +213,21 @@ func (n *Node) stopAllLocal(reason string) {
 	for _, r := range runners {
 		<-r.done
 	}
+}
+
+// failedTasks lists the tasks of an allocation that failed for good: dead and
+// failed (a task to be restarted is pending), so the allocation has failed.
+func failedTasks(rec allocRecord) map[string]bool {
+	var failed map[string]bool
+	for name, s := range rec.TaskStates {
+		if s.State == "dead" && s.Failed {
+			if failed == nil {
+				failed = map[string]bool{}
+			}
+			failed[name] = true
+		}
+	}
+	return failed
 }
 
 // clientDone reports whether a's owner has finished with it (complete, failed or
@@ -322,6 +329,12 @@ func (n *Node) recoverTasks(ctx context.Context) {
 			n.saveLocked(la.rec)
 		}
 		switch {
+		case live == 0 && len(failedTasks(la.rec)) > 0:
+			// A task had failed for good (its poststop tasks, if any, did not
+			// outlive the peer): the allocation failed, as its runner would say.
+			// Its tasks keep their logs until it is forgotten.
+			n.endLocked(la, placement.ClientFailed, descTaskFailed)
+			continue
 		case stopped && (live == 0 || g == nil):
 			n.endLocked(la, placement.ClientComplete, "stopped while the peer was down")
 			destroyTasks(byAlloc[id])

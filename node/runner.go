@@ -238,7 +238,7 @@ func (r *runner) run(ctx context.Context) {
 		switch {
 		case failed:
 			a.ClientStatus = placement.ClientFailed
-			a.ClientDescription = "a task failed and its restart policy is exhausted"
+			a.ClientDescription = descTaskFailed
 		case r.stopping() || ctx.Err() != nil:
 			if a.ClientStatus != placement.ClientFailed && a.ClientStatus != placement.ClientComplete {
 				a.ClientStatus = placement.ClientComplete
@@ -250,6 +250,9 @@ func (r *runner) run(ctx context.Context) {
 		}
 	})
 }
+
+// descTaskFailed describes an allocation that failed because a task did.
+const descTaskFailed = "a task failed and its restart policy is exhausted"
 
 // restartPolicy returns the task's policy, else the group's, else Nomad's defaults.
 func (r *runner) restartPolicy(t *jobspec.Task) jobspec.RestartPolicy {
@@ -341,9 +344,13 @@ func (r *runner) superviseTask(ctx context.Context, t *jobspec.Task, adopted *ex
 			if err != nil {
 				log.Warn("task did not start", "err", err)
 				ended = func(s *api.TaskState) { s.Message = err.Error() }
-				if errors.Is(err, errPermanent) {
+				switch {
+				case errors.Is(err, errPermanent):
 					setState(func(s *api.TaskState) { ended(s); s.State = "dead"; s.Failed = true })
 					return endFailed
+				case quitting(): // told to stop while it waited to start
+					setState(func(s *api.TaskState) { ended(s); s.State = "dead" })
+					return endStopped
 				}
 				goto restart
 			}
