@@ -237,18 +237,21 @@ func (p *parser) service(blk *hclsyntax.Block, path, name string) Service {
 		csub := fmt.Sprintf("%scheck[%d].", sub, i)
 		p.record(field(path, csub[:len(csub)-1]), cb.DefRange())
 		var c Check
-		p.checkBody(cb.Body, path, csub, spec{attrs: []string{"name", "type", "path", "interval", "timeout", "port"},
+		p.checkBody(cb.Body, path, csub, spec{attrs: []string{"name", "type", "path", "interval", "timeout", "port", "command", "args", "task"},
 			ignored: map[string]string{"method": "checks use GET", "header": whyNotYet, "protocol": "checks use plain http",
 				"initial_status": whyNotYet, "check_restart": whyNotYet, "address_mode": whyNotYet,
 				"tls_skip_verify": whyNotYet, "success_before_passing": whyNotYet, "failures_before_critical": whyNotYet,
 				"failures_before_warning": whyNotYet, "expose": whyConsul, "on_update": whyNotYet, "body": whyNotYet,
-				"task": "checks run from the peer", "notes": whyConsul, "tls_server_name": whyNotYet}})
+				"notes": whyConsul, "tls_server_name": whyNotYet}})
 		p.str(cb.Body, path, csub, "name", &c.Name)
 		p.str(cb.Body, path, csub, "type", &c.Type)
 		p.str(cb.Body, path, csub, "path", &c.Path)
 		p.duration(cb.Body, path, csub, "interval", &c.Interval)
 		p.duration(cb.Body, path, csub, "timeout", &c.Timeout)
 		p.str(cb.Body, path, csub, "port", &c.PortLabel)
+		p.str(cb.Body, path, csub, "command", &c.Command)
+		p.strList(cb.Body, path, csub, "args", &c.Args)
+		p.str(cb.Body, path, csub, "task", &c.TaskName)
 		s.Checks = append(s.Checks, c)
 	}
 	return s

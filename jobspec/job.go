@@ -243,8 +243,13 @@ type Service struct {
 // Check is a health check of a service.
 type Check struct {
 	Name string `json:"Name" codec:"name"`
-	Type string `json:"Type" codec:"type"` // http or tcp
+	Type string `json:"Type" codec:"type"` // http, tcp or script
 	Path string `json:"Path,omitempty" codec:"path"`
+	// A script check runs Command with Args inside TaskName (the group's only task
+	// when empty): exit 0 passes, 1 warns, anything else is critical.
+	Command  string   `json:"Command,omitempty" codec:"cmd"`
+	Args     []string `json:"Args,omitempty" codec:"args"`
+	TaskName string   `json:"TaskName,omitempty" codec:"task"`
 	// PortLabel, when set, checks that port instead of the service's.
 	PortLabel string        `json:"PortLabel,omitempty" codec:"port"`
 	Interval  time.Duration `json:"Interval" codec:"ival"`

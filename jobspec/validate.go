@@ -16,7 +16,7 @@ var (
 	delayFunctions    = []string{"constant", "exponential", "fibonacci"}
 	healthChecks      = []string{"checks", "task_states", "manual"}
 	networkModes      = []string{"host", "bridge", "none"}
-	checkTypes        = []string{"http", "tcp"}
+	checkTypes        = []string{"http", "tcp", "script"}
 	lifecycleHooks    = []string{HookPrestart, HookPoststart, HookPoststop}
 	affinityOperators = []string{"=", "==", "is", "!=", "not", ">", ">=", "<", "<=", "regexp",
 		"set_contains_all", "set_contains_any", "version", "semver"}
@@ -157,7 +157,7 @@ func (v *validator) group(j *Job, g *Group) {
 	ports := v.network(path, g.Network)
 	v.volumes(path, g.Volumes)
 	for i, s := range g.Services {
-		v.service(path, fmt.Sprintf("service[%d]", i), s, ports)
+		v.service(path, fmt.Sprintf("service[%d]", i), s, ports, g.Tasks)
 	}
 	if len(g.Tasks) == 0 {
 		v.errf(path, g.Name, "group %q has no task", g.Name)
@@ -349,7 +349,7 @@ func (v *validator) portRef(f, ref string, labels map[string]bool) {
 	v.errf(f, ref, msg+"; accepted: %s%s", ref, acceptedList(known), suggest(ref, known))
 }
 
-func (v *validator) service(path, name string, s Service, ports map[string]bool) {
+func (v *validator) service(path, name string, s Service, ports map[string]bool, tasks []*Task) {
 	if s.Port != "" {
 		v.portRef(field(path, name+".port"), s.Port, ports)
 	}
@@ -365,12 +365,36 @@ func (v *validator) service(path, name string, s Service, ports map[string]bool)
 		if c.Timeout <= 0 {
 			v.errf(field(path, sub+"timeout"), c.Timeout, "a check needs a positive timeout, such as \"2s\"")
 		}
+		if c.Type == "script" {
+			v.scriptCheck(path, sub, c, tasks)
+			continue
+		}
 		switch {
 		case c.PortLabel != "":
 			v.portRef(field(path, sub+"port"), c.PortLabel, ports)
 		case s.Port == "":
 			v.errf(field(path, sub[:len(sub)-1]), "", "the check has no port to check; set port in the service or the check")
 		}
+		if c.Command != "" || c.TaskName != "" || len(c.Args) > 0 {
+			v.errf(field(path, sub+"command"), c.Command, "command, args and task are for type = \"script\" checks, not %q", c.Type)
+		}
+	}
+}
+
+// scriptCheck checks a script check's command and the task it runs in.
+func (v *validator) scriptCheck(path, sub string, c Check, tasks []*Task) {
+	if c.Command == "" {
+		v.errf(field(path, sub+"command"), "", "a script check needs command, the program to run inside the task, e.g. command = \"/bin/check\"")
+	}
+	var names []string
+	for _, t := range tasks {
+		names = append(names, t.Name)
+	}
+	switch {
+	case c.TaskName == "" && len(tasks) > 1:
+		v.errf(field(path, sub+"task"), "", "a script check in a group of several tasks needs task, the task to run it in; accepted: %s", acceptedList(names))
+	case c.TaskName != "" && !contains(names, c.TaskName):
+		v.errf(field(path, sub+"task"), c.TaskName, "the group has no task %q; accepted: %s%s", c.TaskName, acceptedList(names), suggest(c.TaskName, names))
 	}
 }
 

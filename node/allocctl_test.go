@@ -138,3 +138,77 @@ func TestAllocControl(t *testing.T) {
 }
 
 func execErr(_ int, err error) error { return err }
+
+const scriptCheckJob = `job "sc" {
+  group "g" {
+    network {
+      port "p" {}
+    }
+    service {
+      name = "sc"
+      port = "p"
+      check {
+        type     = "script"
+        command  = "/bin/sh"
+        args     = ["-c", "if [ -e /local/warn ]; then echo meh; exit 1; elif [ -e /local/ok ]; then echo fine; else echo missing; exit 2; fi"]
+        interval = "200ms"
+        timeout  = "5s"
+      }
+    }
+    task "a" {
+      driver       = "exec"
+      kill_timeout = "200ms"
+      config {
+        command = "/bin/sleep"
+        args    = ["3600"]
+      }
+      resources {
+        cpu    = 20
+        memory = 32
+      }
+    }
+  }
+}
+`
+
+// TestScriptCheck: a script check runs its command inside the task at each interval;
+// exit 0 passes (the service is healthy), 1 warns and anything else is critical, with
+// the command's output, as in Nomad.
+func TestScriptCheck(t *testing.T) {
+	c := newCluster(t, 2)
+	ctx := context.Background()
+	p := c.peers[1].client
+	submit(t, c.peers[0].client, scriptCheckJob)
+	var id string
+	check := func(status, output string) {
+		t.Helper()
+		c.waitFor(30*time.Second, "check "+status+" with output "+output, func() (bool, string) {
+			allocs, err := p.JobAllocs(ctx, "sc")
+			if err != nil || len(allocs) != 1 {
+				return false, fmt.Sprint(allocs, err)
+			}
+			id = allocs[0].ID
+			for _, cs := range allocs[0].Checks {
+				return cs.Status == status && strings.Contains(cs.Output, output), fmt.Sprintf("%+v", cs)
+			}
+			return false, "no check status yet"
+		})
+	}
+	check("critical", "exit code 2: missing")
+	if regs, _ := p.Service(ctx, "sc", true); len(regs) != 0 {
+		t.Errorf("healthy instances while the check fails: %+v", regs)
+	}
+	for _, step := range []struct{ touch, status, output string }{
+		{"/local/ok", "passing", "fine"},
+		{"/local/warn", "warning", "meh"},
+	} {
+		if code, err := p.Exec(ctx, id, "", []string{"touch", step.touch}, nil, io.Discard, io.Discard); err != nil || code != 0 {
+			t.Fatalf("touch %s: %d %v", step.touch, code, err)
+		}
+		check(step.status, step.output)
+		regs, err := p.Service(ctx, "sc", true)
+		if healthy := err == nil && len(regs) == 1; healthy != (step.status == "passing") {
+			t.Errorf("check %s: healthy instances %+v (%v)", step.status, regs, err)
+		}
+	}
+}

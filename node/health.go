@@ -16,6 +16,7 @@ import (
 // Check statuses, as Nomad names them.
 const (
 	checkPassing  = "passing"
+	checkWarning  = "warning" // a script check that exited 1: not passing
 	checkCritical = "critical"
 )
 
@@ -56,17 +57,21 @@ func checkSpecs(g *jobspec.Group, ports map[string]int, hostIP string) []checkSp
 }
 
 // probe runs one check once: http passes on a 2xx answer to GET path, tcp when a
-// connection opens. The output says what happened, for `peer alloc status`.
-func probe(ctx context.Context, c checkSpec) (status, output string) {
-	if c.addr == "" {
-		return checkCritical, fmt.Sprintf("service %q has no port for this check", c.service)
-	}
+// connection opens, script when its command exits 0 inside its task (1 warns). The
+// output says what happened, for `peer alloc status`.
+func (r *runner) probe(ctx context.Context, c checkSpec) (status, output string) {
 	timeout := c.check.Timeout
 	if timeout <= 0 {
 		timeout = 2 * time.Second
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
+	if c.check.Type == "script" {
+		return r.probeScript(ctx, c.check)
+	}
+	if c.addr == "" {
+		return checkCritical, fmt.Sprintf("service %q has no port for this check", c.service)
+	}
 	switch c.check.Type {
 	case "tcp":
 		var d net.Dialer
@@ -97,6 +102,55 @@ func probe(ctx context.Context, c checkSpec) (status, output string) {
 		}
 		return checkPassing, out
 	}
+}
+
+// maxCheckOutput bounds what a script check's output keeps, as Consul's 4 KiB.
+const maxCheckOutput = 4 << 10
+
+// probeScript runs a script check's command inside its task, as Nomad does, until it
+// exits or ctx (the check's timeout) ends.
+func (r *runner) probeScript(ctx context.Context, c jobspec.Check) (status, output string) {
+	task := c.TaskName
+	if task == "" && len(r.group.Tasks) == 1 {
+		task = r.group.Tasks[0].Name
+	}
+	lts, err := r.running(task)
+	if err != nil {
+		return checkCritical, err.Error()
+	}
+	out := &limitedBuffer{max: maxCheckOutput}
+	code, err := lts[0].task.Exec(ctx, append([]string{c.Command}, c.Args...), nil, out, out)
+	switch {
+	case err != nil:
+		return checkCritical, err.Error()
+	case ctx.Err() != nil:
+		return checkCritical, fmt.Sprintf("%s timed out after %s", c.Command, c.Timeout)
+	case code == 0:
+		return checkPassing, out.String()
+	case code == 1:
+		return checkWarning, out.String()
+	}
+	return checkCritical, fmt.Sprintf("exit code %d: %s", code, out.String())
+}
+
+// limitedBuffer keeps the first max bytes written to it (from two goroutines).
+type limitedBuffer struct {
+	mu  sync.Mutex
+	buf []byte
+	max int
+}
+
+func (b *limitedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.buf = append(b.buf, p[:min(len(p), b.max-len(b.buf))]...)
+	return len(p), nil
+}
+
+func (b *limitedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return string(b.buf)
 }
 
 // runChecks probes every check of the allocation at its interval until ctx ends,
@@ -148,7 +202,7 @@ func (r *runner) runChecks(ctx context.Context, specs []checkSpec) {
 			t := time.NewTicker(interval)
 			defer t.Stop()
 			for {
-				st, out := probe(ctx, c)
+				st, out := r.probe(ctx, c)
 				if ctx.Err() != nil {
 					return
 				}
