@@ -121,10 +121,10 @@ func (p *parser) template(blk *hclsyntax.Block, path string, i int) Template {
 	p.checkBody(b, path, sub, spec{
 		attrs: []string{"data", "destination", "env", "perms", "left_delimiter", "right_delimiter", "change_mode",
 			"change_signal", "splay"},
+		blocks: []string{"change_script"},
 		ignored: map[string]string{
 			"source":        "templates from files need artifacts, which Shoal does not download; put the template in data",
 			"wait":          "a template re-renders as soon as a service it reads changes, then waits up to splay",
-			"change_script": "change_mode = \"script\" is not supported",
 			"uid":           whyNotYet, "gid": whyNotYet,
 			"error_on_missing_key": "a missing key renders as <no value>, as Go's text/template does",
 			"vault_grace":          whyConsul,
@@ -138,6 +138,16 @@ func (p *parser) template(blk *hclsyntax.Block, path string, i int) Template {
 	p.str(b, path, sub, "right_delimiter", &t.RightDelim)
 	p.str(b, path, sub, "change_signal", &t.ChangeSignal)
 	p.duration(b, path, sub, "splay", &t.Splay)
+	if cs := p.single(b, path, sub, "change_script"); cs != nil {
+		csub := sub + "change_script."
+		p.record(field(path, csub[:len(csub)-1]), cs.DefRange())
+		p.checkBody(cs.Body, path, csub, spec{attrs: []string{"command", "args", "timeout", "fail_on_error"}})
+		t.ChangeScript = &ChangeScript{Timeout: DefaultChangeScriptTimeout}
+		p.str(cs.Body, path, csub, "command", &t.ChangeScript.Command)
+		p.strList(cs.Body, path, csub, "args", &t.ChangeScript.Args)
+		p.duration(cs.Body, path, csub, "timeout", &t.ChangeScript.Timeout)
+		p.boolean(cs.Body, path, csub, "fail_on_error", &t.ChangeScript.FailOnError)
+	}
 	p.str(b, path, sub, "change_mode", &t.ChangeMode)
 	return t
 }

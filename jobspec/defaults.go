@@ -15,6 +15,9 @@ const (
 
 	// DefaultTemplateSplay is a template's splay when the job does not set one.
 	DefaultTemplateSplay = 5 * time.Second
+	// DefaultChangeScriptTimeout bounds a template's change_script when the job does
+	// not.
+	DefaultChangeScriptTimeout = 5 * time.Second
 )
 
 // defaultDatacenters is what a job without datacenters runs in: every datacenter,

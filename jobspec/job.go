@@ -137,6 +137,17 @@ type Template struct {
 	// Splay bounds the random wait before a re-rendered template restarts or
 	// signals its task, so that a change does not hit every instance at once.
 	Splay time.Duration `json:"Splay,omitempty" codec:"splay"`
+	// ChangeScript runs inside the task when the template re-renders with new
+	// content and ChangeMode is "script".
+	ChangeScript *ChangeScript `json:"ChangeScript,omitempty" codec:"cscript"`
+}
+
+// ChangeScript is a template's change_script block, as Nomad's.
+type ChangeScript struct {
+	Command     string        `json:"Command" codec:"cmd"`
+	Args        []string      `json:"Args,omitempty" codec:"args"`
+	Timeout     time.Duration `json:"Timeout" codec:"to"` // default 5s
+	FailOnError bool          `json:"FailOnError,omitempty" codec:"fail"`
 }
 
 // TaskConfig is the driver configuration. The container driver uses every field;

@@ -50,9 +50,8 @@ func TemplateMode(t Template) uint32 {
 	return 0o644
 }
 
-// changeModes are what a task's template can do when it re-renders with new content
-// (Nomad's "script" needs running a command inside the task, which Shoal does not do).
-var changeModes = []string{"noop", "restart", "signal"}
+// changeModes are what a task's template can do when it re-renders with new content.
+var changeModes = []string{"noop", "restart", "signal", "script"}
 
 // templates checks a task's template blocks.
 func (v *validator) templates(taskPath string, ts []Template) {
@@ -78,10 +77,16 @@ func (v *validator) templates(taskPath string, ts []Template) {
 		if (t.LeftDelim == "") != (t.RightDelim == "") {
 			v.errf(f("left_delimiter"), quote(t.LeftDelim+" "+t.RightDelim), "set both left_delimiter and right_delimiter, or neither")
 		}
-		if t.ChangeMode == "script" {
-			v.errf(f("change_mode"), quote(t.ChangeMode), "change_mode = \"script\" runs a command inside the task, which Shoal does not do; accepted: %s", acceptedList(changeModes))
-		} else {
-			v.oneOf(f("change_mode"), "change_mode", t.ChangeMode, changeModes)
+		v.oneOf(f("change_mode"), "change_mode", t.ChangeMode, changeModes)
+		switch cs := t.ChangeScript; {
+		case t.ChangeMode == "script" && (cs == nil || cs.Command == ""):
+			v.errf(f("change_script"), "", "change_mode = \"script\" needs change_script { command = \"/path/to/program\" }, run inside the task")
+		case t.ChangeMode == "script":
+			if cs.Timeout <= 0 {
+				v.errf(f("change_script.timeout"), cs.Timeout, "a change_script needs a positive timeout, such as \"5s\"")
+			}
+		case cs != nil && contains(changeModes, t.ChangeMode):
+			v.errf(f("change_script"), "", "change_script only runs with change_mode = \"script\" (change_mode is %q)", t.ChangeMode)
 		}
 		switch {
 		case t.ChangeMode == "signal" && t.ChangeSignal == "":

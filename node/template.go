@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"os"
 	"path"
@@ -153,10 +154,12 @@ func (r *runner) watch(ctx context.Context, t *jobspec.Task, task *exec.Task, re
 // watchTemplates renders t's templates again each time the peer's view of the
 // cluster changes. A template whose content changed is written into the task
 // directory at once (always, as Nomad does); then, after a random wait of up to the
-// largest splay among them, the task is sent the change_signal of each "signal"
-// template, or restarted when any changed template has change_mode "restart" or is
-// an env = true template (a task's environment is fixed when it starts): the reason
-// goes on restart and watchTemplates returns. "noop" templates are only written.
+// largest splay among them, the task is restarted when any changed template has
+// change_mode "restart" or is an env = true template (a task's environment is fixed
+// when it starts): the reason goes on restart and watchTemplates returns. Otherwise
+// the task is sent the change_signal of each "signal" template and runs the
+// change_script of each "script" one (a script that fails kills the task when it
+// says fail_on_error). "noop" templates are only written.
 func (r *runner) watchTemplates(ctx context.Context, t *jobspec.Task, task *exec.Task, last []exec.File, restart chan<- string) {
 	log := r.log.With("task", t.Name)
 	var index uint64
@@ -182,6 +185,7 @@ func (r *runner) watchTemplates(ctx context.Context, t *jobspec.Task, task *exec
 			changed []exec.File
 			names   []string
 			signals []string
+			scripts []*jobspec.ChangeScript
 			mode    = "noop"
 			splay   time.Duration
 		)
@@ -201,6 +205,11 @@ func (r *runner) watchTemplates(ctx context.Context, t *jobspec.Task, task *exec
 				if !slices.Contains(signals, tpl.ChangeSignal) {
 					signals = append(signals, tpl.ChangeSignal)
 				}
+			case tpl.ChangeMode == "script" && tpl.ChangeScript != nil:
+				if mode == "noop" {
+					mode = "script"
+				}
+				scripts = append(scripts, tpl.ChangeScript)
 			}
 			splay = max(splay, tpl.Splay)
 		}
@@ -232,5 +241,26 @@ func (r *runner) watchTemplates(ctx context.Context, t *jobspec.Task, task *exec
 				log.Warn("signalling task after a template changed", "signal", name, "err", err)
 			}
 		}
+		for _, cs := range scripts {
+			r.runChangeScript(ctx, log, task, cs)
+		}
+	}
+}
+
+// runChangeScript runs a template's change_script inside the task; when it fails (it
+// cannot run, times out or exits non-zero) and says fail_on_error, the task is killed,
+// and its restart policy decides what follows, as in Nomad.
+func (r *runner) runChangeScript(ctx context.Context, log *slog.Logger, task *exec.Task, cs *jobspec.ChangeScript) {
+	ctx, cancel := context.WithTimeout(ctx, cs.Timeout)
+	defer cancel()
+	out := &limitedBuffer{max: maxCheckOutput}
+	code, err := task.Exec(ctx, append([]string{cs.Command}, cs.Args...), nil, out, out)
+	if err == nil && code == 0 {
+		log.Info("template change_script ran", "command", cs.Command)
+		return
+	}
+	log.Warn("template change_script failed", "command", cs.Command, "exit_code", code, "err", err, "output", out.String(), "fail_on_error", cs.FailOnError)
+	if cs.FailOnError {
+		task.Signal(unix.SIGKILL)
 	}
 }

@@ -156,6 +156,53 @@ const watcherJob = `job "watcher" {
         memory = 64
       }
     }
+    task "scripted" {
+      driver = "exec"
+      config {
+        command = "/bin/sh"
+        args    = ["-c", "echo start; exec sleep 3600"]
+      }
+      template {
+        destination = "local/up.conf"
+        change_mode = "script"
+        splay       = "0s"
+        data        = "{{ range nomadService \"tw\" }}up {{ .Port }}\n{{ end }}"
+        change_script {
+          command = "/bin/sh"
+          args    = ["-c", "echo reloaded with $(wc -l < /local/up.conf) upstreams >> /local/reloads"]
+        }
+      }
+      resources {
+        cpu    = 20
+        memory = 64
+      }
+    }
+    task "strict" {
+      driver       = "exec"
+      kill_timeout = "200ms"
+      restart {
+        attempts = 3
+        delay    = "100ms"
+      }
+      config {
+        command = "/bin/sh"
+        args    = ["-c", "echo start; exec sleep 3600"]
+      }
+      template {
+        destination = "local/up.conf"
+        change_mode = "script"
+        splay       = "0s"
+        data        = "{{ range nomadService \"tw\" }}up {{ .Port }}\n{{ end }}"
+        change_script {
+          command       = "/bin/false"
+          fail_on_error = true
+        }
+      }
+      resources {
+        cpu    = 20
+        memory = 64
+      }
+    }
     task "untouched" {
       driver = "exec"
       config {
@@ -178,8 +225,9 @@ const watcherJob = `job "watcher" {
 
 // TestTemplatesRerender: when a service a running task's templates read changes,
 // the new content is written into the task directory and the task is restarted
-// (change_mode "restart"), sent its change_signal ("signal"), or left alone ("noop"),
-// as Nomad does.
+// (change_mode "restart"), sent its change_signal ("signal"), runs its change_script
+// ("script"; a failing one with fail_on_error kills the task), or is left alone
+// ("noop"), as Nomad does.
 func TestTemplatesRerender(t *testing.T) {
 	c := newCluster(t, 2)
 	p1, p2 := c.peers[0].client, c.peers[1].client
@@ -244,11 +292,25 @@ func TestTemplatesRerender(t *testing.T) {
 		return err == nil && hasBoth(string(b)), fmt.Sprintf("%q %v", b, err)
 	})
 
+	reloads := filepath.Join(filepath.Dir(filepath.Dir(filepath.Dir(noop))), alloc.ID+"-scripted", "local", "reloads")
+	c.waitFor(30*time.Second, "the script-mode task's change_script run once, after the file had both upstreams", func() (bool, string) {
+		b, err := os.ReadFile(reloads)
+		return string(b) == "reloaded with 2 upstreams\n", fmt.Sprintf("%q %v", b, err)
+	})
+	c.waitFor(30*time.Second, "the fail_on_error task killed by its failing change_script and restarted by its policy", func() (bool, string) {
+		a, err := p1.Alloc(ctx, alloc.ID)
+		if err != nil {
+			return false, err.Error()
+		}
+		st := a.TaskStates["strict"]
+		return st.Restarts == 1 && st.State == "running", fmt.Sprintf("%+v", st)
+	})
+
 	a, err := p1.Alloc(ctx, alloc.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, task := range []string{"signalled", "untouched"} {
+	for _, task := range []string{"signalled", "untouched", "scripted"} {
 		if st := a.TaskStates[task]; st.State != "running" || st.Restarts != 0 {
 			t.Errorf("task %s: %+v, want running and never restarted", task, st)
 		}

@@ -50,6 +50,23 @@ job "t" {
         change_mode   = "noop"
         change_signal = "SIGHUP"
       }
+      template {
+        data        = "x"
+        destination = "local/script-with-restart"
+        change_script {
+          command = "/bin/reload"
+        }
+      }
+      template {
+        data        = "x"
+        destination = "local/script-timeout"
+        change_mode = "script"
+        change_script {
+          command = "/bin/reload"
+          timeout = "0s"
+          retries = 3
+        }
+      }
     }
   }
 }
