@@ -123,9 +123,9 @@ func (p *parser) template(blk *hclsyntax.Block, path string, i int) Template {
 			"change_signal", "splay"},
 		blocks: []string{"change_script"},
 		ignored: map[string]string{
-			"source":        "templates from files need artifacts, which Shoal does not download; put the template in data",
-			"wait":          "a template re-renders as soon as a service it reads changes, then waits up to splay",
-			"uid":           whyNotYet, "gid": whyNotYet,
+			"source": "templates from files need artifacts, which Shoal does not download; put the template in data",
+			"wait":   "a template re-renders as soon as a service it reads changes, then waits up to splay",
+			"uid":    whyNotYet, "gid": whyNotYet,
 			"error_on_missing_key": "a missing key renders as <no value>, as Go's text/template does",
 			"vault_grace":          whyConsul,
 		}})
