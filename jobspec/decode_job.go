@@ -16,7 +16,7 @@ const (
 
 var jobSpec = spec{
 	attrs:  []string{"name", "type", "datacenters", "priority", "meta"},
-	blocks: []string{"group", "constraint", "affinity", "spread", "update", "reschedule", "meta"},
+	blocks: []string{"group", "constraint", "affinity", "spread", "update", "reschedule", "meta", "periodic"},
 	ignored: map[string]string{
 		"region": whyCluster, "namespace": whyCluster, "node_pool": whyCluster,
 		"all_at_once": "Shoal places allocations as peers bid for them",
@@ -24,7 +24,6 @@ var jobSpec = spec{
 		"migrate": whyNotYet, "ui": "the Nomad web UI settings do not apply", "multiregion": whyCluster,
 	},
 	unsupported: map[string]string{
-		"periodic":      "periodic (cron) jobs are not supported yet; run a batch job from your own scheduler",
 		"parameterized": "parameterized (dispatch) jobs are not supported yet",
 	},
 }
@@ -68,6 +67,9 @@ func (p *parser) decodeJob(blk *hclsyntax.Block) *Job {
 		pp.reschedule = p.reschedule(r, "")
 	}
 	p.patches[j] = pp
+	if pb := p.single(b, "", "", "periodic"); pb != nil {
+		j.Periodic = p.periodic(pb)
+	}
 
 	groups := blocks(b, "group")
 	if len(groups) == 0 {

@@ -150,6 +150,9 @@ func (j *Job) Canonicalize() {
 	j.Constraints = nilIfNone(j.Constraints)
 	j.Affinities = nilIfNone(j.Affinities)
 	j.Spreads = nilIfNone(j.Spreads)
+	if j.Periodic != nil {
+		j.Periodic.canonicalize()
+	}
 	for _, g := range j.Groups {
 		if g != nil {
 			j.canonicalizeGroup(g)

@@ -23,8 +23,9 @@
 // `group "web" task "srv": resources.memory`), the bad value, and what is accepted.
 // Unknown attributes and blocks get a "did you mean" suggestion. Settings that Nomad
 // has and Shoal does not (region, vault, template, identity, docker-only options,
-// ...) are warnings, so that a Nomad file runs unchanged; periodic and
-// parameterized jobs are errors, since ignoring them would change what the job does.
+// ...) are warnings, so that a Nomad file runs unchanged; parameterized jobs are
+// errors, since ignoring them would change what the job does. A periodic block
+// (periodic.go) makes a batch job a parent that launches children at cron ticks.
 //
 // # How parsing works
 //

@@ -32,6 +32,12 @@ type Job struct {
 	Spreads     []Spread          `json:"Spreads,omitempty" codec:"spr"`
 	Update      *Update           `json:"Update,omitempty" codec:"upd"`
 	Groups      []*Group          `json:"TaskGroups" codec:"groups"`
+	// Periodic makes the job a parent that launches a child batch job at each tick
+	// of its cron expressions; nil for any other job.
+	Periodic *Periodic `json:"Periodic,omitempty" codec:"periodic,omitempty"`
+	// ParentID is the periodic parent that launched this job ("" for a job a user
+	// submitted).
+	ParentID string `json:"ParentID,omitempty" codec:"parent,omitempty"`
 
 	// Version is assigned by the cluster when the job is submitted (0 in a parsed file).
 	Version uint64 `json:"Version" codec:"ver"`

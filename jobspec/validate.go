@@ -102,6 +102,7 @@ func (j *Job) validate() Diagnostics {
 	if j.Update != nil {
 		v.update("", j.Update)
 	}
+	v.periodic(j)
 	if len(j.Groups) == 0 {
 		v.errf("", j.ID, "job %q has no group", j.ID)
 	}

@@ -1,7 +1,7 @@
 job "cron" {
   type = "sysbatch"
-  periodic {
-    cron = "*/5 * * * *"
+  parameterized {
+    payload = "required"
   }
   group "g" {
     task "t" {
