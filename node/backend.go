@@ -85,6 +85,9 @@ func jobStatus(je jobEntry, allocs []allocRecord) string {
 	if je.Stop {
 		return "dead"
 	}
+	if je.Job.Periodic != nil {
+		return "running" // a parent runs nothing itself; it is alive until stopped, as in Nomad
+	}
 	running, live := false, false
 	for _, a := range allocs {
 		if a.ClientStatus == placement.ClientRunning {
@@ -118,18 +121,24 @@ func (n *Node) ListJobs() []api.JobListStub {
 		if err != nil {
 			return true
 		}
-		sum := map[string]int{}
-		for _, a := range byJob[e.Key] {
-			if a.DesiredStatus == placement.DesiredRun || a.ClientStatus == placement.ClientRunning {
-				sum[a.ClientStatus]++
-			}
-		}
-		out = append(out, api.JobListStub{ID: je.Job.ID, Name: je.Job.Name, Type: je.Job.Type, Version: je.Job.Version,
-			Stop: je.Stop, Status: jobStatus(je, byJob[e.Key]), Summary: sum})
+		out = append(out, jobStub(je, byJob[e.Key]))
 		return true
 	})
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
+}
+
+// jobStub is a job's row in GET /v1/jobs.
+func jobStub(je jobEntry, allocs []allocRecord) api.JobListStub {
+	sum := map[string]int{}
+	for _, a := range allocs {
+		if a.DesiredStatus == placement.DesiredRun || a.ClientStatus == placement.ClientRunning {
+			sum[a.ClientStatus]++
+		}
+	}
+	return api.JobListStub{ID: je.Job.ID, Name: je.Job.Name, Type: je.Job.Type, Version: je.Job.Version,
+		Stop: je.Stop, Status: jobStatus(je, allocs), Summary: sum,
+		Periodic: je.Job.Periodic != nil, ParentID: je.Job.ParentID, SubmitTime: je.SubmitTime}
 }
 
 func (n *Node) lookupJob(id string) (jobEntry, error) {
@@ -146,15 +155,22 @@ func (n *Node) GetJob(id string) (*api.Job, error) {
 	if err != nil {
 		return nil, err
 	}
-	var allocs []allocRecord
+	byJob := map[string][]allocRecord{}
 	for _, a := range n.clusterAllocs() {
-		if a.JobID == id {
-			allocs = append(allocs, a)
-		}
+		byJob[a.JobID] = append(byJob[a.JobID], a)
 	}
-	return &api.Job{Job: je.Job, Stop: je.Stop, Status: jobStatus(je, allocs),
+	allocs := byJob[id]
+	out := &api.Job{Job: je.Job, Stop: je.Stop, Status: jobStatus(je, allocs),
 		PlacementFailures: n.infoLines("unplaced/" + id), Deployment: n.infoLines("deploying/" + id),
-		RevertedFrom: je.RevertedFrom, Stable: !je.Stop && placement.Stable(je.Job, placementAllocs(allocs), time.Now())}, nil
+		RevertedFrom: je.RevertedFrom, Stable: !je.Stop && placement.Stable(je.Job, placementAllocs(allocs), time.Now())}
+	if p := je.Job.Periodic; p != nil {
+		out.Stable = false
+		if !je.Stop && p.IsEnabled() {
+			out.NextLaunch = p.Next(time.Now()).UTC()
+		}
+		out.Children = n.children(id, byJob)
+	}
+	return out, nil
 }
 
 // infoLines gathers the lines every peer published under key (publishLines).
@@ -198,6 +214,13 @@ func (n *Node) SubmitJob(ctx context.Context, job *jobspec.Job) (api.JobRegister
 	version := uint64(0)
 	var stable *jobspec.Job
 	if old, ok := n.jobEntry(job.ID); ok {
+		if (old.Job.Periodic == nil) != (job.Periodic == nil) {
+			was, is := "periodic", "not periodic"
+			if old.Job.Periodic == nil {
+				was, is = "not periodic", "periodic"
+			}
+			return api.JobRegisterResponse{}, badRequest("job %q exists and is %s; this version is %s: as in Nomad, a job cannot be changed to or from periodic; purge it first (peer job stop -purge %s)", job.ID, was, is, job.ID)
+		}
 		job.Version = old.Job.Version
 		if !old.Stop && old.Job.Hash() == job.Hash() {
 			return api.JobRegisterResponse{JobID: job.ID, Version: old.Job.Version}, nil

@@ -34,6 +34,7 @@ func (n *Node) coordinate(ctx context.Context) error {
 	tick := time.NewTicker(n.cfg.ReconcileInterval)
 	defer tick.Stop()
 	acting := map[string]placement.Epoch{} // jobs this peer coordinates -> its epoch
+	periodic := map[string]time.Time{}     // periodic parents this peer coordinates -> the tick it waits for
 	start := time.Now()
 	for {
 		select {
@@ -48,7 +49,7 @@ func (n *Node) coordinate(ctx context.Context) error {
 				continue // a table's arrival wakes us (allocs.OnChange)
 			}
 		}
-		n.coordinatePass(ctx, acting)
+		n.coordinatePass(ctx, acting, periodic)
 	}
 }
 
@@ -128,7 +129,7 @@ func (n *Node) snapshot() view {
 	return v
 }
 
-func (n *Node) coordinatePass(ctx context.Context, acting map[string]placement.Epoch) {
+func (n *Node) coordinatePass(ctx context.Context, acting map[string]placement.Epoch, periodic map[string]time.Time) {
 	v := n.snapshot()
 	var jobs []jobEntry
 	var ids []string
@@ -149,13 +150,19 @@ func (n *Node) coordinatePass(ctx context.Context, acting map[string]placement.E
 			jobs = append(jobs, jobEntry{Job: &jobspec.Job{ID: job}, Stop: true})
 		}
 	}
+	children := periodicChildren(jobs, v)
 	var wg sync.WaitGroup
 	for _, je := range jobs {
 		id := je.Job.ID
 		coord, ok := placement.Coordinator(id, v.nodes)
 		if !ok || coord != n.id {
 			delete(acting, id)
+			delete(periodic, id)
 			continue
+		}
+		if je.Job.Periodic != nil {
+			n.periodicPass(ctx, je, children[id], periodic, v.now, &wg)
+			continue // a parent runs no allocations
 		}
 		// Allocations carry the epoch they were awarded under: never act below one.
 		n.mu.Lock()

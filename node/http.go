@@ -35,6 +35,7 @@ type backend interface {
 	StopJob(ctx context.Context, id string, purge bool) error
 	ScaleJob(ctx context.Context, id, group string, count int) error
 	PromoteJob(ctx context.Context, id string) error
+	ForcePeriodic(ctx context.Context, id string) (api.PeriodicForceResponse, error)
 	PlanJob(ctx context.Context, job *jobspec.Job) (api.JobPlan, error)
 	Services() []api.ServiceStub
 	Service(name string, healthyOnly bool) ([]api.ServiceRegistration, error)
@@ -73,6 +74,7 @@ func newHandler(b backend, reg *prometheus.Registry, parse func(name string, src
 	mux.HandleFunc("POST /v1/job/{id}/scale", h.scaleJob)
 	mux.HandleFunc("POST /v1/job/{id}/promote", h.promoteJob)
 	mux.HandleFunc("POST /v1/job/{id}/plan", h.planJob)
+	mux.HandleFunc("POST /v1/job/{id}/periodic/force", h.periodicForce)
 	mux.HandleFunc("GET /v1/allocation/{id}", h.blocking(h.getAlloc))
 	mux.HandleFunc("GET /v1/allocation/{id}/logs", h.allocLogs)
 	for _, m := range []string{"POST", "PUT"} { // Nomad takes either
@@ -323,6 +325,15 @@ func (h *handlers) promoteJob(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, r, map[string]string{"JobID": r.PathValue("id")})
+}
+
+func (h *handlers) periodicForce(w http.ResponseWriter, r *http.Request) {
+	resp, err := h.b.ForcePeriodic(r.Context(), r.PathValue("id"))
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, r, resp)
 }
 
 // boolQuery reads a true/false query parameter (absent: false).

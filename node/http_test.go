@@ -74,6 +74,9 @@ func (f *fakeBackend) PlanJob(ctx context.Context, job *jobspec.Job) (api.JobPla
 func (f *fakeBackend) PromoteJob(ctx context.Context, id string) error {
 	return f.StopJob(ctx, id, false)
 }
+func (f *fakeBackend) ForcePeriodic(ctx context.Context, id string) (api.PeriodicForceResponse, error) {
+	return api.PeriodicForceResponse{JobID: id + "/periodic-1796012100"}, f.StopJob(ctx, id, false)
+}
 func (f *fakeBackend) JobAllocs(id string) ([]api.Alloc, error) {
 	return nil, f.StopJob(nil, id, false)
 }
@@ -132,6 +135,8 @@ func TestHTTPAPI(t *testing.T) {
 	}{
 		{"list jobs", "GET", "/v1/jobs", "", 200, `"ID":"web"`},
 		{"read job", "GET", "/v1/job/web", "", 200, `"Name":"web"`},
+		{"force a periodic launch", "POST", "/v1/job/web/periodic/force", "", 200, `"JobID":"web/periodic-1796012100"`},
+		{"force a launch of an unknown job", "POST", "/v1/job/nope/periodic/force", "", 404, `not found: job "nope"`},
 		{"read job, indented on request", "GET", "/v1/job/web?pretty", "", 200, "\n    \"Name\": \"web\""},
 		{"unknown job", "GET", "/v1/job/nope", "", 404, `job "nope"`},
 		{"submit HCL", "POST", "/v1/jobs", `{"JobHCL": "job \"x\" {\n group \"g\" {\n task \"t\" {\n driver = \"exec\"\n config {\n command = \"/bin/true\"\n }\n }\n }\n}"}`, 200, `"Version":7`},
@@ -267,5 +272,22 @@ func BenchmarkWriteAllocs(b *testing.B) {
 				writeJSON(httptest.NewRecorder(), r, allocs)
 			}
 		})
+	}
+}
+
+// TestChildJobIDInPath: a periodic child's id has a slash; the client escapes it and
+// the routes read it back whole.
+func TestChildJobIDInPath(t *testing.T) {
+	child := "report/periodic-1796012100"
+	fb := &fakeBackend{jobs: map[string]*jobspec.Job{child: {ID: child, Name: child, ParentID: "report"}}, changes: newChangeIndex()}
+	srv := httptest.NewServer(newHandler(fb, prometheus.NewRegistry(), jobspec.Parse, slog.New(slog.DiscardHandler)))
+	defer srv.Close()
+	c := api.NewClient(srv.URL)
+	j, err := c.Job(context.Background(), child)
+	if err != nil || j.ID != child || j.ParentID != "report" {
+		t.Fatalf("reading %s: %+v, %v", child, j, err)
+	}
+	if err := c.StopJob(context.Background(), child, false); err != nil {
+		t.Errorf("stopping %s: %v", child, err)
 	}
 }

@@ -608,7 +608,7 @@ func taskSpec(allocID string, job *jobspec.Job, g *jobspec.Group, t *jobspec.Tas
 	}
 	for k, v := range map[string]string{
 		"NOMAD_ALLOC_ID": allocID, "NOMAD_JOB_ID": job.ID, "NOMAD_JOB_NAME": job.Name,
-		"NOMAD_GROUP_NAME": g.Name, "NOMAD_TASK_NAME": t.Name,
+		"NOMAD_GROUP_NAME": g.Name, "NOMAD_TASK_NAME": t.Name, "NOMAD_JOB_PARENT_ID": job.ParentID,
 	} {
 		if _, set := s.Env[k]; !set {
 			s.Env[k] = v

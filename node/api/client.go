@@ -234,6 +234,13 @@ func (c *Client) Promote(ctx context.Context, id string) error {
 	return c.do(ctx, "POST", "/v1/job/"+url.PathEscape(id)+"/promote", nil, nil)
 }
 
+// PeriodicForce launches a child of a periodic job now, whatever its schedule and
+// prohibit_overlap say.
+func (c *Client) PeriodicForce(ctx context.Context, id string) (PeriodicForceResponse, error) {
+	var out PeriodicForceResponse
+	return out, c.do(ctx, "POST", "/v1/job/"+url.PathEscape(id)+"/periodic/force", nil, &out)
+}
+
 // Scale sets a group's count.
 func (c *Client) Scale(ctx context.Context, id, group string, count int) error {
 	return c.do(ctx, "POST", "/v1/job/"+url.PathEscape(id)+"/scale", ScaleRequest{Group: group, Count: count}, nil)

@@ -17,6 +17,12 @@ type JobListStub struct {
 	Status  string // pending, running, dead
 	Version uint64
 	Stop    bool
+	// Periodic: a periodic parent, which launches children and runs nothing itself.
+	Periodic bool `json:",omitempty"`
+	// ParentID is the periodic parent of a child job.
+	ParentID string `json:",omitempty"`
+	// SubmitTime is when this version was submitted (a child: launched).
+	SubmitTime time.Time `json:",omitzero"`
 	// Summary counts allocations by client status over the whole cluster.
 	Summary map[string]int `json:",omitempty"`
 }
@@ -97,6 +103,16 @@ type Job struct {
 	// Stable: this version fully rolled out (every slot runs it, healthy); auto_revert
 	// goes back to the last stable version.
 	Stable bool
+	// NextLaunch is when a periodic parent launches its next child (zero when it
+	// launches none: stopped or disabled).
+	NextLaunch time.Time `json:",omitzero"`
+	// Children are the jobs a periodic parent launched, oldest first.
+	Children []JobListStub `json:",omitempty"`
+}
+
+// PeriodicForceResponse is POST /v1/job/<id>/periodic/force: the child launched.
+type PeriodicForceResponse struct {
+	JobID string // the child's id, <parent>/periodic-<unix seconds>
 }
 
 // Alloc is one allocation as GET /v1/job/<id>/allocations and /v1/allocation/<id> show it.

@@ -1,0 +1,333 @@
+package node_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/shoal-sched/shoal/jobspec"
+	"github.com/shoal-sched/shoal/node/api"
+)
+
+// periodicJob is a periodic batch job whose task runs for `run` (a sleep) under the
+// exec driver; cron has 7 fields, seconds first, so that a test waits seconds.
+func periodicJob(id, cron string, overlap bool, run string) string {
+	return fmt.Sprintf(`job %q {
+  type = "batch"
+  periodic {
+    crons            = [%q]
+    prohibit_overlap = %v
+  }
+  group "g" {
+    task "t" {
+      driver       = "exec"
+      kill_timeout = "500ms"
+      config {
+        command = "/bin/sleep"
+        args    = [%q]
+      }
+      resources {
+        cpu    = 20
+        memory = 32
+      }
+    }
+  }
+}
+`, id, cron, overlap, run)
+}
+
+// children reads a parent's children, oldest first.
+func children(t *testing.T, via *api.Client, parent string) []api.JobListStub {
+	t.Helper()
+	j, err := via.Job(context.Background(), parent)
+	if err != nil {
+		t.Fatalf("reading %s: %v", parent, err)
+	}
+	return j.Children
+}
+
+func tickOf(t *testing.T, id string) time.Time {
+	t.Helper()
+	_, tick, ok := jobspec.ParseChildID(id)
+	if !ok {
+		t.Fatalf("child id %q is not <parent>/periodic-<unix seconds>", id)
+	}
+	return tick
+}
+
+func liveChildren(cs []api.JobListStub) []string {
+	var out []string
+	for _, c := range cs {
+		if c.Status != "dead" {
+			out = append(out, c.ID)
+		}
+	}
+	return out
+}
+
+func describeChildren(cs []api.JobListStub) string {
+	var parts []string
+	for _, c := range cs {
+		parts = append(parts, c.ID+":"+c.Status)
+	}
+	return strings.Join(parts, " ")
+}
+
+// launchers maps each child id to the peers whose log says they launched it.
+func launchers(c *cluster) map[string][]string {
+	out := map[string][]string{}
+	for _, p := range c.peers {
+		b, _ := os.ReadFile(filepath.Join(c.dir, p.name+".log"))
+		for _, l := range strings.Split(string(b), "\n") {
+			if !strings.Contains(l, `msg="periodic job launched`) {
+				continue
+			}
+			for _, f := range strings.Fields(l) {
+				if id, ok := strings.CutPrefix(f, "child="); ok {
+					out[id] = append(out[id], p.name)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// onceEach checks that every child ran exactly one allocation to completion (a lost
+// one, on a killed peer, and its replacement aside).
+func onceEach(t *testing.T, via *api.Client, cs []api.JobListStub) {
+	t.Helper()
+	for _, ch := range cs {
+		allocs, err := via.JobAllocs(context.Background(), ch.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var kept []api.Alloc
+		for _, a := range allocs {
+			if a.ClientStatus != "lost" {
+				kept = append(kept, a)
+			}
+		}
+		if len(kept) != 1 || kept[0].ClientStatus != "complete" {
+			t.Errorf("child %s ran %s; want one complete allocation", ch.ID, describe(allocs))
+		}
+	}
+}
+
+// TestPeriodicJob: a periodic parent runs nothing itself; its coordinator launches
+// a child per tick, each run once to completion; killing the coordinator doubles no
+// tick and another peer goes on launching; stopping the parent stops the launches.
+func TestPeriodicJob(t *testing.T) {
+	c := newCluster(t, 3)
+	via := c.peers[0].client
+	ctx := context.Background()
+	submit(t, via, periodicJob("tick", "*/2 * * * * * *", false, "0.3"))
+
+	var cs []api.JobListStub
+	c.waitFor(30*time.Second, "3 children of tick done", func() (bool, string) {
+		cs = children(t, c.peers[2].client, "tick")
+		done := len(cs) - len(liveChildren(cs))
+		return done >= 3, describeChildren(cs)
+	})
+	parent, err := via.Job(ctx, "tick")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if parent.Status != "running" || !parent.NextLaunch.After(tickOf(t, cs[len(cs)-1].ID).Add(-time.Second)) {
+		t.Errorf("parent: status %q, next launch %s; want running, after the last child's tick %s", parent.Status, parent.NextLaunch, cs[len(cs)-1].ID)
+	}
+	if allocs, err := via.JobAllocs(ctx, "tick"); err != nil || len(allocs) != 0 {
+		t.Errorf("the parent has allocations %s (%v); a periodic parent runs nothing itself", describe(allocs), err)
+	}
+	for _, ch := range cs {
+		if ch.ParentID != "tick" || tickOf(t, ch.ID).Unix()%2 != 0 {
+			t.Errorf("child %s: parent %q; want tick, launched at an even second", ch.ID, ch.ParentID)
+		}
+	}
+	list, err := via.Jobs(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed := map[string]string{}
+	for _, j := range list {
+		listed[j.ID] = j.ParentID
+	}
+	if p, ok := listed[cs[0].ID]; !ok || p != "tick" {
+		t.Errorf("the job list shows child %s with parent %q (listed: %v); want it with parent tick", cs[0].ID, p, ok)
+	}
+
+	// Kill the peer that launched the last child (the coordinator), with its tasks.
+	by := launchers(c)
+	last := cs[len(cs)-1].ID
+	if len(by[last]) != 1 {
+		t.Fatalf("child %s launched by %v; want one peer", last, by[last])
+	}
+	victim := -1
+	for i, p := range c.peers {
+		if p.name == by[last][0] {
+			victim = i
+		}
+	}
+	killedAt := time.Now()
+	c.kill(victim, true)
+	c.waitDown(victim)
+	via = c.any(victim)
+	c.waitFor(30*time.Second, "a child launched by another peer after the kill", func() (bool, string) {
+		cs = children(t, via, "tick")
+		by = launchers(c)
+		for _, ch := range cs {
+			if tickOf(t, ch.ID).After(killedAt) && len(by[ch.ID]) > 0 && by[ch.ID][0] != c.peers[victim].name {
+				return true, ""
+			}
+		}
+		return false, describeChildren(cs)
+	})
+
+	// Stop the parent: no tick after the stop is launched; children are not stopped.
+	if err := via.StopJob(ctx, "tick", false); err != nil {
+		t.Fatal(err)
+	}
+	stoppedAt := time.Now()
+	time.Sleep(5 * time.Second) // two and a half periods: when launches would have happened
+	c.waitFor(30*time.Second, "every child of tick done", func() (bool, string) {
+		cs = children(t, via, "tick")
+		return len(liveChildren(cs)) == 0, describeChildren(cs)
+	})
+	for _, ch := range cs {
+		if tickOf(t, ch.ID).After(stoppedAt.Add(time.Second)) {
+			t.Errorf("child %s launched after the parent was stopped at %s", ch.ID, stoppedAt.Format(time.TimeOnly))
+		}
+	}
+	onceEach(t, via, cs)
+	for id, peers := range launchers(c) {
+		if len(peers) > 1 {
+			t.Errorf("child %s launched by %v; a tick is launched once", id, peers)
+		}
+	}
+	parent, err = via.Job(ctx, "tick")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if parent.Status != "dead" || !parent.NextLaunch.IsZero() {
+		t.Errorf("stopped parent: status %q, next launch %s; want dead, none", parent.Status, parent.NextLaunch)
+	}
+}
+
+// TestPeriodicOverlapAndForce: prohibit_overlap skips ticks while a child runs;
+// force launches at once regardless; stopping the parent leaves a running child
+// running to completion, as Nomad does.
+func TestPeriodicOverlapAndForce(t *testing.T) {
+	c := newCluster(t, 2)
+	via := c.peers[1].client
+	ctx := context.Background()
+	submit(t, via, periodicJob("slow", "* * * * * * *", true, "3"))
+
+	var cs []api.JobListStub
+	c.waitFor(30*time.Second, "2 children of slow done", func() (bool, string) {
+		cs = children(t, via, "slow")
+		if l := liveChildren(cs); len(l) > 1 {
+			t.Fatalf("children %v live at once; prohibit_overlap allows one", l)
+		}
+		return len(cs)-len(liveChildren(cs)) >= 2, describeChildren(cs)
+	})
+	for i := 1; i < len(cs); i++ {
+		if gap := tickOf(t, cs[i].ID).Sub(tickOf(t, cs[i-1].ID)); gap < 3*time.Second {
+			t.Errorf("children %s and %s launched %s apart; each runs 3s and prohibit_overlap skips the ticks meanwhile", cs[i-1].ID, cs[i].ID, gap)
+		}
+	}
+
+	// Force while a child runs: a second child at once.
+	var running string
+	c.waitFor(30*time.Second, "a running child of slow", func() (bool, string) {
+		cs = children(t, via, "slow")
+		for _, ch := range cs {
+			if ch.Status == "running" {
+				running = ch.ID
+			}
+		}
+		return running != "", describeChildren(cs)
+	})
+	forced, err := c.peers[0].client.PeriodicForce(ctx, "slow")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(forced.JobID, "slow/periodic-") {
+		t.Fatalf("force launched %q; want slow/periodic-<now>", forced.JobID)
+	}
+	c.waitFor(30*time.Second, forced.JobID+" and "+running+" done", func() (bool, string) {
+		cs = children(t, via, "slow")
+		st := map[string]string{}
+		for _, ch := range cs {
+			st[ch.ID] = ch.Status
+		}
+		return st[forced.JobID] == "dead" && st[running] == "dead", describeChildren(cs)
+	})
+	a1, err1 := via.JobAllocs(ctx, running)
+	a2, err2 := via.JobAllocs(ctx, forced.JobID)
+	if err1 != nil || err2 != nil || len(a1) != 1 || len(a2) != 1 {
+		t.Fatalf("allocations of %s: %s (%v); of %s: %s (%v); want one each", running, describe(a1), err1, forced.JobID, describe(a2), err2)
+	}
+	if !a2[0].CreateTime.Before(a1[0].ModifyTime) {
+		t.Errorf("the forced child started at %s, after %s ended at %s; force launches at once, whatever prohibit_overlap says",
+			a2[0].CreateTime.Format(time.StampMilli), running, a1[0].ModifyTime.Format(time.StampMilli))
+	}
+	child, err := via.Job(ctx, forced.JobID)
+	if err != nil || child.ParentID != "slow" || child.Periodic != nil {
+		t.Fatalf("forced child: %+v, %v; want a plain batch job with parent slow", child, err)
+	}
+
+	// Stop the parent while a child runs: the child runs on to completion.
+	c.waitFor(30*time.Second, "a running child of slow", func() (bool, string) {
+		cs = children(t, via, "slow")
+		running = ""
+		for _, ch := range cs {
+			if ch.Status == "running" && ch.ID != forced.JobID {
+				running = ch.ID
+			}
+		}
+		return running != "", describeChildren(cs)
+	})
+	if err := via.StopJob(ctx, "slow", false); err != nil {
+		t.Fatal(err)
+	}
+	c.waitFor(30*time.Second, running+" done", func() (bool, string) {
+		allocs, err := via.JobAllocs(ctx, running)
+		return err == nil && len(allocs) == 1 && allocs[0].ClientStatus == "complete", describe(allocs)
+	})
+	cs = children(t, via, "slow")
+	sort.Slice(cs, func(i, j int) bool { return cs[i].ID < cs[j].ID })
+	onceEach(t, via, cs)
+
+	// Bad requests name what is wrong.
+	submit(t, via, `job "plain" {
+  type = "batch"
+  group "g" {
+    task "t" {
+      driver = "exec"
+      config {
+        command = "/bin/true"
+      }
+      resources {
+        memory = 32
+      }
+    }
+  }
+}`)
+	for _, tc := range []struct{ job, want string }{
+		{"plain", `job "plain" is not periodic`},
+		{"slow", `job "slow" is stopped`},
+		{"nope", `job "nope"`},
+	} {
+		if _, err := via.PeriodicForce(ctx, tc.job); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("force %s: %v; want an error saying %s", tc.job, err, tc.want)
+		}
+	}
+	if _, err := via.Register(ctx, api.JobRegisterRequest{JobHCL: periodicJob("plain", "@hourly", false, "1")}); err == nil ||
+		!strings.Contains(err.Error(), "cannot be changed to or from periodic") {
+		t.Errorf("making a batch job periodic: %v; want it refused until the job is purged", err)
+	}
+}
