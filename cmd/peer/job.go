@@ -8,6 +8,6 @@ func newJobCmd() *cobra.Command {
 		Use:   "job",
 		Short: "Validate, inspect, submit and manage jobs",
 	}
-	cmd.AddCommand(newJobStatusCmd(), newJobStopCmd(), newJobScaleCmd(), newJobPromoteCmd(), newJobPlanCmd(), newJobValidateCmd(), newJobInspectCmd(), newJobRunCmd())
+	cmd.AddCommand(newJobStatusCmd(), newJobStopCmd(), newJobScaleCmd(), newJobPromoteCmd(), newJobPeriodicCmd(), newJobPlanCmd(), newJobValidateCmd(), newJobInspectCmd(), newJobRunCmd())
 	return cmd
 }

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
+	"io"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -34,11 +37,7 @@ whole cluster.`,
 					fmt.Fprintln(out, "No running jobs")
 					return nil
 				}
-				rows := [][]string{{"ID", "Type", "Version", "Status", "Allocations"}}
-				for _, j := range jobs {
-					rows = append(rows, []string{j.ID, j.Type, fmt.Sprint(j.Version), j.Status, summary(j.Summary)})
-				}
-				table(out, rows)
+				table(out, jobRows(jobs))
 				return nil
 			}
 			job, err := c.Job(cmd.Context(), args[0])
@@ -55,11 +54,15 @@ whole cluster.`,
 					Allocations []api.Alloc
 				}{job, allocs})
 			}
+			if job.Periodic != nil {
+				printParent(out, job)
+				return nil
+			}
 			version := fmt.Sprintf("= %d", job.Version)
 			if job.RevertedFrom > 0 {
 				version += fmt.Sprintf(" (auto_revert: the last stable version, after version %d failed)", job.RevertedFrom)
 			}
-			table(out, [][]string{
+			head := [][]string{
 				{"ID", "= " + job.ID},
 				{"Name", "= " + job.Name},
 				{"Type", "= " + job.Type},
@@ -67,7 +70,11 @@ whole cluster.`,
 				{"Stable", fmt.Sprintf("= %v", job.Stable)},
 				{"Status", "= " + job.Status},
 				{"Datacenters", "= " + strings.Join(job.Datacenters, ",")},
-			})
+			}
+			if job.ParentID != "" {
+				head = append(head, []string{"Parent", "= " + job.ParentID})
+			}
+			table(out, head)
 			fmt.Fprintln(out, "\nSummary")
 			rows := [][]string{{"Task Group", "Desired", "Pending", "Running", "Complete", "Failed", "Lost"}}
 			for _, g := range job.Groups {
@@ -98,6 +105,67 @@ whole cluster.`,
 	}
 	f.add(cmd)
 	return cmd
+}
+
+// jobRows is the job list: a periodic parent's type reads batch/periodic, as in
+// Nomad, and children name their parent.
+func jobRows(jobs []api.JobListStub) [][]string {
+	parents := false
+	for _, j := range jobs {
+		parents = parents || j.ParentID != ""
+	}
+	head := []string{"ID", "Type", "Version", "Status", "Allocations"}
+	if parents {
+		head = append(head, "Parent")
+	}
+	rows := [][]string{head}
+	for _, j := range jobs {
+		typ := j.Type
+		if j.Periodic {
+			typ += "/periodic"
+		}
+		row := []string{j.ID, typ, fmt.Sprint(j.Version), j.Status, summary(j.Summary)}
+		if parents {
+			row = append(row, cmp.Or(j.ParentID, "-"))
+		}
+		rows = append(rows, row)
+	}
+	return rows
+}
+
+// printParent shows a periodic parent: its schedule, its next launch and the
+// children it launched (it has no allocations of its own), as nomad job status does.
+func printParent(out io.Writer, job *api.Job) {
+	p := job.Periodic
+	next := "none (stopped)"
+	switch {
+	case !job.Stop && !p.IsEnabled():
+		next = "none (periodic { enabled = false })"
+	case !job.NextLaunch.IsZero():
+		next = fmt.Sprintf("%s (in %s)", job.NextLaunch.UTC().Format("2006-01-02T15:04:05Z"), time.Until(job.NextLaunch).Round(time.Second))
+	}
+	table(out, [][]string{
+		{"ID", "= " + job.ID},
+		{"Name", "= " + job.Name},
+		{"Type", "= " + job.Type},
+		{"Version", fmt.Sprintf("= %d", job.Version)},
+		{"Status", "= " + job.Status},
+		{"Periodic", "= true"},
+		{"Crons", "= " + strings.Join(p.Specs, ", ")},
+		{"Time Zone", "= " + p.TimeZone},
+		{"Prohibit Overlap", fmt.Sprintf("= %v", p.ProhibitOverlap)},
+		{"Next Periodic Launch", "= " + next},
+	})
+	fmt.Fprintln(out, "\nPreviously Launched Jobs")
+	if len(job.Children) == 0 {
+		fmt.Fprintln(out, "No instances of periodic job found")
+		return
+	}
+	rows := [][]string{{"ID", "Status", "Allocations", "Launched"}}
+	for _, c := range job.Children {
+		rows = append(rows, []string{c.ID, c.Status, summary(c.Summary), ago(c.SubmitTime)})
+	}
+	table(out, rows)
 }
 
 // summary renders {"running":3,"pending":1} as "running=3 pending=1", sorted.
