@@ -326,6 +326,14 @@ func (n *Node) PlanJob(ctx context.Context, job *jobspec.Job) (api.JobPlan, erro
 		job.Version = old.Job.Version + 1
 	}
 	plan.Version = job.Version
+	if job.Periodic != nil {
+		// A parent places nothing; each child is placed when it is launched.
+		plan.NextPeriodicLaunch = job.Periodic.Next(time.Now()).UTC()
+		if !job.Periodic.IsEnabled() {
+			plan.NextPeriodicLaunch = time.Time{}
+		}
+		return plan, nil
+	}
 	v := n.snapshot()
 	var all []placement.Alloc
 	for _, as := range v.allocs {

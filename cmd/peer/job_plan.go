@@ -116,6 +116,14 @@ func printPlan(out io.Writer, plan api.JobPlan, current, job *jobspec.Job) {
 		}
 	}
 	fmt.Fprintln(out, "\nScheduler dry-run:")
+	if job.Periodic != nil {
+		next := "none (periodic { enabled = false })"
+		if !plan.NextPeriodicLaunch.IsZero() {
+			next = plan.NextPeriodicLaunch.UTC().Format("2006-01-02T15:04:05Z")
+		}
+		fmt.Fprintf(out, "- Periodic job: it places nothing itself; each child is placed when it is launched. Next launch: %s\n", next)
+		return
+	}
 	if len(unplaced) == 0 {
 		fmt.Fprintln(out, "- All tasks successfully allocated.")
 		return

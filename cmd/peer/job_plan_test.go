@@ -47,3 +47,33 @@ func TestDiffJobs(t *testing.T) {
 		t.Errorf("diff:\n got %q\nwant %q", got, want)
 	}
 }
+
+func TestDiffPeriodicJobs(t *testing.T) {
+	const base = `job "report" {
+  type = "batch"
+  periodic {
+    crons = ["*/15 * * * *"]
+  }
+  group "g" {
+    task "t" {
+      driver = "exec"
+      config {
+        command = "/bin/true"
+      }
+    }
+  }
+}`
+	old, err := jobspec.Parse("job.hcl", []byte(base), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed, err := jobspec.Parse("job.hcl", []byte(strings.NewReplacer(`"*/15 * * * *"`, `"*/15 * * * *", "@daily"`,
+		"periodic {", "periodic {\n    prohibit_overlap = true").Replace(base)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{`+ Periodic.ProhibitOverlap: true`, `+ Periodic.Specs[1]: "@daily"`}
+	if got := diffJobs(old, changed); !slices.Equal(got, want) {
+		t.Errorf("diff:\n got %q\nwant %q", got, want)
+	}
+}

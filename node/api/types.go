@@ -71,6 +71,9 @@ type JobPlan struct {
 	CurrentVersion uint64      // its version, when Exists
 	Version        uint64      // the version the submission would get (CurrentVersion: no change)
 	Groups         []GroupPlan `json:",omitempty"` // empty when nothing would change
+	// NextPeriodicLaunch: the job is periodic (it places nothing itself) and would
+	// launch its first child then (zero when disabled).
+	NextPeriodicLaunch time.Time `json:",omitzero"`
 }
 
 // GroupPlan is what a submission would do to one task group (placement.GroupPlan).
