@@ -53,6 +53,10 @@ saying why. -detach submits and exits at once.`,
 			if detach {
 				return nil
 			}
+			if job.Periodic != nil {
+				// A parent places nothing: say when it launches, as nomad job run does.
+				return printNextLaunch(cmd.Context(), out, c, resp.JobID)
+			}
 			ctx, cancel := context.WithTimeout(cmd.Context(), timeout)
 			defer cancel()
 			return monitor(ctx, out, c, resp.JobID, resp.Version)
@@ -63,6 +67,21 @@ saying why. -detach submits and exits at once.`,
 	vf.add(cmd)
 	f.add(cmd)
 	return cmd
+}
+
+// printNextLaunch says when a periodic job launches its next child.
+func printNextLaunch(ctx context.Context, out io.Writer, c *api.Client, id string) error {
+	j, err := c.Job(ctx, id)
+	if err != nil {
+		return err
+	}
+	if j.NextLaunch.IsZero() {
+		fmt.Fprintf(out, "==> Periodic job %q launches nothing (periodic { enabled = false })\n", id)
+		return nil
+	}
+	fmt.Fprintf(out, "==> Periodic job %q: next launch %s (in %s); follow with: peer job status %s\n", id,
+		j.NextLaunch.UTC().Format("2006-01-02T15:04:05Z"), time.Until(j.NextLaunch).Round(time.Second), id)
+	return nil
 }
 
 // errUnplaced is returned (exit 2, the reasons printed) when the job cannot be placed.

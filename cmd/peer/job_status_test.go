@@ -2,6 +2,10 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -53,5 +57,20 @@ func TestParentStatusShowsNextLaunchAndChildren(t *testing.T) {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("missing %q in\n%s", want, b.String())
 		}
+	}
+}
+
+func TestRunOfPeriodicJobSaysNextLaunch(t *testing.T) {
+	next := time.Now().Add(90 * time.Second).UTC().Truncate(time.Second)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		json.NewEncoder(w).Encode(api.Job{Job: &jobspec.Job{ID: "report"}, NextLaunch: next})
+	}))
+	defer srv.Close()
+	var b bytes.Buffer
+	if err := printNextLaunch(context.Background(), &b, api.NewClient(srv.URL), "report"); err != nil {
+		t.Fatal(err)
+	}
+	if want := `Periodic job "report": next launch ` + next.Format("2006-01-02T15:04:05Z"); !strings.Contains(b.String(), want) {
+		t.Errorf("got %q, want it to contain %q", b.String(), want)
 	}
 }
