@@ -9,10 +9,9 @@ import (
 var taskSpec = spec{
 	attrs: []string{"driver", "env", "user", "kill_timeout", "kill_signal", "meta", "leader"},
 	blocks: []string{"config", "env", "resources", "restart", "meta", "service", "constraint",
-		"affinity", "template", "lifecycle", "volume_mount"},
+		"affinity", "template", "lifecycle", "volume_mount", "artifact"},
 	ignored: map[string]string{
-		"artifact": "artifacts are not downloaded by Shoal yet; bake them into the image",
-		"vault":    whyConsul, "consul": whyConsul, "identity": whyIdentity,
+		"vault": whyConsul, "consul": whyConsul, "identity": whyIdentity,
 		"logs":       "Shoal rotates task logs with its own limits",
 		"csi_plugin": whyNotYet, "dispatch_payload": whyNotYet, "scaling": whyNotYet,
 		"shutdown_delay": whyNotYet, "kind": whyConsul, "max_kill_timeout": whyNotYet,
@@ -90,6 +89,9 @@ func (p *parser) decodeTask(blk *hclsyntax.Block, g *Group, gpath string) *Task 
 	for i, tb := range blocks(b, "template") {
 		t.Templates = append(t.Templates, p.template(tb, path, i))
 	}
+	for i, ab := range blocks(b, "artifact") {
+		t.Artifacts = append(t.Artifacts, p.artifact(ab, path, i))
+	}
 	for i, vb := range blocks(b, "volume_mount") {
 		t.VolumeMounts = append(t.VolumeMounts, p.volumeMount(vb, path, i))
 	}
@@ -123,7 +125,7 @@ func (p *parser) template(blk *hclsyntax.Block, path string, i int) Template {
 			"change_signal", "splay"},
 		blocks: []string{"change_script"},
 		ignored: map[string]string{
-			"source": "templates from files need artifacts, which Shoal does not download; put the template in data",
+			"source": "template source files are not read yet (not even from an artifact); put the template in data",
 			"wait":   "a template re-renders as soon as a service it reads changes, then waits up to splay",
 			"uid":    whyNotYet, "gid": whyNotYet,
 			"error_on_missing_key": "a missing key renders as <no value>, as Go's text/template does",

@@ -225,6 +225,17 @@ func (j *Job) canonicalizeGroup(g *Group) {
 		c := &t.Config
 		c.Args, c.Entrypoint, c.Ports = nilIfNone(c.Args), nilIfNone(c.Entrypoint), nilIfNone(c.Ports)
 		t.VolumeMounts = nilIfNone(t.VolumeMounts)
+		t.Artifacts = nilIfNone(t.Artifacts)
+		for i := range t.Artifacts {
+			a := &t.Artifacts[i]
+			if a.Mode == "" {
+				a.Mode = ArtifactModeAny
+			}
+			if a.Destination == "" {
+				a.Destination = defaultArtifactDest
+			}
+			a.Options, a.Headers = nilIfEmpty(a.Options), nilIfEmpty(a.Headers)
+		}
 		for i := range t.VolumeMounts {
 			if t.VolumeMounts[i].PropagationMode == "" {
 				t.VolumeMounts[i].PropagationMode = PropagationPrivate

@@ -76,6 +76,9 @@ type Task struct {
 	Restart     *RestartPolicy    `json:"RestartPolicy,omitempty" codec:"restart"`
 	Leader      bool              `json:"Leader,omitempty" codec:"leader"`
 	Templates   []Template        `json:"Templates,omitempty" codec:"tmpl"`
+	// Artifacts are fetched into the task directory before its templates render.
+	// omitempty keeps the encoding, and so the hash, of jobs without any as it was.
+	Artifacts []Artifact `json:"Artifacts,omitempty" codec:"arts,omitempty"`
 	// VolumeMounts mount the group's volumes into the task.
 	VolumeMounts []VolumeMount `json:"VolumeMounts,omitempty" codec:"vmounts"`
 	// Lifecycle places the task before, beside or after its group's main tasks;

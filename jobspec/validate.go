@@ -434,6 +434,7 @@ func (v *validator) task(g *Group, t *Task, ports map[string]bool) {
 	}
 	v.nonNegative(field(path, "kill_timeout"), t.KillTimeout)
 	v.templates(path, t.Templates)
+	v.artifacts(path, t.Artifacts)
 	v.volumeMounts(g, path, t.VolumeMounts)
 	if t.KillSignal != "" {
 		v.oneOf(field(path, "kill_signal"), "kill_signal", t.KillSignal, signals)
