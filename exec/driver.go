@@ -247,6 +247,11 @@ func (d *Driver) Start(ctx context.Context, spec TaskSpec) (_ *Task, retErr erro
 			}
 		}
 	}
+	if s.Stage != "" {
+		if err := moveStage(s.Stage, dir, l.uid, l.gid); err != nil {
+			return nil, fmt.Errorf("starting task %q: %w", s.ID, err)
+		}
+	}
 	if err := writeFiles(dir, s.Files, l.uid, l.gid); err != nil {
 		return nil, fmt.Errorf("starting task %q: %w", s.ID, err)
 	}

@@ -50,6 +50,7 @@ type TaskSpec struct {
 	NetNS        string            // join this network namespace (a path, e.g. a bind-mounted nsfs file) instead of a new one
 	Hostname     string            // default: the task ID (first 63 characters)
 	Files        []File            // written into the task directory before the task starts (rendered templates)
+	Stage        string            // a host directory laid out as the task directory (local/, secrets/): moved into it before Files (fetched artifacts); "": none
 	Mounts       []Mount           // host directories bound into the task (host volumes)
 }
 
@@ -118,6 +119,9 @@ func (s *TaskSpec) validate() error {
 		if !f.inTaskDir() {
 			bad("file", strconv.Quote(f.Path), "must be a path under local/ or secrets/ of the task directory")
 		}
+	}
+	if s.Stage != "" && !filepath.IsAbs(s.Stage) {
+		bad("stage", strconv.Quote(s.Stage), "must be an absolute path")
 	}
 	s.validateMounts(bad)
 	if s.WorkDir != "" && !strings.HasPrefix(s.WorkDir, "/") {
