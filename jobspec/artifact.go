@@ -262,7 +262,7 @@ func (a Artifact) resolve(parsing bool) (FetchSpec, []artifactProblem) {
 		bad("mode", quote(fs.Mode), "mode \"file\" saves one file, but the source is a %s archive; set options { archive = false } to save the archive itself, or mode = \"any\" to unpack it into destination", fs.Archive)
 	case fs.Mode == ArtifactModeDir && fs.Archive == "" && known && src != "":
 		bad("mode", quote(fs.Mode), "mode \"dir\" unpacks an archive, but the source is not one (accepted: %s by extension, or options { archive = \"FORMAT\" }); use mode = \"any\" to save the file", acceptedList(ArchiveFormats))
-	case fs.Mode == ArtifactModeAny && fs.Archive == "" && fs.URL != nil && (fs.URL.Path == "" || strings.HasSuffix(fs.URL.Path, "/")):
+	case fs.Mode != ArtifactModeFile && fs.URL != nil && fileName(fs.URL.Path, fs.Archive) == "" && (fs.Archive == "" || single):
 		bad("source", quote(src), "the URL's path names no file to save it as; set mode = \"file\" and destination = \"local/NAME\"")
 	}
 
@@ -296,6 +296,25 @@ func (a Artifact) resolve(parsing bool) (FetchSpec, []artifactProblem) {
 		}
 	}
 	return fs, probs
+}
+
+// ArtifactFileName is the name under which an artifact that is one file (not an
+// archive to unpack) is saved in its destination directory: the URL path's base
+// name, without the .gz or .bz2 it is decompressed from; "" if there is none.
+func ArtifactFileName(fs FetchSpec) string { return fileName(fs.URL.Path, fs.Archive) }
+
+func fileName(urlPath, archive string) string {
+	if strings.HasSuffix(urlPath, "/") {
+		return ""
+	}
+	base := path.Base(urlPath)
+	if (archive == "gz" || archive == "bz2") && strings.HasSuffix(strings.ToLower(base), "."+archive) {
+		base = base[:len(base)-len(archive)-1]
+	}
+	if base == "" || base == "." || base == ".." || base == "/" {
+		return ""
+	}
+	return base
 }
 
 // archiveOf is the archive format a path's extension names (the longest match), or "".

@@ -34,6 +34,10 @@ func genJob(t *rapid.T) *Job {
 				Env:         smap.Draw(t, "env"),
 				Resources:   Resources{CPU: rapid.IntRange(-1, 4000).Draw(t, "cpu"), MemoryMB: rapid.IntRange(-1, 4000).Draw(t, "mem")},
 				KillTimeout: dur.Draw(t, "kill")})
+			if rapid.Bool().Draw(t, "fetches") {
+				g.Tasks[k].Artifacts = []Artifact{{Source: str.Draw(t, "src"), Mode: str.Draw(t, "amode"), Destination: str.Draw(t, "adest"),
+					Options: smap.Draw(t, "aopts"), Headers: smap.Draw(t, "ahdrs")}}
+			}
 			if rapid.Bool().Draw(t, "hooked") {
 				g.Tasks[k].Lifecycle = &Lifecycle{Hook: rapid.SampledFrom(append(lifecycleHooks, "")).Draw(t, "hook"),
 					Sidecar: rapid.Bool().Draw(t, "sidecar")}
