@@ -147,6 +147,7 @@ func (n *Node) newLocalRunner(rec allocRecord, job *jobspec.Job, g *jobspec.Grou
 		r.bridge, r.bridgeErr = n.bridge, n.bridgeErr
 	}
 	r.hostVolumes = n.cfg.HostVolumes
+	r.artifacts = artifactFetcher{client: n.artifactClient, dir: artifactStageDir(n.cfg.DataDir), attrs: n.fp.Attributes}
 	return r
 }
 

@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"runtime"
 	"strconv"
@@ -41,6 +42,8 @@ type Node struct {
 	store *Store
 	g     *gossip.Peer
 	drv   *exec.Driver
+
+	artifactClient *http.Client // the tasks' artifact downloads
 
 	bridge    bridgeNet // bridge networking; nil when the peer has none (bridgeErr says why)
 	bridgeErr error
@@ -136,6 +139,8 @@ func New(cfg Config) (_ *Node, retErr error) {
 		eligible: true,
 		starts:   make(chan struct{}, 2*runtime.NumCPU()),
 		portRand: rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
+
+		artifactClient: newArtifactClient(),
 	}
 	n.fp.Attributes["node.unique.id"] = id
 	if epochs, err := store.Epochs(); err == nil {
@@ -152,6 +157,8 @@ func New(cfg Config) (_ *Node, retErr error) {
 	if n.drv, err = exec.New(drvCfg); err != nil {
 		return nil, err
 	}
+	// Staged artifacts a killed peer left behind: no start will pick them up.
+	_ = os.RemoveAll(artifactStageDir(cfg.DataDir))
 	n.openBridge()
 
 	if n.g, err = gossip.New(n.gossipConfig()); err != nil {

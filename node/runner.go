@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -46,6 +47,7 @@ type runner struct {
 	allocDir  string                // the shared allocation directory on the host, made by run, bound at /alloc ("": none)
 	checks    []checkSpec           // the group's service checks, resolved to addresses
 	services  serviceLookup         // what templates' nomadService and nomadServices see
+	artifacts artifactFetcher       // fetches the tasks' artifacts before each start
 
 	// changes waits until the peer's view of the cluster has changed past an index
 	// (nil: templates are rendered only when their task starts).
@@ -475,6 +477,31 @@ func (r *runner) start(ctx context.Context, t *jobspec.Task, quit <-chan struct{
 	spec, err := r.spec(t)
 	if err != nil {
 		return nil, nil, err
+	}
+	if len(t.Artifacts) > 0 {
+		// Before the templates, as in Nomad. Stopping the task cancels the download.
+		fetchCtx, cancel := context.WithCancel(ctx)
+		go func() {
+			select {
+			case <-quit:
+				cancel()
+			case <-fetchCtx.Done():
+			}
+		}()
+		stage, err := r.artifacts.fetch(fetchCtx, t.Name, t.Artifacts, spec.Env)
+		cancel()
+		select {
+		case <-quit:
+			if err != nil {
+				return nil, nil, errors.New("stopped before it started")
+			}
+		default:
+		}
+		if err != nil {
+			return nil, nil, err // the restart policy retries, as after a failed image pull
+		}
+		defer os.RemoveAll(stage) // the driver moved what it holds
+		spec.Stage = stage
 	}
 	files, vars, err := renderTemplates(t.Name, t.Templates, spec.Env, r.services)
 	if err != nil {
