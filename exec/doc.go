@@ -31,7 +31,8 @@
 //
 //	DataDir/images/<alg>-<digest>/rootfs   an image's layers flattened once (whiteouts applied), shared read-only
 //	DataDir/images/<alg>-<digest>/image.json
-//	DataDir/tasks/<id>/{local,secrets,tmp} bound at /local, /secrets, /tmp in the container
+//	DataDir/tasks/<id>/{local,secrets,tmp} bound at /local, /secrets, /tmp in the container; TaskSpec.Stage's
+//	                                       local/ and secrets/ (artifacts) are moved in, then Files written
 //	DataDir/tasks/<id>/logs/stdout[.N]     rotated output (stderr alike)
 //	DataDir/tasks/<id>/{upper,work,rootfs} the task's overlay (container kind, unless ReadOnlyRoot without Mounts)
 //	DataDir/tasks/<id>/rootfs              an exec task's own view of the host's /, when its Mounts need
