@@ -46,6 +46,32 @@ func TestDiffJobs(t *testing.T) {
 	if got := diffJobs(old, changed); !slices.Equal(got, want) {
 		t.Errorf("diff:\n got %q\nwant %q", got, want)
 	}
+
+	// An artifact added, then its checksum changed: the plan names the fields.
+	artifact := func(sum string) string {
+		return strings.Replace(base, `driver = "exec"`, `driver = "exec"
+      artifact {
+        source = "https://example.com/app.tgz"
+        options {
+          checksum = "md5:`+sum+`"
+        }
+      }`, 1)
+	}
+	sumA, sumB := strings.Repeat("a", 32), strings.Repeat("b", 32)
+	withA := load(artifact(sumA))
+	want = []string{
+		`+ TaskGroups[0].Tasks[0].Artifacts[0].GetterMode: "any"`,
+		`+ TaskGroups[0].Tasks[0].Artifacts[0].GetterOptions.checksum: "md5:` + sumA + `"`,
+		`+ TaskGroups[0].Tasks[0].Artifacts[0].GetterSource: "https://example.com/app.tgz"`,
+		`+ TaskGroups[0].Tasks[0].Artifacts[0].RelativeDest: "local/"`,
+	}
+	if got := diffJobs(old, withA); !slices.Equal(got, want) {
+		t.Errorf("artifact added, diff:\n got %q\nwant %q", got, want)
+	}
+	want = []string{`~ TaskGroups[0].Tasks[0].Artifacts[0].GetterOptions.checksum: "md5:` + sumA + `" => "md5:` + sumB + `"`}
+	if got := diffJobs(withA, load(artifact(sumB))); !slices.Equal(got, want) {
+		t.Errorf("checksum changed, diff:\n got %q\nwant %q", got, want)
+	}
 }
 
 func TestDiffPeriodicJobs(t *testing.T) {
