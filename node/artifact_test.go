@@ -74,8 +74,19 @@ func TestArtifacts(t *testing.T) {
 	zipw.Close()
 	hello := []byte("hello, artifact\n")
 	files := map[string][]byte{"/hello.txt": hello, "/app-1.2.tar.gz": tgz.Bytes(), "/conf.zip": zipped.Bytes()}
-	var flaky atomic.Int32 // /flaky.txt fails its first request
+	var flaky atomic.Int32            // /flaky.txt fails its first request
+	hanging := make(chan struct{}, 1) // /hang sends its headers, then nothing until the client goes
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/hang" {
+			w.WriteHeader(http.StatusOK)
+			w.(http.Flusher).Flush()
+			select {
+			case hanging <- struct{}{}:
+			default:
+			}
+			<-r.Context().Done()
+			return
+		}
 		if r.URL.Path == "/flaky.txt" && flaky.Add(1) == 1 {
 			http.Error(w, "try again", http.StatusServiceUnavailable)
 			return
@@ -170,6 +181,25 @@ func TestArtifacts(t *testing.T) {
 		a := ended("retry")
 		if s := a.TaskStates["t"]; a.ClientStatus != "complete" || s.Restarts != 1 {
 			t.Errorf("allocation %s, task %+v; want complete after one restart (the first fetch got 503)", a.ClientStatus, s)
+		}
+	})
+
+	t.Run("stopping the job cancels a download and the task ends stopped, not failed", func(t *testing.T) {
+		submit(t, p, artifactJob("slow", "echo started", fmt.Sprintf(`
+      artifact {
+        source = "%s/hang"
+      }`, srv.URL)))
+		select {
+		case <-hanging:
+		case <-time.After(30 * time.Second):
+			t.Fatal("the peer never asked for the artifact")
+		}
+		if err := p.StopJob(ctx, "slow", false); err != nil {
+			t.Fatal(err)
+		}
+		a := ended("slow")
+		if s := a.TaskStates["t"]; a.ClientStatus != "complete" || s.Failed || s.Message != "stopped before it started" {
+			t.Errorf("allocation %s, task %+v; want complete, the task stopped before it started", a.ClientStatus, s)
 		}
 	})
 
