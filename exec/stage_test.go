@@ -1,6 +1,7 @@
 package exec
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -72,6 +73,63 @@ func TestMoveStage(t *testing.T) {
 			t.Errorf("%s: error %v, want a refusal naming local/ and secrets/", name, err)
 		}
 	}
+}
+
+// A restart keeps the task's local/: links the task planted there do not redirect
+// what is staged over them.
+func TestMoveStageOverLinksTheTaskLeft(t *testing.T) {
+	dir, outside := t.TempDir(), t.TempDir()
+	for _, sub := range []string{"local", "secrets"} {
+		if err := os.Mkdir(filepath.Join(dir, sub), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	victim := filepath.Join(outside, "victim")
+	if err := os.WriteFile(victim, []byte("keep me"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for link, target := range map[string]string{"local/app": outside, "local/conf.ini": victim, "secrets/d": "/etc"} {
+		if err := os.Symlink(target, filepath.Join(dir, link)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	stage := stageTree(t, map[string]string{"local/app/victim": "overwritten?", "local/conf.ini": "[app]\n", "secrets/d/passwd": "x"})
+	if err := moveStage(stage, dir, os.Getuid(), os.Getgid()); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(victim); string(b) != "keep me" {
+		t.Errorf("the file outside the task dir now holds %q", b)
+	}
+	if fi, _ := os.Stat(victim); fi.Mode().Perm() != 0o600 {
+		t.Errorf("the file outside the task dir now has mode %v", fi.Mode().Perm())
+	}
+	got := tree(t, dir)
+	want := map[string]string{"local/": "dir", "local/app/": "dir", "local/app/victim": "overwritten?", "local/conf.ini": "[app]\n",
+		"secrets/": "dir", "secrets/d/": "dir", "secrets/d/passwd": "x"}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("task dir\n%v\nwant\n%v", got, want)
+	}
+}
+
+// tree lists the regular files (with their content) and directories under dir.
+func tree(t *testing.T, dir string) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		rel, _ := filepath.Rel(dir, p)
+		switch {
+		case err != nil || rel == ".":
+		case d.IsDir():
+			out[rel+"/"] = "dir"
+		case d.Type()&os.ModeSymlink != 0:
+			out[rel] = "link"
+		default:
+			b, _ := os.ReadFile(p)
+			out[rel] = string(b)
+		}
+		return nil
+	})
+	return out
 }
 
 // A staged file is in the task's /local when it starts, owned by the task's user.
