@@ -1,6 +1,7 @@
 package placement
 
 import (
+	"sort"
 	"time"
 
 	"github.com/shoal-sched/shoal/jobspec"
@@ -25,6 +26,8 @@ type PeriodicInput struct {
 	// over (Nomad's periodic launch record starts at the job's registration).
 	Since time.Time
 	Now   time.Time
+	// Retention is how long a finished child stays in the catalog (0: for ever).
+	Retention time.Duration
 }
 
 // PeriodicResult is what to do now.
@@ -33,6 +36,10 @@ type PeriodicResult struct {
 	CatchUp bool      // Launch makes up for a tick that passed while no peer coordinated the job
 	Skipped time.Time // a due tick not launched because a child is live (prohibit_overlap)
 	Next    time.Time // the next tick to wait for; zero when the job launches nothing
+	// Purge are the ticks of finished children older than Retention, to remove from
+	// the catalog (Nomad's job garbage collection). The newest child is always kept:
+	// it tells a coordinator that takes over which tick was launched last.
+	Purge []time.Time
 }
 
 // Periodic decides the launches of a periodic parent, as Nomad's periodic
@@ -45,10 +52,11 @@ type PeriodicResult struct {
 // child already is never launched again. Periodic is pure.
 func Periodic(in PeriodicInput) PeriodicResult {
 	p := in.Job.Periodic
+	purge := expired(in.Children, in.Now, in.Retention)
 	if in.Stopped || !p.IsEnabled() {
-		return PeriodicResult{}
+		return PeriodicResult{Purge: purge}
 	}
-	res := PeriodicResult{Next: p.Next(in.Now)}
+	res := PeriodicResult{Next: p.Next(in.Now), Purge: purge}
 	var due time.Time
 	if in.Next.IsZero() {
 		last := in.Since
@@ -80,4 +88,26 @@ func Periodic(in PeriodicInput) PeriodicResult {
 	}
 	res.Launch = due
 	return res
+}
+
+// expired lists the finished children launched more than retention before now,
+// all but the newest child, oldest first.
+func expired(children []PeriodicChild, now time.Time, retention time.Duration) []time.Time {
+	if retention <= 0 || len(children) < 2 {
+		return nil
+	}
+	newest := children[0].Launch
+	for _, c := range children {
+		if c.Launch.After(newest) {
+			newest = c.Launch
+		}
+	}
+	var out []time.Time
+	for _, c := range children {
+		if !c.Live && !c.Launch.Equal(newest) && now.Sub(c.Launch) > retention {
+			out = append(out, c.Launch)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Before(out[j]) })
+	return out
 }

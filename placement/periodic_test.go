@@ -73,3 +73,35 @@ func TestPeriodic(t *testing.T) {
 		})
 	}
 }
+
+func TestPeriodicPurgesOldFinishedChildren(t *testing.T) {
+	at := func(h int) time.Time { return time.Date(2026, 11, 30, h, 0, 0, 0, time.UTC) }
+	job := &jobspec.Job{ID: "p", Type: jobspec.TypeBatch, Periodic: &jobspec.Periodic{Specs: []string{"@hourly"}}}
+	children := []PeriodicChild{
+		{Launch: at(1)}, {Launch: at(2), Live: true}, {Launch: at(3)}, {Launch: at(6)}, {Launch: at(7)},
+	}
+	for _, tc := range []struct {
+		name      string
+		children  []PeriodicChild
+		stopped   bool
+		retention time.Duration
+		want      []time.Time
+	}{
+		{name: "finished and older than the retention; a live one stays", children: children, retention: 4 * time.Hour, want: []time.Time{at(1), at(3)}},
+		{name: "a stopped parent's children too", children: children, stopped: true, retention: 4 * time.Hour, want: []time.Time{at(1), at(3)}},
+		{name: "the newest child stays however old", children: []PeriodicChild{{Launch: at(1)}, {Launch: at(2)}}, retention: time.Hour, want: []time.Time{at(1)}},
+		{name: "no retention: kept for ever", children: children},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := Periodic(PeriodicInput{Job: job, Stopped: tc.stopped, Next: at(9), Children: tc.children, Now: at(8), Retention: tc.retention}).Purge
+			if len(got) != len(tc.want) {
+				t.Fatalf("purge %v, want %v", got, tc.want)
+			}
+			for i := range got {
+				if !got[i].Equal(tc.want[i]) {
+					t.Fatalf("purge %v, want %v", got, tc.want)
+				}
+			}
+		})
+	}
+}
