@@ -334,23 +334,19 @@ func metaFromLabels(labels []string) (taskMeta, error) {
 // writeFiles writes a task's files into its directory, owned by its user. The paths
 // were checked to stay under local/ or secrets/; subdirectories are created.
 func writeFiles(dir string, files []File, uid, gid int) error {
+	if len(files) == 0 {
+		return nil
+	}
+	// A restart keeps local/ and secrets/ with whatever links the task left there:
+	// every path is resolved inside the directory (see writeInRoot).
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
 	for _, f := range files {
-		p := filepath.Join(dir, filepath.Clean(f.Path))
-		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-			return err
-		}
-		mode := f.Mode
-		if mode == 0 {
-			mode = 0o644
-		}
-		if err := os.WriteFile(p, f.Data, mode); err != nil {
+		if err := writeInRoot(root, f, uid, gid); err != nil {
 			return fmt.Errorf("writing %s: %w", f.Path, err)
-		}
-		if err := os.Chmod(p, mode); err != nil { // WriteFile's mode is masked by the umask
-			return err
-		}
-		if err := os.Chown(p, uid, gid); err != nil {
-			return err
 		}
 	}
 	return nil

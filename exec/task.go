@@ -98,14 +98,16 @@ func (t *Task) WriteFiles(files []File) error {
 	}
 	defer root.Close()
 	for _, f := range files {
-		if err := writeInRoot(root, f); err != nil {
+		if err := writeInRoot(root, f, -1, -1); err != nil {
 			return fmt.Errorf("task %q: writing %s: %w", t.meta.ID, f.Path, err)
 		}
 	}
 	return nil
 }
 
-func writeInRoot(root *os.Root, f File) error {
+// writeInRoot writes f inside root, replacing what is at its path (a link too,
+// never followed), owned by uid:gid, or by the replaced file's owner when uid < 0.
+func writeInRoot(root *os.Root, f File, uid, gid int) error {
 	if !f.inTaskDir() {
 		return errors.New("not a path under local/ or secrets/")
 	}
@@ -114,8 +116,7 @@ func writeInRoot(root *os.Root, f File) error {
 	if mode == 0 {
 		mode = 0o644
 	}
-	uid, gid := -1, -1
-	if fi, err := root.Lstat(p); err == nil {
+	if fi, err := root.Lstat(p); err == nil && uid < 0 {
 		if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 			uid, gid = int(st.Uid), int(st.Gid)
 		}

@@ -39,7 +39,7 @@ func TestWriteInRoot(t *testing.T) {
 	}
 	defer root.Close()
 
-	if err := writeInRoot(root, File{Path: "local/app.conf", Data: []byte("new"), Mode: 0o640}); err != nil {
+	if err := writeInRoot(root, File{Path: "local/app.conf", Data: []byte("new"), Mode: 0o640}, -1, -1); err != nil {
 		t.Fatal(err)
 	}
 	fi, err := os.Stat(filepath.Join(dir, "local/app.conf"))
@@ -54,21 +54,37 @@ func TestWriteInRoot(t *testing.T) {
 	}
 
 	// A symlink as the file itself is replaced, not followed.
-	if err := writeInRoot(root, File{Path: "local/link", Data: []byte("x")}); err != nil {
+	if err := writeInRoot(root, File{Path: "local/link", Data: []byte("x")}, -1, -1); err != nil {
 		t.Fatal(err)
 	}
 	if b, _ := os.ReadFile(secret); string(b) != "host file" {
 		t.Errorf("the host file behind the task's symlink became %q", b)
 	}
 	// A symlinked directory leading out is refused.
-	if err := writeInRoot(root, File{Path: "local/sub/x", Data: []byte("x")}); err == nil {
+	if err := writeInRoot(root, File{Path: "local/sub/x", Data: []byte("x")}, -1, -1); err == nil {
 		t.Errorf("writing through local/sub -> %s: no error", outside)
 	}
 	if _, err := os.Stat(filepath.Join(outside, "x")); err == nil {
 		t.Errorf("a file was written outside the task directory")
 	}
-	if err := writeInRoot(root, File{Path: "../x", Data: []byte("x")}); err == nil {
+	if err := writeInRoot(root, File{Path: "../x", Data: []byte("x")}, -1, -1); err == nil {
 		t.Errorf("writing ../x: no error")
+	}
+	// At a start, files get the task's user (writeFiles), links planted by an earlier
+	// run of the task included.
+	if err := os.Symlink(secret, filepath.Join(dir, "secrets/planted")); err != nil {
+		t.Fatal(err)
+	}
+	if err := writeFiles(dir, []File{{Path: "secrets/planted", Data: []byte("tpl")}}, 4321, 4322); err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := os.ReadFile(secret); string(b) != "host file" {
+		t.Errorf("writeFiles wrote through a planted link: the host file became %q", b)
+	}
+	if fi, err := os.Lstat(filepath.Join(dir, "secrets/planted")); err != nil || !fi.Mode().IsRegular() {
+		t.Errorf("secrets/planted: %v %v, want a regular file", fi, err)
+	} else if uid, gid := owner(fi); uid != 4321 || gid != 4322 {
+		t.Errorf("secrets/planted owned by %d:%d, want the task's 4321:4322", uid, gid)
 	}
 	if left, _ := filepath.Glob(filepath.Join(dir, "local", ".*.new")); len(left) > 0 {
 		t.Errorf("temporary files left: %v", left)
