@@ -1,7 +1,9 @@
 package node
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 
@@ -33,13 +35,27 @@ func allocDirPath(dataDir, allocID string) string {
 // makeAllocDir makes the directory and its data/ and tmp/, once per allocation (a
 // restarted peer finds them there). Every task may write: they run as any user (exec
 // tasks as nobody), so the directories are world-writable and sticky, like /tmp.
+// What is inside the directory is the tasks': data/ and tmp/ are reached inside it
+// (os.Root), so that a link a task left in their place cannot have the peer change
+// the mode of a host directory.
 func makeAllocDir(dir string) error {
-	for _, d := range []string{dir, filepath.Join(dir, "data"), filepath.Join(dir, "tmp")} {
-		if err := os.MkdirAll(d, 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("making the shared allocation directory: %w", err)
+	}
+	if err := os.Chmod(dir, 0o777|os.ModeSticky); err != nil {
+		return fmt.Errorf("making the shared allocation directory: %w", err)
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return fmt.Errorf("making the shared allocation directory: %w", err)
+	}
+	defer root.Close()
+	for _, sub := range []string{"data", "tmp"} {
+		if err := root.Mkdir(sub, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
 			return fmt.Errorf("making the shared allocation directory: %w", err)
 		}
-		if err := os.Chmod(d, 0o777|os.ModeSticky); err != nil {
-			return fmt.Errorf("making the shared allocation directory: %w", err)
+		if err := root.Chmod(sub, 0o777|os.ModeSticky); err != nil {
+			return fmt.Errorf("making the shared allocation directory: %s: %w", sub, err)
 		}
 	}
 	return nil
