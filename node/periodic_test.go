@@ -41,13 +41,14 @@ func periodicJob(id, cron string, overlap bool, run string) string {
 }
 
 // children reads a parent's children, oldest first.
-func children(t *testing.T, via *api.Client, parent string) []api.JobListStub {
-	t.Helper()
+// children lists a parent's children as the peer via sees them (an error while the
+// parent has not reached it yet).
+func children(via *api.Client, parent string) ([]api.JobListStub, error) {
 	j, err := via.Job(context.Background(), parent)
 	if err != nil {
-		t.Fatalf("reading %s: %v", parent, err)
+		return nil, fmt.Errorf("reading %s: %w", parent, err)
 	}
-	return j.Children
+	return j.Children, nil
 }
 
 func tickOf(t *testing.T, id string) time.Time {
@@ -128,7 +129,10 @@ func TestPeriodicJob(t *testing.T) {
 
 	var cs []api.JobListStub
 	c.waitFor(30*time.Second, "3 children of tick done", func() (bool, string) {
-		cs = children(t, c.peers[2].client, "tick")
+		var err error
+		if cs, err = children(c.peers[2].client, "tick"); err != nil {
+			return false, err.Error()
+		}
 		done := len(cs) - len(liveChildren(cs))
 		return done >= 3, describeChildren(cs)
 	})
@@ -176,7 +180,10 @@ func TestPeriodicJob(t *testing.T) {
 	c.waitDown(victim)
 	via = c.any(victim)
 	c.waitFor(30*time.Second, "a child launched by another peer after the kill", func() (bool, string) {
-		cs = children(t, via, "tick")
+		var err error
+		if cs, err = children(via, "tick"); err != nil {
+			return false, err.Error()
+		}
 		by = launchers(c)
 		for _, ch := range cs {
 			if tickOf(t, ch.ID).After(killedAt) && len(by[ch.ID]) > 0 && by[ch.ID][0] != c.peers[victim].name {
@@ -193,7 +200,10 @@ func TestPeriodicJob(t *testing.T) {
 	stoppedAt := time.Now()
 	time.Sleep(6 * time.Second) // three periods: when launches would have happened
 	c.waitFor(30*time.Second, "every child of tick done", func() (bool, string) {
-		cs = children(t, via, "tick")
+		var err error
+		if cs, err = children(via, "tick"); err != nil {
+			return false, err.Error()
+		}
 		return len(liveChildren(cs)) == 0, describeChildren(cs)
 	})
 	for _, ch := range cs {
@@ -231,7 +241,10 @@ func TestPeriodicOverlapAndForce(t *testing.T) {
 	submit(t, via, periodicJob("slow", "* * * * * * *", true, "2"))
 	var cs []api.JobListStub
 	c.waitFor(30*time.Second, "3 children of slow done", func() (bool, string) {
-		cs = children(t, via, "slow")
+		var err error
+		if cs, err = children(via, "slow"); err != nil {
+			return false, err.Error()
+		}
 		return len(cs)-len(liveChildren(cs)) >= 3, describeChildren(cs)
 	})
 	if err := via.StopJob(ctx, "slow", false); err != nil {
@@ -292,7 +305,10 @@ func TestPeriodicOverlapAndForce(t *testing.T) {
 		}
 	}
 	c.waitFor(30*time.Second, "the forced children stopped", func() (bool, string) {
-		cs = children(t, via, "rare")
+		var err error
+		if cs, err = children(via, "rare"); err != nil {
+			return false, err.Error()
+		}
 		return len(cs) == 2 && len(liveChildren(cs)) == 0, describeChildren(cs)
 	})
 
