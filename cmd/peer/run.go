@@ -6,7 +6,6 @@ import (
 	"maps"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/spf13/cobra"
 
@@ -26,10 +25,6 @@ type runFlags struct {
 	class                        string
 	hostVolumes                  []string
 }
-
-// startupSettle is how long after it starts the peer lets go of the pages of its
-// binary that start-up used (adviseBinary).
-const startupSettle = 2 * time.Second
 
 func newRunCmd() *cobra.Command {
 	var f runFlags
@@ -83,17 +78,6 @@ SIGKILL and restarted with the same data dir reattaches to its running tasks.`,
 				return err
 			}
 			fmt.Fprintf(cmd.ErrOrStderr(), "==> Shoal peer %q (id %s) running; API on http://%s\n", cfg.Name, n.ID(), n.HTTPAddr())
-			if os.Getenv("SHOAL_NO_MADVISE") == "" {
-				go func() {
-					// Once start-up (package initialisation, config, store, fingerprint,
-					// joining) is over, its code need not stay mapped.
-					select {
-					case <-time.After(startupSettle):
-						_ = adviseBinary() // best effort: only memory use depends on it
-					case <-cmd.Context().Done():
-					}
-				}()
-			}
 			return n.Run(cmd.Context())
 		},
 	}
