@@ -19,7 +19,7 @@ const ctlJob = `job "ctl" {
       driver       = "exec"
       kill_timeout = "200ms"
       config {
-        command = "/bin/sh"
+        command = "/bin/bash" # dash can lose a trapped signal that arrives while it forks
         args    = ["-c", "echo start; trap 'echo usr1' USR1; while :; do sleep 0.1; done"]
       }
       resources {

@@ -141,7 +141,9 @@ const watcherJob = `job "watcher" {
     task "signalled" {
       driver = "exec"
       config {
-        command = "/bin/sh"
+        # bash, not dash: dash can lose a trapped signal that arrives while it forks
+        # (it then dies of it, or, as PID 1, ignores it).
+        command = "/bin/bash"
         args    = ["-c", "trap 'echo hup; cat /local/up.conf' HUP; echo start; cat /local/up.conf; while :; do sleep 0.1; done"]
       }
       template {
