@@ -212,3 +212,30 @@ func TestScriptCheck(t *testing.T) {
 		}
 	}
 }
+
+// TestSighupIgnoredAtStart: a peer started with SIGHUP ignored (nohup) does not pass
+// that on to its tasks: a task can trap SIGHUP, so `alloc signal -s SIGHUP` (and a
+// template's change_signal) reaches it.
+func TestSighupIgnoredAtStart(t *testing.T) {
+	c := newWrappedCluster(t, 1, "nohup")
+	p := c.peers[0].client
+	ctx := context.Background()
+	submit(t, p, strings.Replace(strings.Replace(ctlJob, `"ctl"`, `"hup"`, 1), "USR1", "HUP", -1))
+	var id string
+	c.waitFor(30*time.Second, "the task running", func() (bool, string) {
+		allocs, err := p.JobAllocs(ctx, "hup")
+		if err != nil || len(allocs) != 1 || allocs[0].ClientStatus != "running" {
+			return false, fmt.Sprint(allocs, err)
+		}
+		id = allocs[0].ID
+		out, err := stdout(p, id, "a")
+		return strings.Contains(out, "start"), fmt.Sprint(out, err)
+	})
+	if err := p.SignalAlloc(ctx, id, "a", "SIGHUP"); err != nil {
+		t.Fatal(err)
+	}
+	c.waitFor(10*time.Second, "the task trapping SIGHUP", func() (bool, string) {
+		out, err := stdout(p, id, "a")
+		return strings.Contains(out, "usr1"), fmt.Sprintf("%q %v", out, err)
+	})
+}

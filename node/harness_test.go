@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -85,6 +86,7 @@ type cluster struct {
 	net   string // "127.A.B." : peer i listens on net+(i+1)
 	peers []*proc
 	args  []string // more `peer run` arguments for every peer started from now on
+	wrap  []string // a command that runs each peer (e.g. nohup), or none
 }
 
 type proc struct {
@@ -106,10 +108,14 @@ func needPeers(t testing.TB) {
 }
 
 // newCluster starts n peers and waits until every one sees all n alive.
-func newCluster(t testing.TB, n int) *cluster {
+func newCluster(t testing.TB, n int) *cluster { return newWrappedCluster(t, n) }
+
+// newWrappedCluster is newCluster with every peer run by the command wrap (which must
+// exec the peer, so that its pid is the peer's).
+func newWrappedCluster(t testing.TB, n int, wrap ...string) *cluster {
 	needPeers(t)
 	clusterNo++
-	c := &cluster{t: t, dir: t.TempDir(), net: fmt.Sprintf("127.%d.%d.", addrOctet, clusterNo)}
+	c := &cluster{t: t, dir: t.TempDir(), net: fmt.Sprintf("127.%d.%d.", addrOctet, clusterNo), wrap: wrap}
 	t.Cleanup(c.shutdown)
 	start := time.Now()
 	for i := range n {
@@ -146,7 +152,8 @@ func (c *cluster) add(i int) *proc {
 	if err != nil {
 		c.t.Fatal(err)
 	}
-	p.cmd = exec.Command(peerBin, args...)
+	cmdline := append(append(slices.Clone(c.wrap), peerBin), args...)
+	p.cmd = exec.Command(cmdline[0], cmdline[1:]...)
 	p.cmd.Stdout, p.cmd.Stderr = logf, logf
 	if err := p.cmd.Start(); err != nil {
 		c.t.Fatalf("starting %s: %v", p.name, err)

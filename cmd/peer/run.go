@@ -5,7 +5,9 @@ import (
 	"log/slog"
 	"maps"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 
 	"github.com/spf13/cobra"
 
@@ -24,6 +26,22 @@ type runFlags struct {
 	logLevel, logFormat, encrypt string
 	class                        string
 	hostVolumes                  []string
+}
+
+// catchHangup catches SIGHUP for the peer's life, and ignores it (there is no
+// configuration to reload yet). A peer started with SIGHUP ignored (nohup, some
+// service managers) would otherwise pass that on to every task it starts: a task
+// could then neither be stopped by SIGHUP nor trap it (a shell cannot trap a signal
+// ignored on entry), and a template's change_signal = "SIGHUP" would do nothing. A
+// caught signal is reset to its default in the tasks, as exec does to every handler.
+func catchHangup(log *slog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	go func() {
+		for range hup {
+			log.Info("SIGHUP received: nothing to reload; SIGINT or SIGTERM leave the cluster")
+		}
+	}()
 }
 
 func newRunCmd() *cobra.Command {
@@ -72,6 +90,7 @@ SIGKILL and restarted with the same data dir reattaches to its running tasks.`,
 				h = slog.NewJSONHandler(os.Stderr, opts)
 			}
 			cfg.Logger = slog.New(h)
+			catchHangup(cfg.Logger)
 			node.Version = version
 			n, err := node.New(cfg)
 			if err != nil {
