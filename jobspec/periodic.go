@@ -127,7 +127,7 @@ func (p *parser) periodic(blk *hclsyntax.Block) *Periodic {
 	return pc
 }
 
-// canonicalizePeriodic fills in what a JSON job may leave out.
+// canonicalize fills in what a JSON job may leave out.
 func (p *Periodic) canonicalize() {
 	if p.Enabled == nil {
 		t := true
