@@ -20,6 +20,7 @@ import (
 	"path"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -394,7 +395,7 @@ type entry struct {
 // later (another entry, a template) lands outside either.
 func (e entry) write(root string) error {
 	name := strings.TrimPrefix(path.Clean("/"+e.name), "/")
-	if path.IsAbs(e.name) || hasDotDotPart(e.name) {
+	if path.IsAbs(e.name) || slices.Contains(strings.Split(e.name, "/"), "..") {
 		return fmt.Errorf("archive entry %q %w %s: entries must be relative paths without \"..\"", e.name, errEscape, root)
 	}
 	if name == "" || name == "." {
@@ -473,7 +474,7 @@ func linkInside(dir, target string) bool {
 			up++
 		}
 	}
-	if hasDotDotPart(strings.Join(parts[i:], "/")) {
+	if slices.Contains(parts[i:], "..") {
 		return false
 	}
 	depth := 0
@@ -481,13 +482,4 @@ func linkInside(dir, target string) bool {
 		depth = strings.Count(dir, "/") + 1
 	}
 	return up <= depth
-}
-
-func hasDotDotPart(p string) bool {
-	for _, part := range strings.Split(p, "/") {
-		if part == ".." {
-			return true
-		}
-	}
-	return false
 }
