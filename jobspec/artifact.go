@@ -256,7 +256,7 @@ func (a Artifact) resolve(parsing bool) (FetchSpec, []artifactProblem) {
 	if !contains(artifactModes, fs.Mode) {
 		bad("mode", quote(fs.Mode), "unknown mode %q; accepted: %s%s", fs.Mode, acceptedList(artifactModes), suggest(fs.Mode, artifactModes))
 	}
-	single := fs.Archive == "gz" || fs.Archive == "bz2"
+	single := compressedFile(fs.Archive)
 	switch {
 	case fs.Mode == ArtifactModeFile && fs.Archive != "" && !single:
 		bad("mode", quote(fs.Mode), "mode \"file\" saves one file, but the source is a %s archive; set options { archive = false } to save the archive itself, or mode = \"any\" to unpack it into destination", fs.Archive)
@@ -308,7 +308,7 @@ func fileName(urlPath, archive string) string {
 		return ""
 	}
 	base := path.Base(urlPath)
-	if (archive == "gz" || archive == "bz2") && strings.HasSuffix(strings.ToLower(base), "."+archive) {
+	if compressedFile(archive) && strings.HasSuffix(strings.ToLower(base), "."+archive) {
 		base = base[:len(base)-len(archive)-1]
 	}
 	if base == "" || base == "." || base == ".." || base == "/" {
@@ -316,6 +316,12 @@ func fileName(urlPath, archive string) string {
 	}
 	return base
 }
+
+// Compressed reports whether the artifact is one compressed file (gz or bz2),
+// decompressed into one file rather than unpacked into a directory.
+func (fs FetchSpec) Compressed() bool { return compressedFile(fs.Archive) }
+
+func compressedFile(archive string) bool { return archive == "gz" || archive == "bz2" }
 
 // archiveOf is the archive format a path's extension names (the longest match), or "".
 func archiveOf(p string) string {

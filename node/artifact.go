@@ -156,7 +156,7 @@ func (f artifactFetcher) fetchOne(ctx context.Context, spec jobspec.FetchSpec, s
 	if err != nil {
 		return err
 	}
-	single := spec.Archive == "gz" || spec.Archive == "bz2"
+	single := spec.Compressed()
 	switch {
 	case spec.Archive != "" && !single: // into the destination directory
 		return unpackArchive(download, spec.Archive, dest)
