@@ -220,7 +220,7 @@ func (f artifactFetcher) download(ctx context.Context, spec jobspec.FetchSpec, f
 		return n, err
 	})
 	if _, err := io.Copy(w, body); err != nil {
-		if cause := context.Cause(ctx); cause != nil && ctx.Err() != nil {
+		if cause := context.Cause(ctx); cause != nil { // nil until ctx is done
 			err = cause
 		}
 		return fmt.Errorf("reading %s: %w", spec.URL.Redacted(), err)
