@@ -36,13 +36,13 @@ func TestConfigValidate(t *testing.T) {
 
 func TestParseSignalAndShares(t *testing.T) {
 	for in, want := range map[string]int{"": 15, "SIGINT": 2, "term": 15, "HUP": 1, "9": 9} {
-		if got, err := parseSignal(in); err != nil || int(got) != want {
-			t.Errorf("parseSignal(%q) = %d, %v; want %d", in, got, err, want)
+		if got, err := ParseSignal(in); err != nil || int(got) != want {
+			t.Errorf("ParseSignal(%q) = %d, %v; want %d", in, got, err, want)
 		}
 	}
 	for _, bad := range []string{"SIGNOPE", "0", "65", "-1"} {
-		if _, err := parseSignal(bad); err == nil {
-			t.Errorf("parseSignal(%q): want an error", bad)
+		if _, err := ParseSignal(bad); err == nil {
+			t.Errorf("ParseSignal(%q): want an error", bad)
 		}
 	}
 	for mhz, want := range map[int]uint64{0: 0, 1: 2, 500: 512, 1000: 1024, 2500: 2560} {

@@ -216,7 +216,7 @@ func (t *Task) Signal(sig os.Signal) error {
 // Stop sends the task's kill signal, waits up to its kill timeout for the process
 // to exit, then sends SIGKILL and waits for the exit (or for ctx to end).
 func (t *Task) Stop(ctx context.Context) error {
-	sig, _ := parseSignal(t.meta.KillSignal) // validated at Start
+	sig, _ := ParseSignal(t.meta.KillSignal) // validated at Start
 	if err := t.Signal(sig); err != nil && !errors.Is(err, libcontainer.ErrNotRunning) {
 		return err
 	}

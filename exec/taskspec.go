@@ -106,7 +106,7 @@ func (s *TaskSpec) validate() error {
 	if s.PidsLimit < 0 || s.PidsLimit > maxPids {
 		bad("pids_limit", s.PidsLimit, fmt.Sprintf("must be between 0 (default) and %d", maxPids))
 	}
-	if _, err := parseSignal(s.KillSignal); err != nil {
+	if _, err := ParseSignal(s.KillSignal); err != nil {
 		bad("kill_signal", strconv.Quote(s.KillSignal), err.Error())
 	}
 	if s.KillTimeout < 0 || s.KillTimeout > maxKillWait {
@@ -151,8 +151,9 @@ func validateID(id string) error {
 	return nil
 }
 
-// parseSignal accepts "SIGTERM", "TERM", "term" or a number; "" means SIGTERM.
-func parseSignal(s string) (unix.Signal, error) {
+// ParseSignal reads a signal as kill_signal gives it: "SIGTERM", "TERM", "term" or a
+// number; "" means SIGTERM.
+func ParseSignal(s string) (unix.Signal, error) {
 	if s == "" {
 		return unix.SIGTERM, nil
 	}

@@ -10,8 +10,7 @@ import (
 	"net/url"
 	"strings"
 
-	"golang.org/x/sys/unix"
-
+	"github.com/shoal-sched/shoal/exec"
 	"github.com/shoal-sched/shoal/node/api"
 )
 
@@ -33,13 +32,9 @@ func (n *Node) AllocRestart(ctx context.Context, id string, req api.AllocRestart
 // AllocSignal implements POST /v1/client/allocation/<id>/signal: the named task, or
 // every running task, is sent the signal.
 func (n *Node) AllocSignal(ctx context.Context, id string, req api.AllocSignalRequest) error {
-	name := strings.ToUpper(req.Signal)
-	if name != "" && !strings.HasPrefix(name, "SIG") {
-		name = "SIG" + name
-	}
-	sig := unix.SignalNum(name)
-	if sig == 0 {
-		return badRequest("signal %q: want a signal name such as SIGHUP, SIGUSR1 or SIGTERM", req.Signal)
+	sig, err := exec.ParseSignal(req.Signal)
+	if err != nil || req.Signal == "" {
+		return badRequest("signal %q: want a signal name such as SIGHUP, SIGUSR1 or SIGTERM, or a number", req.Signal)
 	}
 	return n.onRunner(ctx, id, "/v1/client/allocation/%s/signal", req, func(r *runner) error {
 		return r.signalTasks(req.Task, sig)
