@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/shoal-sched/shoal/exec"
 	"github.com/shoal-sched/shoal/jobspec"
 	"github.com/shoal-sched/shoal/node/api"
 )
@@ -118,19 +119,27 @@ func (r *runner) probeScript(ctx context.Context, c jobspec.Check) (status, outp
 	if err != nil {
 		return checkCritical, err.Error()
 	}
-	out := &limitedBuffer{max: maxCheckOutput}
-	code, err := lts[0].task.Exec(ctx, append([]string{c.Command}, c.Args...), nil, out, out)
+	code, out, err := runScript(ctx, lts[0].task, c.Command, c.Args)
 	switch {
 	case err != nil:
 		return checkCritical, err.Error()
 	case ctx.Err() != nil:
 		return checkCritical, fmt.Sprintf("%s timed out after %s", c.Command, c.Timeout)
 	case code == 0:
-		return checkPassing, out.String()
+		return checkPassing, out
 	case code == 1:
-		return checkWarning, out.String()
+		return checkWarning, out
 	}
-	return checkCritical, fmt.Sprintf("exit code %d: %s", code, out.String())
+	return checkCritical, fmt.Sprintf("exit code %d: %s", code, out)
+}
+
+// runScript runs command with args inside task (script checks, change_script) until
+// it exits or ctx ends, with no stdin, and returns its exit code and the first
+// maxCheckOutput bytes of its stdout and stderr together.
+func runScript(ctx context.Context, task *exec.Task, command string, args []string) (int, string, error) {
+	out := &limitedBuffer{max: maxCheckOutput}
+	code, err := task.Exec(ctx, append([]string{command}, args...), nil, out, out)
+	return code, out.String(), err
 }
 
 // limitedBuffer keeps the first max bytes written to it (from two goroutines).

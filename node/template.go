@@ -162,14 +162,14 @@ func (r *runner) watch(ctx context.Context, t *jobspec.Task, task *exec.Task, re
 // says fail_on_error). "noop" templates are only written.
 func (r *runner) watchTemplates(ctx context.Context, t *jobspec.Task, task *exec.Task, last []exec.File, restart chan<- string) {
 	log := r.log.With("task", t.Name)
+	spec, err := r.spec(t) // the environment templates render with is fixed while the task runs
+	if err != nil {
+		return
+	}
 	var index uint64
 	for {
 		index = r.changes(ctx, index)
 		if ctx.Err() != nil {
-			return
-		}
-		spec, err := r.spec(t)
-		if err != nil {
 			return
 		}
 		files, _, err := renderTemplates(t.Name, t.Templates, spec.Env, r.services)
@@ -237,7 +237,8 @@ func (r *runner) watchTemplates(ctx context.Context, t *jobspec.Task, task *exec
 			return
 		}
 		for _, name := range signals {
-			if err := task.Signal(unix.SignalNum(name)); err != nil {
+			sig, _ := exec.ParseSignal(name) // validated by jobspec
+			if err := task.Signal(sig); err != nil {
 				log.Warn("signalling task after a template changed", "signal", name, "err", err)
 			}
 		}
@@ -253,13 +254,12 @@ func (r *runner) watchTemplates(ctx context.Context, t *jobspec.Task, task *exec
 func (r *runner) runChangeScript(ctx context.Context, log *slog.Logger, task *exec.Task, cs *jobspec.ChangeScript) {
 	ctx, cancel := context.WithTimeout(ctx, cs.Timeout)
 	defer cancel()
-	out := &limitedBuffer{max: maxCheckOutput}
-	code, err := task.Exec(ctx, append([]string{cs.Command}, cs.Args...), nil, out, out)
+	code, out, err := runScript(ctx, task, cs.Command, cs.Args)
 	if err == nil && code == 0 {
 		log.Info("template change_script ran", "command", cs.Command)
 		return
 	}
-	log.Warn("template change_script failed", "command", cs.Command, "exit_code", code, "err", err, "output", out.String(), "fail_on_error", cs.FailOnError)
+	log.Warn("template change_script failed", "command", cs.Command, "exit_code", code, "err", err, "output", out, "fail_on_error", cs.FailOnError)
 	if cs.FailOnError {
 		task.Signal(unix.SIGKILL)
 	}
