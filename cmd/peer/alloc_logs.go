@@ -14,10 +14,7 @@ func newAllocLogsCmd() *cobra.Command {
 		Short: "Print a task's stdout (or stderr); TASK may be left out when the group has one",
 		Args:  cobra.RangeArgs(1, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			task := ""
-			if len(args) == 2 {
-				task = args[1]
-			}
+			task := taskArg(args)
 			stream := "stdout"
 			if stderr {
 				stream = "stderr"
