@@ -49,11 +49,7 @@ func (t *Task) Exec(ctx context.Context, args []string, stdin io.Reader, stdout,
 			f.Close()
 		}
 	}()
-	pipe := func() (r, w *os.File, err error) {
-		r, w, err = os.Pipe()
-		return
-	}
-	inR, inW, err := pipe()
+	inR, inW, err := os.Pipe()
 	if err != nil {
 		return -1, err
 	}
@@ -61,7 +57,7 @@ func (t *Task) Exec(ctx context.Context, args []string, stdin io.Reader, stdout,
 	outs := []io.Writer{stdout, stderr}
 	var cmdOut [2]*os.File
 	for i := range outs {
-		r, w, err := pipe()
+		r, w, err := os.Pipe()
 		if err != nil {
 			return -1, err
 		}
