@@ -162,9 +162,10 @@ func (n *Node) GetJob(id string) (*api.Job, error) {
 	allocs := byJob[id]
 	out := &api.Job{Job: je.Job, Stop: je.Stop, Status: jobStatus(je, allocs),
 		PlacementFailures: n.infoLines("unplaced/" + id), Deployment: n.infoLines("deploying/" + id),
-		RevertedFrom: je.RevertedFrom, Stable: !je.Stop && placement.Stable(je.Job, placementAllocs(allocs), time.Now())}
-	if p := je.Job.Periodic; p != nil {
-		out.Stable = false
+		RevertedFrom: je.RevertedFrom}
+	if p := je.Job.Periodic; p == nil {
+		out.Stable = !je.Stop && placement.Stable(je.Job, placementAllocs(allocs), time.Now())
+	} else {
 		if !je.Stop && p.IsEnabled() {
 			out.NextLaunch = p.Next(time.Now()).UTC()
 		}
@@ -328,9 +329,8 @@ func (n *Node) PlanJob(ctx context.Context, job *jobspec.Job) (api.JobPlan, erro
 	plan.Version = job.Version
 	if job.Periodic != nil {
 		// A parent places nothing; each child is placed when it is launched.
-		plan.NextPeriodicLaunch = job.Periodic.Next(time.Now()).UTC()
-		if !job.Periodic.IsEnabled() {
-			plan.NextPeriodicLaunch = time.Time{}
+		if job.Periodic.IsEnabled() {
+			plan.NextPeriodicLaunch = job.Periodic.Next(time.Now()).UTC()
 		}
 		return plan, nil
 	}
