@@ -58,7 +58,8 @@ func Periodic(in PeriodicInput) PeriodicResult {
 	}
 	res := PeriodicResult{Next: p.Next(in.Now), Purge: purge}
 	var due time.Time
-	if in.Next.IsZero() {
+	catchUp := in.Next.IsZero() // this peer has just started coordinating the job
+	if catchUp {
 		last := in.Since
 		for _, c := range in.Children {
 			if c.Launch.After(last) {
@@ -66,7 +67,7 @@ func Periodic(in PeriodicInput) PeriodicResult {
 			}
 		}
 		if m := p.Next(last); !last.IsZero() && !m.IsZero() && !m.After(in.Now) {
-			due, res.CatchUp = m, true
+			due = m
 		}
 	} else if !in.Next.After(in.Now) {
 		due = in.Next
@@ -77,16 +78,15 @@ func Periodic(in PeriodicInput) PeriodicResult {
 	live := false
 	for _, c := range in.Children {
 		if c.Launch.Equal(due) {
-			res.CatchUp = false
 			return res // launched already (by this peer or one before it)
 		}
 		live = live || c.Live
 	}
 	if p.ProhibitOverlap && live {
-		res.Skipped, res.CatchUp = due, false
+		res.Skipped = due
 		return res
 	}
-	res.Launch = due
+	res.Launch, res.CatchUp = due, catchUp
 	return res
 }
 
