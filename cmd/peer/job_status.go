@@ -137,9 +137,11 @@ func jobRows(jobs []api.JobListStub) [][]string {
 // children it launched (it has no allocations of its own), as nomad job status does.
 func printParent(out io.Writer, job *api.Job) {
 	p := job.Periodic
-	next := "none (stopped)"
+	next := "none (no tick of its crons is left)"
 	switch {
-	case !job.Stop && !p.IsEnabled():
+	case job.Stop:
+		next = "none (stopped)"
+	case !p.IsEnabled():
 		next = "none (periodic { enabled = false })"
 	case !job.NextLaunch.IsZero():
 		next = fmt.Sprintf("%s (in %s)", job.NextLaunch.UTC().Format("2006-01-02T15:04:05Z"), time.Until(job.NextLaunch).Round(time.Second))
