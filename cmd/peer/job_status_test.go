@@ -58,6 +58,12 @@ func TestParentStatusShowsNextLaunchAndChildren(t *testing.T) {
 			t.Errorf("missing %q in\n%s", want, b.String())
 		}
 	}
+	job.Stop = false // running, but its crons have no tick left
+	b.Reset()
+	printParent(&b, job)
+	if want := "Next Periodic Launch  = none (no tick of its crons is left)"; !strings.Contains(b.String(), want) {
+		t.Errorf("missing %q in\n%s", want, b.String())
+	}
 }
 
 func TestRunOfPeriodicJobSaysNextLaunch(t *testing.T) {
