@@ -13,8 +13,9 @@ all: build
 setup:
 	./scripts/setup-host.sh
 
+# The peer binary, with the container init (cmd/shoal-init) attached.
 build:
-	CGO_ENABLED=1 $(GO) build $(TAGS) -ldflags "-X main.version=$(VERSION)" -o $(BIN) ./cmd/peer
+	./scripts/build-peer.sh $(BIN) seccomp -ldflags "-X main.version=$(VERSION)"
 
 # Everything under -race: gossip and node are concurrent, and the rest is cheap.
 test: setup

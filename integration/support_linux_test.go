@@ -66,11 +66,11 @@ func peerBinary() (string, error) {
 		}
 		peerBuild.dir = dir
 		bin := filepath.Join(dir, "peer")
-		cmd := exec.Command("go", "build", "-o", bin, "./cmd/peer")
+		// As make build does: the container init attached (no seccomp here, as before).
+		cmd := exec.Command("./scripts/build-peer.sh", bin, "")
 		cmd.Dir = ".." // the module root
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
 		if out, err := cmd.CombinedOutput(); err != nil {
-			peerBuild.err = fmt.Errorf("go build ./cmd/peer: %w\n%s", err, out)
+			peerBuild.err = fmt.Errorf("scripts/build-peer.sh: %w\n%s", err, out)
 			return
 		}
 		peerBuild.bin = bin

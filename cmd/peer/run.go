@@ -91,6 +91,11 @@ SIGKILL and restarted with the same data dir reattaches to its running tasks.`,
 			}
 			cfg.Logger = slog.New(h)
 			catchHangup(cfg.Logger)
+			// Containers boot the small init attached to this binary (make build
+			// attaches cmd/shoal-init), not the whole peer.
+			if err := exec.UseAttachedInit(); err != nil {
+				cfg.Logger.Warn("containers run this binary as their init, which starts slower", "reason", err.Error())
+			}
 			node.Version = version
 			n, err := node.New(cfg)
 			if err != nil {
