@@ -71,9 +71,41 @@ func TestStartLatency(t *testing.T) {
 		durations []time.Duration
 		note      string
 	}
-	shoal := func(spec TaskSpec, destroyToo bool) func(int) (time.Duration, error) {
+	// The peer's containers run shoal-init (make build attaches it); the "this binary
+	// as init" variants run without it, as a peer built by plain `go build` does (the
+	// peer binary links more and boots slower than this test binary: see
+	// docs/bench/exec.md).
+	// The peer variant runs the whole peer binary (built here, nothing attached) as
+	// the init, through the same redirect.
+	useSmallInit(t)
+	peerBin := filepath.Join(t.TempDir(), "peer")
+	if b, err := exec.Command("go", "build", "-tags", "seccomp", "-o", peerBin, "../cmd/peer").CombinedOutput(); err != nil {
+		t.Fatalf("building the peer: %v\n%s", err, b)
+	}
+	peerInit, err := sealInit(peerBin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const (
+		small = iota
+		self
+		peer
+	)
+	shoal := func(spec TaskSpec, destroyToo bool, init int) func(int) (time.Duration, error) {
 		return func(i int) (time.Duration, error) {
 			spec.ID = fmt.Sprintf("bench-%d", i)
+			var err error
+			switch init {
+			case self:
+				unix.Close(initFD)
+			case small:
+				err = unix.Dup3(smallInit.fd, initFD, unix.O_CLOEXEC)
+			case peer:
+				err = unix.Dup3(peerInit, initFD, unix.O_CLOEXEC)
+			}
+			if err != nil {
+				return 0, err
+			}
 			t0 := time.Now()
 			task, err := d.Start(ctxT(t, time.Minute), spec)
 			if err != nil {
@@ -93,11 +125,15 @@ func TestStartLatency(t *testing.T) {
 	ro := limits(TaskSpec{Kind: KindContainer, Image: img.registry, Command: "/bin/true", ReadOnlyRoot: true})
 	overlay := ro
 	overlay.ReadOnlyRoot = false
+	execTrue := limits(TaskSpec{Kind: KindExec, Command: "/bin/true", User: "root"})
 	variants := []*variant{
-		{name: "shoal container, image root read-only: start -> exit observed", run: shoal(ro, false)},
-		{name: "shoal container, image root read-only: start -> exit -> destroyed", run: shoal(ro, true)},
-		{name: "shoal container, overlay root: start -> exit observed", run: shoal(overlay, false)},
-		{name: "shoal exec kind (host root): start -> exit observed", run: shoal(limits(TaskSpec{Kind: KindExec, Command: "/bin/true", User: "root"}), false)},
+		{name: "shoal container, image root read-only: start -> exit observed", run: shoal(ro, false, small)},
+		{name: "shoal container, image root read-only: start -> exit -> destroyed", run: shoal(ro, true, small)},
+		{name: "shoal container, overlay root: start -> exit observed", run: shoal(overlay, false, small)},
+		{name: "shoal exec kind (host root): start -> exit observed", run: shoal(execTrue, false, small)},
+		{name: "shoal container, image root read-only, the peer binary as init: start -> exit observed", run: shoal(ro, false, peer)},
+		{name: "shoal exec kind, the peer binary as init: start -> exit observed", run: shoal(execTrue, false, peer)},
+		{name: "shoal container, image root read-only, this test binary as init: start -> exit observed", run: shoal(ro, false, self)},
 	}
 	// runc and crun: `<runtime> run` of the same rootfs, spec and limits (which also
 	// deletes the container, like "start -> exit -> destroyed").
