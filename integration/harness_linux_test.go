@@ -8,6 +8,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -358,6 +360,78 @@ func TestHarnessCleanup(t *testing.T) {
 			assertNothingLeft(t, run, pids, dirs)
 		})
 	}
+}
+
+// TestHarnessSweepSparesItself sweeps a run from a process whose main thread is in one of
+// the run's network namespaces, as the test process's is while DialFrom dials on its main
+// thread. The sweep kills the other processes in the namespace and removes the run, and
+// its own process lives on: `ip netns pids` lists it, and killing it killed the test
+// binary in CI (8.5 s in, at the Close of TestHarnessPartitionAndHeal, whose partitioned
+// fetches leave dials running).
+func TestHarnessSweepSparesItself(t *testing.T) {
+	opts := httpdOptions(t)
+	opts.NoStart = true
+	c := NewCluster(t, 1, opts)
+	helper := exec.Command("nsenter", "--net="+nsPath(c.Run, 0), "--", "sleep", "1000")
+	if err := helper.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = helper.Process.Kill(); _ = helper.Wait() }()
+
+	sweeper := exec.Command(os.Args[0], "-test.run=^$")
+	sweeper.Env = append(os.Environ(), sweepFromNSEnv+"="+strconv.Itoa(c.Run))
+	if out, err := sweeper.CombinedOutput(); err != nil {
+		t.Fatalf("sweep of run %d by a process with its main thread in %s: %v; want it to finish and live on; output:\n%s", c.Run, c.Hosts[0].NS, err, out)
+	}
+	_ = helper.Wait()
+	assertNothingLeft(t, c.Run, []int{helper.Process.Pid}, c.Hosts[0].cg.dirs)
+}
+
+// sweepFromNSEnv names the run that the test binary, re-executed by
+// TestHarnessSweepSparesItself, sweeps with its main thread in host 0's namespace.
+const sweepFromNSEnv = "SHOAL_IT_SWEEP_FROM_NS"
+
+func init() {
+	if os.Getenv(sweepFromNSEnv) != "" {
+		runtime.LockOSThread() // the main goroutine, and so TestMain, stays on the main thread
+	}
+}
+
+// sweepFromNS moves the main thread into host 0's namespace of run (the thread
+// `ip netns pids` looks at), sweeps the run from another thread, as Close does while
+// a dial waits on the main thread, and returns the exit code.
+func sweepFromNS(run string) int {
+	r, err := strconv.Atoi(run)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "%s=%q: want a run id\n", sweepFromNSEnv, run)
+		return 2
+	}
+	ns, err := os.Open(nsPath(r, 0))
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	defer ns.Close()
+	if err := setns(ns); err != nil {
+		fmt.Fprintf(os.Stderr, "entering %s: %v\n", nsName(r, 0), err)
+		return 2
+	}
+	if a, b := statOrNil("/proc/self/ns/net"), statOrNil(nsPath(r, 0)); a == nil || b == nil || !os.SameFile(a, b) {
+		fmt.Fprintf(os.Stderr, "the main thread is not in %s after setns\n", nsName(r, 0))
+		return 2
+	}
+	done := make(chan error)
+	go func() { done <- sweepRun(r) }() // not on the main thread: it is locked to this goroutine
+	if err := <-done; err != nil {
+		fmt.Fprintf(os.Stderr, "sweeping run %d: %v\n", r, err)
+		return 1
+	}
+	return 0
+}
+
+func statOrNil(p string) os.FileInfo {
+	fi, _ := os.Stat(p)
+	return fi
 }
 
 func assertNothingLeft(t *testing.T, run int, pids []int, dirs []string) {

@@ -223,11 +223,8 @@ func sweepResources(r int) error {
 	// Processes in the namespaces but outside the cgroups (helpers started with nsenter).
 	for _, ns := range listNetns() {
 		if rr, ok := parseRun(ns, "shoal-", "-h"); ok && rr == r {
-			out, _ := command(ctx, "ip", "netns", "pids", ns)
-			for _, f := range strings.Fields(out) {
-				if pid, err := strconv.Atoi(f); err == nil {
-					_ = syscall.Kill(pid, syscall.SIGKILL)
-				}
+			for _, pid := range netnsPids(ctx, ns) {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
 			}
 		}
 	}
@@ -258,6 +255,23 @@ func sweepResources(r int) error {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// netnsPids lists the processes in network namespace ns (`ip netns pids`), except this
+// process. `ip netns pids` goes by each process's main thread, and this process's main
+// thread is in a host's namespace whenever DialFrom happens to dial on it: the Go runtime
+// may run any goroutine there, and http.Transport goes on dialling after its request has
+// timed out, so a dial to a partitioned host stays in the namespace for its SYN retries,
+// past the Close of its cluster. Killing that pid kills the test binary.
+func netnsPids(ctx context.Context, ns string) []int {
+	out, _ := command(ctx, "ip", "netns", "pids", ns)
+	var pids []int
+	for _, f := range strings.Fields(out) {
+		if pid, err := strconv.Atoi(f); err == nil && pid != os.Getpid() {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
 }
 
 // unmountUnder lazily unmounts every mount point below dir, deepest first.

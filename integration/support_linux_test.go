@@ -26,6 +26,9 @@ import (
 //	SHOAL_CHAOS_SEED=n    seed of the rolling chaos scenario (default: time)
 
 func TestMain(m *testing.M) {
+	if run := os.Getenv(sweepFromNSEnv); run != "" {
+		os.Exit(sweepFromNS(run)) // re-executed by TestHarnessSweepSparesItself
+	}
 	code := m.Run()
 	results.print(os.Stdout)
 	if err := os.RemoveAll(peerBuild.dir); err != nil {
