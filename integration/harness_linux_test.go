@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -106,6 +107,11 @@ func TestHarnessPartitionAndHeal(t *testing.T) {
 	if got, err := fetch(c, 1, 2); err != nil || got != "h2" {
 		t.Errorf("same side: h1 -> h2: got %q, %v; want h2", got, err)
 	}
+	// The fetches across the partition gave up, and so did their dials: none waits out
+	// the SYN retries on a thread of this process in a host's namespace.
+	if _, ok := WaitFor(func() bool { return threadsInNetns(c) == 0 }, 5*time.Second); !ok {
+		t.Errorf("%d threads of the test process still in the hosts' namespaces after their fetches gave up; want none", threadsInNetns(c))
+	}
 	if _, err := c.API(0).Self(context.Background()); err == nil {
 		t.Log("(h0 has no API; the harness reaching it is shown by Ready)")
 	}
@@ -117,6 +123,26 @@ func TestHarnessPartitionAndHeal(t *testing.T) {
 			t.Errorf("healed: h%d -> h%d: got %q, %v; want %q", p[0], p[1], got, err, c.Hosts[p[1]].Name)
 		}
 	}
+}
+
+// threadsInNetns counts the threads of this process that are in one of c's hosts'
+// network namespaces.
+func threadsInNetns(c *Cluster) int {
+	var hosts []os.FileInfo
+	for _, h := range c.Hosts {
+		if fi, err := os.Stat(nsPath(c.Run, h.Index)); err == nil {
+			hosts = append(hosts, fi)
+		}
+	}
+	tasks, _ := filepath.Glob("/proc/self/task/*/ns/net")
+	n := 0
+	for _, p := range tasks {
+		fi, err := os.Stat(p)
+		if err == nil && slices.ContainsFunc(hosts, func(h os.FileInfo) bool { return os.SameFile(fi, h) }) {
+			n++
+		}
+	}
+	return n
 }
 
 func TestHarnessNetem(t *testing.T) {

@@ -222,11 +222,16 @@ func (c *Cluster) DialFrom(ctx context.Context, i int, network, addr string) (ne
 
 func setns(f *os.File) error { return unix.Setns(int(f.Fd()), unix.CLONE_NEWNET) }
 
-// HTTPFrom returns an HTTP client whose connections start inside host i's namespace.
+// HTTPFrom returns an HTTP client whose connections start inside host i's namespace. Its
+// dials give up after timeout too: http.Transport goes on dialling after the request has
+// timed out, and a dial to a partitioned host would wait out the kernel's SYN retries
+// (about two minutes) on a thread in the namespace, after the test and its cluster are gone.
 func (c *Cluster) HTTPFrom(i int, timeout time.Duration) *http.Client {
 	return &http.Client{Timeout: timeout, Transport: &http.Transport{
 		DisableKeepAlives: true,
 		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			ctx, cancel := context.WithTimeout(ctx, timeout)
+			defer cancel()
 			return c.DialFrom(ctx, i, network, addr)
 		},
 	}}
