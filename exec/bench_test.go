@@ -359,6 +359,7 @@ func runRuntimeRunner() int {
 // then Destroy outside the timer) for `make bench`; TestStartLatency compares it
 // with runc and crun.
 func BenchmarkStartTrue(b *testing.B) {
+	useSmallInit(b) // as a peer built by make build
 	d := newDriver(b)
 	img := busyboxImage(b)
 	if _, err := d.PrepareImage(ctxT(b, time.Minute), img.registry); err != nil {
