@@ -9,6 +9,9 @@
 //
 //	// First thing in main: the binary is also the container init.
 //	if exec.IsInit() { exec.Init() }
+//	// At startup: containers boot the small init attached to the binary
+//	// (cmd/shoal-init; ErrNotAttached if there is none: the binary is the init).
+//	err := exec.UseAttachedInit()
 //
 //	cfg := exec.DefaultConfig()
 //	cfg.DataDir = "/var/lib/shoal/exec"
@@ -55,6 +58,16 @@
 // ptrace, namespaces, ...) when built with the `seccomp` tag (SeccompAvailable). The
 // exec kind runs the host's root read-only, with the driver's data dir, /root and
 // the shadow files masked, as user nobody unless TaskSpec.User says otherwise.
+//
+// # The container init
+//
+// libcontainer starts the running binary (`<binary> init`) as every container's init.
+// A peer's binary carries cmd/shoal-init attached to its end, a binary of libcontainer's
+// init alone; UseAttachedInit keeps a sealed in-memory copy of it at a known
+// descriptor, and a C constructor of this package (initredirect.go), running before
+// the binary's Go runtime in the process libcontainer started, execs that copy in its
+// place: the container boots a 4.8 MB init instead of the whole peer (5-6 ms less a
+// start). Anything unexpected leaves the binary to be its own init.
 //
 // # Logs and restarts
 //
