@@ -51,7 +51,13 @@ func claimRun(logf func(string, ...any)) (int, error) {
 		if err != nil {
 			continue // lost a race for this id; try the next
 		}
-		if err := os.WriteFile(filepath.Join(dir, "owner"), []byte(selfOwner()), 0o644); err != nil {
+		// Written aside and renamed into place: another process sweeping leftovers
+		// must never read a half-written owner (os.WriteFile creates the file empty
+		// first), which it would take for a dead one.
+		if err := os.WriteFile(filepath.Join(dir, "owner.tmp"), []byte(selfOwner()), 0o644); err != nil {
+			return 0, err
+		}
+		if err := os.Rename(filepath.Join(dir, "owner.tmp"), filepath.Join(dir, "owner")); err != nil {
 			return 0, err
 		}
 		if linkExists(bridgeName(r)) || dirExists(runDir(r)) {
