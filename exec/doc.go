@@ -63,8 +63,8 @@
 //
 // libcontainer starts the running binary (`<binary> init`) as every container's init.
 // A peer's binary carries cmd/shoal-init attached to its end, a binary of libcontainer's
-// init alone; UseAttachedInit keeps a sealed in-memory copy of it at a known
-// descriptor, and a C constructor of this package (initredirect.go), running before
+// init alone; UseAttachedInit writes it out and keeps it sealed (a read-only overlayfs
+// of its directory, or a sealed memfd) at a known descriptor, and a C constructor of this package (initredirect.go), running before
 // the binary's Go runtime in the process libcontainer started, execs that copy in its
 // place: the container boots a 4.8 MB init instead of the whole peer (5-6 ms less a
 // start). Anything unexpected leaves the binary to be its own init.

@@ -45,11 +45,13 @@ func IsInit() bool {
 // attached to its binary (cmd/shoal-init, which `make build` attaches) instead of
 // the binary itself: libcontainer still starts the binary, and the redirect in
 // initredirect.go hands over to the small init before the binary's Go runtime starts.
-// It returns ErrNotAttached (containerinit's) for a binary that carries no init, and
-// an error for an init of another build (another libcontainer, other build tags),
-// which would not speak the binary's protocol; containers then keep the binary as
-// their init. Call it once, at startup, before starting containers.
-func UseAttachedInit() error {
+// The init is written to dir (created, root only) and kept sealed by a read-only
+// overlayfs; where that fails, or dir is "", in a sealed memfd (4.7 MB of shared
+// memory). It returns ErrNotAttached for a binary that carries no init, and an error
+// for an init of another build (another libcontainer, other build tags), which would
+// not speak the binary's protocol; containers then keep the binary as their init.
+// Call it once, at startup, before starting containers.
+func UseAttachedInit(dir string) error {
 	self, err := os.Open("/proc/self/exe")
 	if err != nil {
 		return err
@@ -65,6 +67,16 @@ func UseAttachedInit() error {
 	}
 	if err := sameBuild(in, ours); err != nil {
 		return err
+	}
+	if dir != "" {
+		f, err := sealInitFile(in, dir)
+		if err == nil {
+			defer f.Close()
+			return keepInit(f)
+		}
+		if _, serr := in.Seek(0, io.SeekStart); serr != nil {
+			return errors.Join(err, serr)
+		}
 	}
 	return useInit(in, in.Size())
 }
@@ -104,21 +116,25 @@ func setting(bi *debug.BuildInfo, key string) string {
 	return ""
 }
 
-// keepsInit reports whether initFD holds a container init that useInit sealed.
+// keepsInit reports whether initFD holds a sealed container init (keepInit).
 func keepsInit() bool {
 	target, err := os.Readlink("/proc/self/fd/" + strconv.Itoa(initFD))
-	return err == nil && strings.Contains(target, "memfd:runc_cloned:shoal-init")
+	return err == nil && (target == "/"+initName || strings.HasPrefix(target, "/memfd:runc_cloned:"+initName))
 }
 
 // useInit seals a copy of the init binary read from r (size bytes) in memory, as
-// libcontainer seals its own copies (CVE-2019-5736: a container must not be able to
-// rewrite the init of the containers after it), and keeps it at initFD.
+// libcontainer seals its own copies when it cannot use an overlay, and keeps it.
 func useInit(r io.Reader, size int64) error {
-	f, err := exeseal.CloneBinary(r, size, "shoal-init", os.TempDir())
+	f, err := exeseal.CloneBinary(r, size, initName, os.TempDir())
 	if err != nil {
 		return fmt.Errorf("sealing the container init: %w", err)
 	}
 	defer f.Close()
+	return keepInit(f)
+}
+
+// keepInit keeps the sealed init f at initFD, where the redirect looks for it.
+func keepInit(f *os.File) error {
 	if flags, err := unix.FcntlInt(initFD, unix.F_GETFD, 0); err == nil && !keepsInit() {
 		return fmt.Errorf("keeping the container init at fd %d: the fd is in use (flags %#x)", initFD, flags)
 	}

@@ -122,32 +122,91 @@ func TestSmallInit(t *testing.T) {
 	}
 }
 
+// TestSmallInitOverlay: the init kept as a file behind a read-only overlayfs (what a
+// peer does) runs containers, and cannot be opened for writing through the handle.
+func TestSmallInitOverlay(t *testing.T) {
+	requireRoot(t)
+	f, err := os.Open(buildInit(t, t.TempDir()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	sealed, err := sealInitFile(f, filepath.Join(t.TempDir(), "init"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sealed.Close()
+	if err := keepInit(sealed); err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(initFD)
+	if !keepsInit() {
+		t.Fatalf("no sealed init at fd %d", initFD)
+	}
+	if _, err := os.OpenFile("/proc/self/fd/1000", os.O_WRONLY, 0); !errors.Is(err, unix.EROFS) {
+		t.Errorf("opening the kept init for writing: %v, want EROFS", err)
+	}
+	d := newDriver(t)
+	task, err := d.Start(ctxT(t, time.Minute), TaskSpec{ID: "overlay-init", Kind: KindExec, Command: "/bin/sh", Args: []string{"-c", "echo out; exit 7"}, MemoryMB: 32})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer task.Destroy()
+	if res, err := task.Wait(ctxT(t, time.Minute)); err != nil || res.ExitCode != 7 {
+		t.Errorf("exit %+v, %v; want exit code 7", res, err)
+	}
+	if got := readLog(t, d, "overlay-init", Stdout); got != "out\n" {
+		t.Errorf("stdout %q, want %q", got, "out\n")
+	}
+}
+
 // TestInitRedirect: a container start runs the binary kept at initFD in place of this
-// one (here a stand-in that only leaves a mark and exits, so the start fails).
+// one (here a stand-in that only leaves a mark and exits, so the start fails), in
+// both sealed forms: a memfd and a file behind a read-only overlayfs.
 func TestInitRedirect(t *testing.T) {
 	requireRoot(t)
 	d := newDriver(t)
 	dir := t.TempDir()
 	marker := filepath.Join(dir, "ran")
-	cmd := exec.Command("go", "build", "-ldflags", "-X main.marker="+marker, "-o", filepath.Join(dir, "fakeinit"), "./testdata/fakeinit")
+	fake := filepath.Join(dir, "fakeinit")
+	cmd := exec.Command("go", "build", "-ldflags", "-X main.marker="+marker, "-o", fake, "./testdata/fakeinit")
 	if b, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("building fakeinit: %v\n%s", err, b)
 	}
-	fd, err := sealInit(filepath.Join(dir, "fakeinit"))
-	if err != nil {
-		t.Fatal(err)
+	memfd := func() (int, error) { return sealInit(fake) }
+	overlay := func() (int, error) {
+		f, err := os.Open(fake)
+		if err != nil {
+			return -1, err
+		}
+		defer f.Close()
+		sealed, err := sealInitFile(f, filepath.Join(dir, "init"))
+		if err != nil {
+			return -1, err
+		}
+		defer sealed.Close()
+		return unix.FcntlInt(sealed.Fd(), unix.F_DUPFD_CLOEXEC, 3)
 	}
-	defer unix.Close(fd)
-	if err := unix.Dup3(fd, initFD, unix.O_CLOEXEC); err != nil {
-		t.Fatal(err)
-	}
-	defer unix.Close(initFD)
-	_, err = d.Start(ctxT(t, time.Minute), TaskSpec{ID: "redirected", Kind: KindExec, Command: "/bin/true", MemoryMB: 32})
-	if err == nil {
-		t.Fatal("the start succeeded with a stand-in init that only exits")
-	}
-	if b, rerr := os.ReadFile(marker); rerr != nil || string(b) != InitArg {
-		t.Fatalf("the stand-in init did not run as `init` (%q, %v); the start said: %v", b, rerr, err)
+	for i, seal := range map[string]func() (int, error){"memfd": memfd, "overlay": overlay} {
+		t.Run(i, func(t *testing.T) {
+			os.Remove(marker)
+			fd, err := seal()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer unix.Close(fd)
+			if err := unix.Dup3(fd, initFD, unix.O_CLOEXEC); err != nil {
+				t.Fatal(err)
+			}
+			defer unix.Close(initFD)
+			_, err = d.Start(ctxT(t, time.Minute), TaskSpec{ID: "redirected-" + i, Kind: KindExec, Command: "/bin/true", MemoryMB: 32})
+			if err == nil {
+				t.Fatal("the start succeeded with a stand-in init that only exits")
+			}
+			if b, rerr := os.ReadFile(marker); rerr != nil || string(b) != InitArg {
+				t.Fatalf("the stand-in init did not run as `init` (%q, %v); the start said: %v", b, rerr, err)
+			}
+		})
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"maps"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 
@@ -93,7 +94,7 @@ SIGKILL and restarted with the same data dir reattaches to its running tasks.`,
 			catchHangup(cfg.Logger)
 			// Containers boot the small init attached to this binary (make build
 			// attaches cmd/shoal-init), not the whole peer.
-			if err := exec.UseAttachedInit(); err != nil {
+			if err := exec.UseAttachedInit(filepath.Join(node.DriverConfig(cfg).DataDir, "init")); err != nil {
 				cfg.Logger.Warn("containers run this binary as their init, which starts slower", "reason", err.Error())
 			}
 			node.Version = version
