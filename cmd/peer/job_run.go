@@ -136,6 +136,7 @@ func monitor(ctx context.Context, out io.Writer, c *api.Client, id string, versi
 			}
 		}
 		ok = 0
+		done := 0
 		for _, a := range allocs {
 			if a.JobVersion != version && a.ClientStatus != "running" {
 				continue
@@ -147,6 +148,9 @@ func monitor(ctx context.Context, out io.Writer, c *api.Client, id string, versi
 			}
 			if a.DesiredStatus == "run" && (a.ClientStatus == "running" || (job.Type == jobspec.TypeBatch && a.ClientStatus == "complete")) {
 				ok++
+				if a.ClientStatus == "complete" {
+					done++
+				}
 			}
 		}
 		if why := strings.Join(job.PlacementFailures, "; "); why != lastWhy {
@@ -159,7 +163,7 @@ func monitor(ctx context.Context, out io.Writer, c *api.Client, id string, versi
 		// coordinator a moment to place the canaries and say where they stand.
 		settling := canaryPending(job, allocs, version) && time.Since(start) < 5*time.Second
 		if ok >= want && !settling {
-			fmt.Fprintf(out, "==> All %d allocations of %q running after %s\n", want, id, time.Since(start).Round(time.Millisecond))
+			fmt.Fprintln(out, placedLine(id, want, done, time.Since(start)))
 			for _, d := range job.Deployment {
 				fmt.Fprintf(out, "==> Canaries: %s\n", d)
 			}
@@ -197,4 +201,14 @@ func pollInterval(elapsed time.Duration) time.Duration {
 		return 20 * time.Millisecond
 	}
 	return 250 * time.Millisecond
+}
+
+// placedLine is what `peer job run` ends with once all want allocations of job id
+// run, done of them (a batch job's) already complete.
+func placedLine(id string, want, done int, took time.Duration) string {
+	took = took.Round(time.Millisecond)
+	if done > 0 {
+		return fmt.Sprintf("==> All %d allocations of %q placed: %d complete, %d running after %s", want, id, done, want-done, took)
+	}
+	return fmt.Sprintf("==> All %d allocations of %q running after %s", want, id, took)
 }

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func runJobCmd(t *testing.T, args ...string) (string, error) {
@@ -95,5 +96,22 @@ job "ok" {
 	}
 	if _, err := runJobCmd(t, "inspect", bad); err == nil {
 		t.Error("inspect of an invalid file must fail")
+	}
+}
+
+// TestPlacedLine: a batch job whose allocations finished before the watch saw them all
+// running is not reported as running.
+func TestPlacedLine(t *testing.T) {
+	for _, c := range []struct {
+		want, done int
+		line       string
+	}{
+		{3, 0, `==> All 3 allocations of "j" running after 41ms`},
+		{3, 1, `==> All 3 allocations of "j" placed: 1 complete, 2 running after 41ms`},
+		{1, 1, `==> All 1 allocations of "j" placed: 1 complete, 0 running after 41ms`},
+	} {
+		if got := placedLine("j", c.want, c.done, 41*time.Millisecond+300*time.Microsecond); got != c.line {
+			t.Errorf("placedLine(want %d, done %d) = %q, want %q", c.want, c.done, got, c.line)
+		}
 	}
 }
