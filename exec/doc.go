@@ -24,6 +24,7 @@
 //	st, err := t.Stats()               // CPU, memory, pids from the cgroup
 //	rc, err := d.Logs(id, exec.Stdout, follow)
 //	code, err := t.Exec(ctx, []string{"ps"}, stdin, stdout, stderr) // a command inside the running task
+//	code, err = t.ExecTerminal(ctx, []string{"sh"}, exec.TermSize{Height: 24, Width: 80}, resize, stdin, out) // on a pty
 //	err = t.Destroy()                  // cgroups, state, overlay, task dir: all gone
 //	err = t.DestroyKeepDir()           // the same, but local/, secrets/ and logs stay for a restart
 //	err = d.RemoveTask(id)             // a task, or the directory a restart never came back to
