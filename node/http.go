@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -45,7 +46,7 @@ type backend interface {
 	AllocRestart(ctx context.Context, id string, req api.AllocRestartRequest) error
 	AllocSignal(ctx context.Context, id string, req api.AllocSignalRequest) error
 	AllocStop(ctx context.Context, id string) error
-	AllocExec(ctx context.Context, id, task string, cmd []string, stdin io.Reader, out io.Writer) error
+	AllocExec(ctx context.Context, id, task string, cmd []string, tty *api.TTYSize, stdin io.Reader, out io.Writer) error
 	ListNodes() []api.Node
 	GetNode(id string) (api.Node, error)
 	SetDrain(ctx context.Context, id string, enable bool) error
@@ -428,6 +429,8 @@ func (h *handlers) allocSignal(w http.ResponseWriter, r *http.Request) {
 
 // allocExec runs ?command=["cmd","arg"...] in ?task of the allocation with the
 // request body as its stdin, and streams api.ExecFrame lines back as they come.
+// With ?tty=true&height=H&width=W it runs on a terminal of that size, and the body
+// is api.ExecInput lines.
 func (h *handlers) allocExec(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	var cmd []string
@@ -435,12 +438,44 @@ func (h *handlers) allocExec(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, badRequest("command=%q: want a JSON array of strings, e.g. [\"/bin/sh\",\"-c\",\"ls\"]", q.Get("command")))
 		return
 	}
+	tty, err := ttyQuery(q)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
 	// The command's stdin (the request body) is read while its output is written.
 	http.NewResponseController(w).EnableFullDuplex()
 	fw := &flushWriter{w: w, header: "application/x-ndjson"}
-	if err := h.b.AllocExec(r.Context(), r.PathValue("id"), q.Get("task"), cmd, r.Body, fw); err != nil && !fw.wrote {
+	if err := h.b.AllocExec(r.Context(), r.PathValue("id"), q.Get("task"), cmd, tty, r.Body, fw); err != nil && !fw.wrote {
 		writeErr(w, err)
 	}
+}
+
+// ttyQuery reads an exec's terminal from its query: nil without tty=true, else
+// its first size (height and width, 0 to 65535 characters; 0 or left out: the
+// kernel's default, 0x0).
+func ttyQuery(q url.Values) (*api.TTYSize, error) {
+	if s := q.Get("tty"); s == "" || s == "false" {
+		return nil, nil
+	} else if s != "true" {
+		return nil, badRequest("tty=%q: want true or false", s)
+	}
+	var size api.TTYSize
+	for _, d := range []struct {
+		name string
+		v    *uint16
+	}{{"height", &size.Height}, {"width", &size.Width}} {
+		s := q.Get(d.name)
+		if s == "" {
+			continue
+		}
+		n, err := strconv.ParseUint(s, 10, 16)
+		if err != nil {
+			return nil, badRequest("%s=%q: want a number of characters, 0 to 65535", d.name, s)
+		}
+		*d.v = uint16(n)
+	}
+	return &size, nil
 }
 
 func (h *handlers) allocStop(w http.ResponseWriter, r *http.Request) {

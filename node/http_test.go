@@ -97,9 +97,13 @@ func (f *fakeBackend) AllocSignal(ctx context.Context, id string, req api.AllocS
 	return nil
 }
 func (f *fakeBackend) AllocStop(ctx context.Context, id string) error { return nil }
-func (f *fakeBackend) AllocExec(ctx context.Context, id, task string, cmd []string, stdin io.Reader, out io.Writer) error {
+func (f *fakeBackend) AllocExec(ctx context.Context, id, task string, cmd []string, tty *api.TTYSize, stdin io.Reader, out io.Writer) error {
 	in, _ := io.ReadAll(stdin)
-	fmt.Fprintf(out, "%q %q %q\n", task, cmd, in)
+	fmt.Fprintf(out, "%q %q %q", task, cmd, in)
+	if tty != nil {
+		fmt.Fprintf(out, " tty %dx%d", tty.Height, tty.Width)
+	}
+	fmt.Fprintln(out)
 	return nil
 }
 func (f *fakeBackend) ListNodes() []api.Node                                 { return []api.Node{} }
@@ -173,6 +177,10 @@ func TestHTTPAPI(t *testing.T) {
 		{"alloc stop", "POST", "/v1/allocation/abc123/stop", "", 200, "abc123"},
 		{"exec", "POST", `/v1/client/allocation/abc123/exec?task=a&command=["ls","-l"]`, "in", 200, `"a" ["ls" "-l"] "in"`},
 		{"exec with a command that is not a JSON array", "POST", "/v1/client/allocation/abc123/exec?command=ls", "", 400, "want a JSON array"},
+		{"exec on a terminal", "POST", `/v1/client/allocation/abc123/exec?command=["sh"]&tty=true&height=24&width=80`, "{}", 200, `"" ["sh"] "{}" tty 24x80`},
+		{"exec on a terminal of no size", "POST", `/v1/client/allocation/abc123/exec?command=["sh"]&tty=true`, "", 200, `"" ["sh"] "" tty 0x0`},
+		{"exec with tty neither true nor false", "POST", `/v1/client/allocation/abc123/exec?command=["sh"]&tty=yes`, "", 400, `tty="yes": want true or false`},
+		{"exec on a terminal of a negative width", "POST", `/v1/client/allocation/abc123/exec?command=["sh"]&tty=true&width=-1`, "", 400, `width="-1": want a number of characters, 0 to 65535`},
 		{"node unknown", "GET", "/v1/node/x", "", 404, "not found"},
 		{"drain body", "POST", "/v1/node/x/drain", `{"Enable": "yes"}`, 400, "request body"},
 		{"eligibility unreachable", "POST", "/v1/node/x/eligibility", `{"Eligible": true}`, 503, "peer unreachable"},

@@ -12,6 +12,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/shoal-sched/shoal/jobspec"
@@ -282,20 +283,87 @@ func (c *Client) SignalAlloc(ctx context.Context, id, task, signal string) error
 // stdin, its output goes to stdout and stderr as it comes, and Exec returns its exit
 // code.
 func (c *Client) Exec(ctx context.Context, id, task string, cmd []string, stdin io.Reader, stdout, stderr io.Writer) (int, error) {
-	command, err := json.Marshal(cmd)
-	if err != nil {
-		return -1, err
-	}
 	if stdin == nil {
 		stdin = strings.NewReader("")
 	}
-	q := url.Values{"task": {task}, "command": {string(command)}}
-	resp, err := c.send(ctx, "POST", "/v1/client/allocation/"+url.PathEscape(id)+"/exec?"+q.Encode(), stdin, 0)
+	resp, err := c.send(ctx, "POST", "/v1/client/allocation/"+url.PathEscape(id)+"/exec?"+ExecQuery(task, cmd, nil), stdin, 0)
 	if err != nil {
 		return -1, err
 	}
 	defer resp.Body.Close()
-	dec := json.NewDecoder(resp.Body)
+	return readExecFrames(resp.Body, stdout, stderr)
+}
+
+// ExecTerminal runs cmd inside a task of an allocation on a new terminal of the
+// given size, as `nomad alloc exec -t` does: what is read from stdin (nil: nothing)
+// is typed into the terminal, each size received from resize (nil: none) resizes
+// it, what the command writes to its terminal goes to out as it comes, and
+// ExecTerminal returns the command's exit code. It does not wait for a read of
+// stdin in progress when it returns.
+func (c *Client) ExecTerminal(ctx context.Context, id, task string, cmd []string, size TTYSize, resize <-chan TTYSize, stdin io.Reader, out io.Writer) (int, error) {
+	body, input := io.Pipe()
+	defer input.Close() // ends the request once the answer has ended
+	done := make(chan struct{})
+	defer close(done)
+	var mu sync.Mutex
+	enc := json.NewEncoder(input)
+	send := func(f ExecInput) error {
+		mu.Lock()
+		defer mu.Unlock()
+		return enc.Encode(f)
+	}
+	if stdin != nil {
+		go func() {
+			buf := make([]byte, 32<<10)
+			for {
+				n, err := stdin.Read(buf)
+				if n > 0 && send(ExecInput{Stdin: &ExecData{Data: buf[:n]}}) != nil {
+					return
+				}
+				if err != nil {
+					return
+				}
+			}
+		}()
+	}
+	go func() {
+		for {
+			select {
+			case s, ok := <-resize:
+				if !ok || send(ExecInput{TTYSize: &s}) != nil {
+					return
+				}
+			case <-done:
+				return
+			}
+		}
+	}()
+	resp, err := c.send(ctx, "POST", "/v1/client/allocation/"+url.PathEscape(id)+"/exec?"+ExecQuery(task, cmd, &size), body, 0)
+	if err != nil {
+		return -1, err
+	}
+	defer resp.Body.Close()
+	return readExecFrames(resp.Body, out, out)
+}
+
+// ExecQuery is the query of POST /v1/client/allocation/<id>/exec: the task, the
+// command as a JSON array and, for a terminal (tty not nil), tty=true and its first
+// size.
+func ExecQuery(task string, cmd []string, tty *TTYSize) string {
+	command, _ := json.Marshal(cmd) // a []string always encodes
+	q := url.Values{"task": {task}, "command": {string(command)}}
+	if tty != nil {
+		q.Set("tty", "true")
+		q.Set("height", strconv.Itoa(int(tty.Height)))
+		q.Set("width", strconv.Itoa(int(tty.Width)))
+	}
+	return q.Encode()
+}
+
+// readExecFrames copies the output frames of an exec's answer to stdout and stderr
+// and returns the command's exit code, last.
+func readExecFrames(answer io.Reader, stdout, stderr io.Writer) (int, error) {
+	dec := json.NewDecoder(answer)
 	for {
 		var f ExecFrame
 		if err := dec.Decode(&f); err != nil {
@@ -309,6 +377,8 @@ func (c *Client) Exec(ctx context.Context, id, task string, cmd []string, stdin 
 			stdout.Write(f.Stdout.Data)
 		case f.Stderr != nil:
 			stderr.Write(f.Stderr.Data)
+		case f.Error != "":
+			return -1, errors.New("exec: " + f.Error)
 		case f.Exited && f.Result != nil:
 			return f.Result.ExitCode, nil
 		}

@@ -229,12 +229,28 @@ type AllocRestartRequest struct {
 
 // ExecFrame is one line of the answer to POST /v1/client/allocation/<id>/exec: a
 // piece of the command's stdout or stderr, or, last, its exit code (the shape of
-// Nomad's exec stream frames, one JSON object per line).
+// Nomad's exec stream frames, one JSON object per line). Error, last instead of an
+// exit code, says why the exec ended without one after it started (bad input).
 type ExecFrame struct {
 	Stdout *ExecData   `json:"stdout,omitempty"`
 	Stderr *ExecData   `json:"stderr,omitempty"`
 	Exited bool        `json:"exited,omitempty"`
 	Result *ExecResult `json:"result,omitempty"`
+	Error  string      `json:"error,omitempty"`
+}
+
+// ExecInput is one line of the request body of POST
+// /v1/client/allocation/<id>/exec?tty=true: a piece of what is typed, or the
+// terminal's new size (Nomad's exec input frames, one JSON object per line).
+type ExecInput struct {
+	Stdin   *ExecData `json:"stdin,omitempty"`
+	TTYSize *TTYSize  `json:"tty_size,omitempty"`
+}
+
+// TTYSize is the size of a terminal, in characters.
+type TTYSize struct {
+	Height uint16 `json:"height"`
+	Width  uint16 `json:"width"`
 }
 
 // ExecData is output of an exec'd command.
