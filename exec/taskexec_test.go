@@ -140,7 +140,7 @@ func TestExecTerminal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if code != 5 || !strings.Contains(out.String(), "\r\ntyped-42\r\n") {
+	if code != 5 || !strings.Contains(out.String(), "typed-42\r\n") {
 		t.Errorf("a shell typed \"echo typed-$((40+2)); exit 5\": code %d, output %q; want 5 and a line typed-42", code, out.String())
 	}
 
