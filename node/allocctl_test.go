@@ -9,8 +9,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/shoal-sched/shoal/node/api"
 )
 
 const ctlJob = `job "ctl" {
@@ -38,20 +36,8 @@ func TestAllocControl(t *testing.T) {
 	c := newCluster(t, 2)
 	ctx := context.Background()
 	submit(t, c.peers[0].client, ctlJob)
-	var alloc api.Alloc
-	c.waitFor(30*time.Second, "the task running", func() (bool, string) {
-		allocs, err := c.peers[0].client.JobAllocs(ctx, "ctl")
-		if err != nil || len(allocs) != 1 || allocs[0].ClientStatus != "running" {
-			return false, fmt.Sprint(allocs, err)
-		}
-		alloc = allocs[0]
-		out, err := stdout(c.peers[0].client, alloc.ID, "a")
-		return strings.Contains(out, "start"), fmt.Sprint(out, err)
-	})
-	other := c.peers[0].client // a peer that does not run it: requests are forwarded
-	if alloc.NodeName == c.peers[0].name {
-		other = c.peers[1].client
-	}
+	alloc, otherPeer := c.startedElsewhere("ctl", "a")
+	other := otherPeer.client // a peer that does not run it: requests are forwarded
 
 	if err := other.SignalAlloc(ctx, alloc.ID[:8], "a", "SIGUSR1"); err != nil {
 		t.Fatalf("signal: %v", err)
@@ -66,10 +52,7 @@ func TestAllocControl(t *testing.T) {
 	if err != nil || code != 3 || out.String() != alloc.ID+"\nstdin text" || errOut.String() != "oops\n" {
 		t.Errorf("exec: code %d, err %v, stdout %q, stderr %q; want 3, the allocation id and the stdin text, oops", code, err, out.String(), errOut.String())
 	}
-	addr := "http://" + c.peers[0].addr + ":4646"
-	if other == c.peers[1].client {
-		addr = "http://" + c.peers[1].addr + ":4646"
-	}
+	addr := "http://" + otherPeer.addr + ":4646"
 	cli := exec.Command(peerBin, "alloc", "exec", "-address", addr, "-task", "a", alloc.ID[:8], "ls", "-d", "/local")
 	cliOut, err := cli.Output()
 	if cli.ProcessState.ExitCode() != 0 || string(cliOut) != "/local\n" {
