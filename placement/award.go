@@ -29,12 +29,17 @@ type Unplaced struct {
 // are assigned. It never awards a peer more than its bid's MaxSlots. Equal scores are
 // ordered by a pseudo-random rank drawn from seed (normally req.Seed), then node ID, so
 // the same inputs always give the same awards, whatever the order of bids. Bids for
-// another request, and duplicate bids from one peer, are ignored.
+// another request, and duplicate bids from one peer, are ignored. When a bid defers
+// to another coordinator (Bid.DeferTo, see Deferred), nothing is awarded: a slot
+// awarded by a coordinator that has not heard of the job's real one would run twice.
 func Award(req BidRequest, bids []Bid, seed int64) ([]SlotAward, []Unplaced) {
 	slots := slices.Clone(req.Slots)
 	slices.Sort(slots)
 	slots = slices.Compact(slots)
 
+	if to, by, ok := Deferred(req, bids); ok {
+		return nil, unplaceAll(slots, fmt.Sprintf("peer %s sees %s, which ranks above this coordinator for the job: deferring to it", by, to))
+	}
 	if req.Job == nil {
 		return nil, unplaceAll(slots, "the request carries no job")
 	}
@@ -81,6 +86,18 @@ func Award(req BidRequest, bids []Bid, seed int64) ([]SlotAward, []Unplaced) {
 		awards = append(awards, SlotAward{Slot: slot, NodeID: best.bid.NodeID, Score: score})
 	}
 	return awards, unplaced
+}
+
+// Deferred reports whether a bid for req defers to another coordinator (Bid.DeferTo):
+// to is that coordinator and by the bidder that named it (of several, the bid of the
+// smallest node ID). A coordinator that gets one places nothing of the request.
+func Deferred(req BidRequest, bids []Bid) (to, by string, ok bool) {
+	for _, b := range bids {
+		if b.RequestID == req.RequestID && b.DeferTo != "" && (!ok || b.NodeID < by) {
+			to, by, ok = b.DeferTo, b.NodeID, true
+		}
+	}
+	return to, by, ok
 }
 
 // offer is one peer's bid as the assignment consumes it.

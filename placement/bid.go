@@ -28,6 +28,7 @@ type BidRequest struct {
 	JobVersion  uint64
 	Epoch       Epoch             // the coordinator's epoch for the job; bidders refuse lower ones
 	Coordinator string            // the coordinator's node ID
+	PassedOver  []string          `json:",omitempty"` // PassedOver(JobID, Coordinator, its view): bidders check the claim (OutrankedBy)
 	Slots       []int             // the slot indexes wanted
 	Resources   jobspec.Resources // per slot; informational (bidders compute it from Job)
 	Job         *jobspec.Job
@@ -182,6 +183,11 @@ type Bid struct {
 	Reservation Reservation // what the bidder now holds for this request (zero if MaxSlots is 0)
 	Reason      string      // why MaxSlots is 0, phrased like Rejection.Reason
 	Detail      string
+	// DeferTo names a peer that, in the bidder's view, ranks above the request's
+	// coordinator for the job without the coordinator having passed it over
+	// (OutrankedBy): the coordinator has not heard of the job's real coordinator. The
+	// bid offers nothing, and Award awards no slot of the request.
+	DeferTo string `json:",omitempty"`
 }
 
 // MakeBid turns a request and the bidder's exact local state into a bid. It is pure:

@@ -159,6 +159,7 @@ func TestAward(t *testing.T) {
 	full := bidOn(sizedNode("full", 1000, 512))
 	stale := empty
 	stale.RequestID, stale.NodeID = "old", "stale"
+	deferring := Bid{RequestID: req.RequestID, NodeID: "knower", DeferTo: "top"}
 
 	tests := []struct {
 		name     string
@@ -172,6 +173,8 @@ func TestAward(t *testing.T) {
 		{"capacity runs out", []Bid{half, full}, map[string]int{"half": 2}, "bidding peers are full (1 peer offered 2 slots in all; limited by free cpu on 1): 1 peer is too small"},
 		{"stale request ignored", []Bid{stale}, map[string]int{}, "no peer bid"},
 		{"duplicate bid counted once", []Bid{half, half}, map[string]int{"half": 2}, "bidding peers are full"},
+		{"a bid deferring to another coordinator stops every award", []Bid{empty, half, deferring},
+			map[string]int{}, "peer knower sees top, which ranks above this coordinator for the job: deferring to it"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

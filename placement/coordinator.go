@@ -59,6 +59,53 @@ func Coordinator(jobID string, nodes []Node) (nodeID string, ok bool) {
 	return nodeID, ok
 }
 
+// outranks reports whether peer a ranks above peer b for jobID (the order of
+// Coordinator: higher weight first, then the smaller ID).
+func outranks(jobID, a, b string) bool {
+	wa, wb := hrw(jobID, a), hrw(jobID, b)
+	return wa > wb || (wa == wb && a < b)
+}
+
+// PassedOver returns the peers of coordinator's view nodes that rank above it for
+// jobID but that it does not count (not alive, or not eligible), sorted. A coordinator
+// sends them with its requests (BidRequest.PassedOver) so that a peer can tell a peer
+// the coordinator knows is down from one it has not heard of (see OutrankedBy).
+func PassedOver(jobID, coordinator string, nodes []Node) []string {
+	var out []string
+	for i := range nodes {
+		n := &nodes[i]
+		if (!n.Alive || !n.Eligible) && n.ID != coordinator && outranks(jobID, n.ID, coordinator) {
+			out = append(out, n.ID)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// OutrankedBy checks a coordinator's claim against another peer's view nodes: it
+// returns the highest-ranked peer of the view that is alive and eligible, ranks above
+// coordinator for jobID, and is not one the coordinator passed over (PassedOver). Such
+// a peer is one the coordinator has not heard of, as when a cluster forms and a peer has
+// not yet learnt of the last one to join: both it and the job's real coordinator would
+// act under the same epoch, and epochs cannot fence them. A peer that finds one refuses
+// the coordinator's bid request (Bid.DeferTo) and award. A peer the coordinator passed
+// over is not held against it: the coordinator's failure detector saw it down, and
+// when that is wrong, epochs fence the two (the coordinator that took over acts under a
+// higher one). ok is false when the view has no such peer.
+func OutrankedBy(jobID, coordinator string, passedOver []string, nodes []Node) (nodeID string, ok bool) {
+	for i := range nodes {
+		n := &nodes[i]
+		if !n.Alive || !n.Eligible || n.ID == coordinator || !outranks(jobID, n.ID, coordinator) ||
+			slices.Contains(passedOver, n.ID) {
+			continue
+		}
+		if !ok || outranks(jobID, n.ID, nodeID) {
+			nodeID, ok = n.ID, true
+		}
+	}
+	return nodeID, ok
+}
+
 // Ranked returns the IDs of the alive and eligible peers in the order of succession for
 // jobID: Ranked(...)[0] is the Coordinator, [1] takes over if it dies, and so on.
 func Ranked(jobID string, nodes []Node) []string {

@@ -138,6 +138,80 @@ func TestCoordinatorProperties(t *testing.T) {
 	})
 }
 
+// TestOutrankedBy: a peer refuses a coordinator when it knows a live peer that ranks
+// above it for the job and that the coordinator did not pass over.
+func TestOutrankedBy(t *testing.T) {
+	const job = "sleep" // ranks n3, n2, n1
+	if r := Ranked(job, peers("n1", "n2", "n3")); !slices.Equal(r, []string{"n3", "n2", "n1"}) {
+		t.Fatalf("Ranked(%q) = %v: the cases below assume n3, n2, n1", job, r)
+	}
+	n3dead := peers("n1", "n2", "n3")
+	n3dead[2].Alive = false
+	n3inelig := peers("n1", "n2", "n3")
+	n3inelig[2].Eligible = false
+	tests := []struct {
+		name       string
+		coord      string
+		coordView  []Node // what the coordinator sees: its PassedOver
+		bidderView []Node
+		want       string // "" for none
+	}{
+		{"the coordinator has not heard of a higher peer", "n2", peers("n1", "n2"), peers("n1", "n2", "n3"), "n3"},
+		{"the bidder has not heard of the coordinator either", "n2", peers("n2"), peers("n1", "n3"), "n3"},
+		{"the highest of several", "n1", peers("n1"), peers("n1", "n2", "n3"), "n3"},
+		{"the same view", "n3", peers("n1", "n2", "n3"), peers("n1", "n2", "n3"), ""},
+		{"lower peers do not count", "n2", peers("n1", "n2"), peers("n1", "n2"), ""},
+		{"the coordinator saw the higher peer die", "n2", n3dead, peers("n1", "n2", "n3"), ""},
+		{"the coordinator sees the higher peer ineligible", "n2", n3inelig, peers("n1", "n2", "n3"), ""},
+		{"the bidder sees the higher peer dead", "n2", peers("n1", "n2"), n3dead, ""},
+		{"the bidder sees the higher peer ineligible", "n2", peers("n1", "n2"), n3inelig, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			passed := PassedOver(job, tt.coord, tt.coordView)
+			got, ok := OutrankedBy(job, tt.coord, passed, tt.bidderView)
+			if got != tt.want || ok != (tt.want != "") {
+				t.Fatalf("OutrankedBy(%s, passed over %v) = %q, %v; want %q", tt.coord, passed, got, ok, tt.want)
+			}
+		})
+	}
+}
+
+// TestOutrankedByProperties: a coordinator is never refused by a peer that sees what
+// it sees, nor by any peer when it is the coordinator of every view.
+func TestOutrankedByProperties(t *testing.T) {
+	rapid.Check(t, func(t *rapid.T) {
+		ids := rapid.SliceOfNDistinct(rapid.IntRange(0, 40), 1, 10, rapid.ID[int]).Draw(t, "ids")
+		var mine, theirs []Node
+		for _, id := range ids {
+			n := Node{ID: fmt.Sprintf("p%d", id), Alive: rapid.Bool().Draw(t, "alive"), Eligible: rapid.Bool().Draw(t, "eligible")}
+			if rapid.Bool().Draw(t, "I know it") {
+				mine = append(mine, n)
+			}
+			n.Alive = rapid.Bool().Draw(t, "they see it alive")
+			if rapid.Bool().Draw(t, "they know it") {
+				theirs = append(theirs, n)
+			}
+		}
+		job := rapid.StringMatching(`[a-z]{1,6}`).Draw(t, "job")
+		coord, ok := Coordinator(job, mine)
+		if !ok {
+			return
+		}
+		passed := PassedOver(job, coord, mine)
+		if by, refused := OutrankedBy(job, coord, passed, mine); refused {
+			t.Fatalf("refused by its own view, for %s", by)
+		}
+		by, refused := OutrankedBy(job, coord, passed, theirs)
+		if top, ok := Coordinator(job, append(slices.Clone(theirs), Node{ID: coord, Alive: true, Eligible: true})); ok && top == coord && refused {
+			t.Fatalf("%s coordinates in their view too, but they defer to %s", coord, by)
+		}
+		if refused && (slices.Contains(passed, by) || !slices.ContainsFunc(theirs, func(n Node) bool { return n.ID == by && n.Alive && n.Eligible })) {
+			t.Fatalf("refused for %s, passed over or not live in their view", by)
+		}
+	})
+}
+
 func TestEpochTracker(t *testing.T) {
 	var tr EpochTracker
 	if !tr.Accept("web", 0) {

@@ -43,6 +43,20 @@
 // it has seen for the job (observe the Epoch of every Alloc too). Peers pass every
 // request and award through EpochTracker.Accept and drop those below the highest seen.
 //
+// A coordinator's claim: two coordinators of one job can share an epoch when one of them
+// has not heard of the other, as when a cluster forms and a peer has not yet learnt of
+// the last one to join: both see no epoch above 0 and act under 1, and epochs cannot
+// fence them. So a coordinator sends with its requests and awards the peers above it
+// that it passed over (PassedOver: it sees them dead or ineligible), and every bidder and
+// winner first checks the claim against its own view (OutrankedBy): if it knows a live,
+// eligible peer that ranks above the coordinator and was not passed over, it refuses,
+// naming that peer (Bid.DeferTo), before it observes the epoch. One such bid makes Award
+// award nothing of the request (Deferred): the peer the coordinator has not heard of
+// places the job. A peer the coordinator passed over is not held against it: that is a
+// successor taking over after a failure, under a higher epoch, and it is not slowed by a
+// bidder that has not yet seen the failure. What this cannot catch: a coordinator none of
+// whose candidates knows the peer above it; the doubled-slot rule still settles that.
+//
 // Doubled slots: when two live allocations fill one slot (a partition healed, or two
 // coordinators raced under equal epochs), the survivor is the one with the higher
 // (Epoch, JobVersion, CreateTime, ID), in that order (Outranks): the latest
@@ -115,6 +129,8 @@
 //	Stable(job *jobspec.Job, allocs []Alloc, now time.Time) bool
 //	Coordinator(jobID string, nodes []Node) (nodeID string, ok bool)
 //	Ranked(jobID string, nodes []Node) []string
+//	PassedOver(jobID, coordinator string, nodes []Node) []string
+//	OutrankedBy(jobID, coordinator string, passedOver []string, nodes []Node) (nodeID string, ok bool)
 //	Seed(jobID string, round uint64) int64
 //	(*EpochTracker).Next / Accept / Observe / Highest / Forget (jobID [, Epoch])
 //	Candidates(job *jobspec.Job, group string, missing int, nodes []Node, d int, seed int64) ([]Node, []Rejection)
@@ -122,6 +138,7 @@
 //	MakeBid(req BidRequest, local LocalState, now time.Time) Bid
 //	Refusals(req BidRequest, rejected []Rejection) []Bid
 //	Award(req BidRequest, bids []Bid, seed int64) ([]SlotAward, []Unplaced)
+//	Deferred(req BidRequest, bids []Bid) (to, by string, ok bool)
 //	Reconcile(in ReconcileInput) Result
 //	ActiveReservations(rs []Reservation, now time.Time) []Reservation
 //	FreeResources(n Node, allocs []Alloc) Usage; Used(allocs []Alloc) Usage

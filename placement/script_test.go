@@ -24,11 +24,13 @@ import (
 //	submit (input: an HCL job file, parsed by jobspec)
 //	stop job=ID
 //	fail-node ID | drain ID | fail-alloc slot=JOB/GROUP[I] | complete-alloc slot=...
-//	partition (input: one side per line, peer IDs separated by spaces) | heal
+//	partition (input: one side per line, peer IDs separated by spaces)
+//	unaware ID of=ID,...           ID has not heard of those peers (until heal)
+//	heal                           partitions end; every peer hears of every other
 //	tick [d=DUR]
 //	reconcile                      one round on every side
 //	stabilize [rounds=N] [step=DUR]
-//	coordinator job=ID             the coordinator on each side
+//	coordinator job=ID             the peers that coordinate it in their own view
 //	allocs                         the allocation records
 //	check                          every slot has exactly one running alloc; no over-commit
 func TestScripts(t *testing.T) {
@@ -154,6 +156,9 @@ func runCommand(t *testing.T, s *sim, d *datadriven.TestData) string {
 			sides = append(sides, strings.Fields(line))
 		}
 		s.partition(sides)
+		return "ok"
+	case "unaware":
+		s.unaware[first()] = append(s.unaware[first()], strings.Split(arg("of", ""), ",")...)
 		return "ok"
 	case "heal":
 		s.heal()

@@ -16,16 +16,19 @@ import (
 // side of a partition sees the other side's peers as dead, elects its own coordinator
 // per job (HRW over its view), runs Reconcile and the whole auction (Candidates,
 // MakeBid on every candidate's exact state, Award) and carries out the result only
-// where it can reach. Everything is ordered, so runs replay exactly.
+// where it can reach. A peer can also be unaware of others (as when a cluster forms
+// and it has not yet heard of the last peer to join): they are missing from its view.
+// Everything is ordered, so runs replay exactly.
 type sim struct {
 	now     time.Time
 	nodes   map[string]*Node
-	order   []string           // node IDs in the order added
-	allocs  map[string]*Alloc  // the owners' records
-	jobs    map[string]*simJob // by ID
-	sides   [][]string         // nil when healed
-	lost    map[string]bool    // lost marks, valid while the owner is unreachable
-	known   map[string]bool    // records every side knew when the partition began
+	order   []string            // node IDs in the order added
+	allocs  map[string]*Alloc   // the owners' records
+	jobs    map[string]*simJob  // by ID
+	sides   [][]string          // nil when healed
+	unaware map[string][]string // peer -> the peers it has not heard of
+	lost    map[string]bool     // lost marks, valid while the owner is unreachable
+	known   map[string]bool     // records every side knew when the partition began
 	epochs  map[string]*EpochTracker
 	counter int
 	round   uint64
@@ -38,7 +41,7 @@ type simJob struct {
 
 func newSim() *sim {
 	return &sim{now: t0, nodes: map[string]*Node{}, allocs: map[string]*Alloc{}, jobs: map[string]*simJob{},
-		lost: map[string]bool{}, epochs: map[string]*EpochTracker{}}
+		lost: map[string]bool{}, epochs: map[string]*EpochTracker{}, unaware: map[string][]string{}}
 }
 
 func (s *sim) addNode(n Node) {
@@ -60,12 +63,16 @@ func (s *sim) sideOf(id string) []string {
 	return s.order
 }
 
-// view is the member list as seen from id: peers across a partition look dead, and
-// free capacity is advertised from the owners' records.
+// view is the member list as seen from id: peers across a partition look dead, peers
+// it has not heard of are missing, and free capacity is advertised from the owners'
+// records.
 func (s *sim) view(from string) []Node {
 	side := s.sideOf(from)
 	var view []Node
 	for _, id := range s.order {
+		if slices.Contains(s.unaware[from], id) {
+			continue
+		}
 		n := *s.nodes[id]
 		n.Alive = n.Alive && slices.Contains(side, id)
 		free := FreeResources(n, s.allocsOn(id))
@@ -85,6 +92,9 @@ func (s *sim) allocsView(jobID string, view []Node) []Alloc {
 	var out []Alloc
 	for _, id := range slices.Sorted(maps.Keys(s.allocs)) {
 		a := *s.allocs[id]
+		if _, heard := alive[a.NodeID]; !heard {
+			continue // the view has not heard of its owner, so holds none of its records
+		}
 		if a.JobID != jobID || (!alive[a.NodeID] && s.sides != nil && !s.known[a.ID]) {
 			continue // created across the partition: this side has not heard of it
 		}
@@ -106,19 +116,13 @@ func (s *sim) allocsOn(nodeID string) []Alloc {
 	return out
 }
 
-// coordinators returns, per side, the peer that coordinates jobID there.
+// coordinators returns the peers that coordinate jobID in their own view: one per
+// side of a partition, and more where a peer has not heard of the job's coordinator.
 func (s *sim) coordinators(jobID string) []string {
 	var out []string
-	seen := map[string]bool{}
 	for _, id := range s.order {
-		if !s.nodes[id].Alive || seen[id] {
-			continue
-		}
-		for _, m := range s.sideOf(id) {
-			seen[m] = true
-		}
-		if c, ok := Coordinator(jobID, s.view(id)); ok && !slices.Contains(out, c) {
-			out = append(out, c)
+		if c, ok := Coordinator(jobID, s.view(id)); ok && c == id && s.nodes[id].Alive {
+			out = append(out, id)
 		}
 	}
 	return out
@@ -133,8 +137,15 @@ func (s *sim) reconcile(verbose bool) (lines []string, acted bool) {
 		if len(coords) == 0 && verbose {
 			lines = append(lines, jobID+": no live peer to coordinate it")
 		}
-		for _, coord := range coords {
-			l, a := s.coordinate(jobID, coord, verbose)
+		// A job's coordinators act at the same time: each on what it saw before any acted.
+		views := make([][]Node, len(coords))
+		allocs := make([][]Alloc, len(coords))
+		for i, coord := range coords {
+			views[i] = s.view(coord)
+			allocs[i] = s.allocsView(jobID, views[i])
+		}
+		for i, coord := range coords {
+			l, a := s.coordinate(jobID, coord, views[i], allocs[i], verbose)
 			lines = append(lines, l...)
 			acted = acted || a
 		}
@@ -142,10 +153,8 @@ func (s *sim) reconcile(verbose bool) (lines []string, acted bool) {
 	return lines, acted
 }
 
-func (s *sim) coordinate(jobID, coord string, verbose bool) ([]string, bool) {
+func (s *sim) coordinate(jobID, coord string, view []Node, allocs []Alloc, verbose bool) ([]string, bool) {
 	sj := s.jobs[jobID]
-	view := s.view(coord)
-	allocs := s.allocsView(jobID, view)
 	tracker := s.epochs[coord]
 	for _, a := range allocs {
 		tracker.Observe(jobID, a.Epoch)
@@ -214,8 +223,14 @@ func (s *sim) auction(job *jobspec.Job, coord string, epoch Epoch, view []Node, 
 		cands, rejected := Candidates(job, group, len(slots), view, 2, seed)
 		req := NewBidRequest(job, group, slots, allocs, view, s.now)
 		req.RequestID, req.Epoch, req.Coordinator, req.Seed = fmt.Sprintf("r%d", s.round), epoch, coord, seed
+		req.PassedOver = PassedOver(job.ID, coord, view)
 		var bids []Bid
 		for _, c := range cands {
+			// As node's bid: first the claim to coordinate, then the epoch.
+			if above, ok := OutrankedBy(job.ID, coord, req.PassedOver, s.view(c.ID)); ok {
+				bids = append(bids, Bid{RequestID: req.RequestID, NodeID: c.ID, DeferTo: above})
+				continue
+			}
 			if !s.epochs[c.ID].Accept(job.ID, epoch) {
 				continue // fenced: a higher epoch was seen
 			}
@@ -266,11 +281,13 @@ func (s *sim) stabilize(rounds int, step time.Duration) (lines []string, converg
 	return lines, false
 }
 
-// heal ends a partition. Lost marks are dropped: once an owner is reachable its own
-// record speaks for its allocation, and doubled slots are resolved by Outranks.
+// heal ends a partition, and every peer hears of every other. Lost marks are
+// dropped: once an owner is reachable its own record speaks for its allocation, and
+// doubled slots are resolved by Outranks.
 func (s *sim) heal() {
 	s.sides = nil
 	clear(s.lost)
+	clear(s.unaware)
 }
 
 // partition splits the cluster into sides; each keeps the records it knew.
