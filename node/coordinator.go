@@ -300,6 +300,7 @@ func (n *Node) auction(ctx context.Context, job *jobspec.Job, group string, slot
 	req.RequestID = newID()
 	req.Epoch = epoch
 	req.Coordinator = n.id
+	req.PassedOver = placement.PassedOver(job.ID, n.id, v.nodes)
 	req.Seed = seed
 	cands, rejected := placement.Candidates(job, group, len(slots), v.nodes, 2, seed)
 	if len(cands) == 0 {
@@ -344,6 +345,12 @@ func (n *Node) auction(ctx context.Context, job *jobspec.Job, group string, slot
 	}
 	wg.Wait()
 	awards, unplaced := placement.Award(req, bids, seed)
+	if to, by, deferred := placement.Deferred(req, bids); deferred {
+		// Not a placement failure: the job's coordinator, which this peer has not heard
+		// of yet, places these slots. Award awarded none; holds are released below.
+		log.Info("placing nothing: a peer knows another that coordinates the job", "coordinator", to, "seen_by", v.names[by])
+		unplaced = nil
+	}
 	perNode := map[string][]awardedAlloc{}
 	for _, a := range awards {
 		s := bySlot[a.Slot]
@@ -388,6 +395,7 @@ func (n *Node) auction(ctx context.Context, job *jobspec.Job, group string, slot
 // and returns why any failed.
 func (n *Node) sendAwards(ctx context.Context, job *jobspec.Job, group string, epoch placement.Epoch, requestID string, perNode map[string][]awardedAlloc, v view) []string {
 	log := n.log.With("job", job.ID, "group", group, "epoch", epoch)
+	passedOver := placement.PassedOver(job.ID, n.id, v.nodes)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
 	var why []string
@@ -395,7 +403,8 @@ func (n *Node) sendAwards(ctx context.Context, job *jobspec.Job, group string, e
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			areq := awardRequest{RequestID: requestID, JobID: job.ID, Epoch: epoch, Job: job, Group: group, Allocs: allocs}
+			areq := awardRequest{RequestID: requestID, JobID: job.ID, Epoch: epoch, Job: job, Group: group, Allocs: allocs,
+				Coordinator: n.id, PassedOver: passedOver}
 			var resp awardResponse
 			var err error
 			if nodeID == n.id {

@@ -33,7 +33,10 @@
 // (persisted). Places run an auction: placement.Candidates, "bid" RPCs (the bidder
 // answers with placement.MakeBid on its exact state and holds the capacity), then
 // placement.Award and "award" RPCs; the winner creates the records itself and starts
-// the runners. System-job placements name their peer and go straight to an award.
+// the runners. Bidders and winners first check the coordinator's claim against their
+// own member list (placement.OutrankedBy) and defer a coordinator that has not heard
+// of a peer ranking above it; one deferring bid and the coordinator places nothing.
+// System-job placements name their peer and go straight to an award.
 // Stops go as "stop" RPCs to the owner. Owners also stop their allocations of a job
 // they see stopped or purged, so a stop never depends on the coordinator being up.
 // Lost allocations (owner not alive) are replaced at once; a peer that comes back

@@ -33,6 +33,10 @@ type awardRequest struct {
 	Job       *jobspec.Job
 	Group     string
 	Allocs    []awardedAlloc
+	// Coordinator and PassedOver, as in placement.BidRequest: the winner checks the
+	// claim to coordinate (placement.OutrankedBy) as bidders do.
+	Coordinator string   `json:",omitempty"`
+	PassedOver  []string `json:",omitempty"`
 }
 
 type awardedAlloc struct {
@@ -65,6 +69,10 @@ type stopRequest struct {
 
 // errStaleEpoch refuses a message from a coordinator that has been superseded.
 var errStaleEpoch = errors.New("stale coordinator epoch")
+
+// errNotCoordinator refuses an award from a coordinator that has not heard of a peer
+// that ranks above it for the job (placement.OutrankedBy).
+var errNotCoordinator = errors.New("not the job's coordinator")
 
 func (n *Node) registerRPC() {
 	handle := func(method string, f func(ctx context.Context, from string, req []byte) (any, error)) {
@@ -219,9 +227,40 @@ func (n *Node) selfNode() placement.Node {
 	}
 }
 
+// outrankedBy checks a coordinator's claim to coordinate job against this peer's
+// member list: it returns a live peer this one knows that ranks above coordinator for
+// the job and that coordinator did not pass over, i.e. has not heard of (see
+// placement.OutrankedBy). A request that names no coordinator is not checked.
+func (n *Node) outrankedBy(job, coordinator string, passedOver []string) (string, bool) {
+	if coordinator == "" {
+		return "", false
+	}
+	members := n.g.Members()
+	nodes := make([]placement.Node, 0, len(members))
+	for _, m := range members {
+		if m.Tags.NodeID == "" {
+			continue
+		}
+		pn := placement.Node{ID: m.Tags.NodeID, Name: m.Name, Alive: m.Status == gossip.StatusAlive, Eligible: m.Tags.Eligible}
+		if pn.ID == n.id {
+			n.mu.Lock()
+			pn.Alive, pn.Eligible = true, n.eligible
+			n.mu.Unlock()
+		}
+		nodes = append(nodes, pn)
+	}
+	return placement.OutrankedBy(job, coordinator, passedOver, nodes)
+}
+
 // bid answers a coordinator's request with this peer's exact state, and holds the
-// capacity it bids until the award comes or the hold expires.
+// capacity it bids until the award comes or the hold expires. A coordinator that has
+// not heard of the job's real coordinator gets a bid that defers to it (Bid.DeferTo),
+// checked before its epoch is observed: its epoch must not fence the real one's.
 func (n *Node) bid(req placement.BidRequest) (placement.Bid, error) {
+	if above, ok := n.outrankedBy(req.JobID, req.Coordinator, req.PassedOver); ok {
+		n.log.Info("deferring a coordinator to a peer it has not heard of", "job", req.JobID, "coordinator", req.Coordinator, "above", above)
+		return placement.Bid{RequestID: req.RequestID, NodeID: n.id, DeferTo: above}, nil
+	}
 	if !n.observeEpoch(req.JobID, req.Epoch) {
 		return placement.Bid{}, n.staleErr(req.JobID, req.Epoch)
 	}
@@ -253,6 +292,9 @@ func (n *Node) bid(req placement.BidRequest) (placement.Bid, error) {
 // accept carries out an award: this peer creates the allocation records (it owns
 // them) and starts their runners, and releases the auction's hold.
 func (n *Node) accept(req awardRequest) (awardResponse, error) {
+	if above, ok := n.outrankedBy(req.JobID, req.Coordinator, req.PassedOver); ok {
+		return awardResponse{}, fmt.Errorf("%w: peer %s ranks above %s for job %s", errNotCoordinator, above, req.Coordinator, req.JobID)
+	}
 	if !n.observeEpoch(req.JobID, req.Epoch) {
 		return awardResponse{}, n.staleErr(req.JobID, req.Epoch)
 	}
