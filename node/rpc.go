@@ -258,7 +258,7 @@ func (n *Node) outrankedBy(job, coordinator string, passedOver []string) (string
 // checked before its epoch is observed: its epoch must not fence the real one's.
 func (n *Node) bid(req placement.BidRequest) (placement.Bid, error) {
 	if above, ok := n.outrankedBy(req.JobID, req.Coordinator, req.PassedOver); ok {
-		n.log.Info("deferring a coordinator to a peer it has not heard of", "job", req.JobID, "coordinator", req.Coordinator, "above", above)
+		n.log.Debug("deferring a coordinator to a peer it has not heard of", "job", req.JobID, "coordinator", req.Coordinator, "above", above)
 		return placement.Bid{RequestID: req.RequestID, NodeID: n.id, DeferTo: above}, nil
 	}
 	if !n.observeEpoch(req.JobID, req.Epoch) {
