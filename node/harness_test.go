@@ -453,6 +453,13 @@ func sleepJob(id string, count int) string {
 `, id, count)
 }
 
+// trueJob is a batch job of count tasks that exit 0 at once: sleepJob's, typed
+// batch and running /bin/true.
+func trueJob(id string, count int) string {
+	job := strings.Replace(sleepJob(id, count), "  group", "  type = \"batch\"\n  group", 1)
+	return strings.Replace(job, "command = \"/bin/sleep\"\n        args    = [\"3600\"]", "command = \"/bin/true\"", 1)
+}
+
 // waitDown waits until the other peers see peer i down.
 func (c *cluster) waitDown(i int) {
 	c.t.Helper()

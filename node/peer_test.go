@@ -243,23 +243,7 @@ func TestCluster(t *testing.T) {
 	})
 
 	t.Run("batch job completes and is not rerun", func(t *testing.T) {
-		submit(t, p3, `job "once" {
-  type = "batch"
-  group "g" {
-    count = 2
-    task "t" {
-      driver       = "exec"
-      kill_timeout = "500ms"
-      config {
-        command = "/bin/true"
-      }
-      resources {
-        cpu    = 20
-        memory = 64
-      }
-    }
-  }
-}`)
+		submit(t, p3, trueJob("once", 2))
 		c.waitFor(30*time.Second, "both batch allocations complete", func() (bool, string) {
 			allocs, err := p1.JobAllocs(bg, "once")
 			if err != nil {
