@@ -15,7 +15,7 @@ import (
 // read-write at /alloc into every task of the allocation, with NOMAD_ALLOC_DIR set
 // to /alloc. A prestart task leaves files there for the main task; it outlives
 // restarts of its tasks and of the peer, and goes when the allocation is forgotten
-// (its job purged).
+// (collected, or its job purged).
 //
 // Every allocation gets one, a lone task too (scripts written for Nomad write to
 // $NOMAD_ALLOC_DIR/data). Under the exec driver it costs a bind mount only: the

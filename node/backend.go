@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
@@ -469,6 +470,9 @@ func (n *Node) findAlloc(id string) (allocRecord, error) {
 		ids[i] = a.ID
 	}
 	full, err := lookupPrefix(id, ids)
+	if errors.Is(err, ErrNotFound) {
+		return allocRecord{}, fmt.Errorf("allocation: %w (or collected: a peer forgets a terminal allocation alloc_gc_threshold after it ended, or beyond gc_max_allocs)", err)
+	}
 	if err != nil {
 		return allocRecord{}, fmt.Errorf("allocation: %w", err)
 	}

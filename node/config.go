@@ -79,6 +79,19 @@ type Config struct {
 	// BidTimeout bounds one bid or award round trip to one peer (default 2s).
 	BidTimeout time.Duration
 
+	// Terminal allocations of jobs the catalog still holds are collected (their
+	// records leave every peer's table, their task directories and logs go) by
+	// their peer, except those the coordinators still read (see placement.Collect):
+	// AllocGCThreshold after they ended (alloc_gc_threshold; Nomad's servers collect
+	// allocations with their evaluations, eval_gc_threshold: default 1h), and
+	// beyond GCMaxAllocs terminal allocations on the peer, oldest first
+	// (gc_max_allocs, as Nomad's client: default 50). GCInterval is how often the
+	// peer looks (gc_interval, as Nomad's client: default 1m); an allocation that
+	// ends makes it look at once too. A purged job's allocations go within seconds.
+	AllocGCThreshold time.Duration
+	GCMaxAllocs      int
+	GCInterval       time.Duration
+
 	// Logger receives the peer's logs; nil means discard. Not read from files.
 	Logger *slog.Logger
 }
@@ -108,6 +121,9 @@ func DefaultConfig() Config {
 		LogFormat:         "text",
 		ReconcileInterval: 2 * time.Second, // a safety net: changes trigger reconciles at once
 		BidTimeout:        time.Second,     // one peer's bid or award round trip on a LAN
+		AllocGCThreshold:  time.Hour,       // Nomad's eval_gc_threshold: long enough to read a failure's logs
+		GCMaxAllocs:       50,              // Nomad's client gc_max_allocs
+		GCInterval:        time.Minute,     // Nomad's client gc_interval
 		Meta:              map[string]string{},
 		// Bridge networking: bridge.DefaultConfig's values, so that they are set once.
 		CNIPath:             br.PluginDir, // /usr/lib/cni, where Debian installs the reference plugins
@@ -176,7 +192,8 @@ type fileReserved struct {
 // knownConfigFields are the top-level names peer.hcl accepts.
 var knownConfigFields = []string{"name", "data_dir", "bind_addr", "advertise", "ports", "join", "retry_join",
 	"server_join", "datacenter", "node_class", "meta", "reserved", "encrypt", "drivers", "log_level", "log_format",
-	"cni_path", "bridge_network_name", "bridge_network_subnet", "host_volume"}
+	"cni_path", "bridge_network_name", "bridge_network_subnet", "host_volume",
+	"alloc_gc_threshold", "gc_max_allocs", "gc_interval"}
 
 // LoadConfigFile reads an HCL agent config and overlays every attribute it sets on
 // base. Errors name the file, line and column, the field and the value.
@@ -286,6 +303,9 @@ func ParseConfig(filename string, src []byte, base Config) (Config, error) {
 			return base, err
 		}
 		c.HostVolumes = vols
+		if err := parseGCConfig(body, &c); err != nil {
+			return base, err
+		}
 	}
 	if err := c.Validate(); err != nil {
 		return base, fmt.Errorf("%s: %w", filename, err)
@@ -380,6 +400,9 @@ func (c Config) Validate() error {
 	}
 	if c.BidTimeout <= 0 {
 		bad("bid_timeout", c.BidTimeout, "a positive duration")
+	}
+	if err := c.checkGC(); err != nil {
+		errs = append(errs, err)
 	}
 	if err := c.bridgeConfig().Validate(); err != nil {
 		errs = append(errs, err)

@@ -41,6 +41,9 @@ func TestLoadConfigFile(t *testing.T) {
 		{"cni_path", c.CNIPath, "/opt/cni/bin"},
 		{"bridge_network_name", c.BridgeNetworkName, "shoalbr"},
 		{"bridge_network_subnet", c.BridgeNetworkSubnet, "10.99.0.0/16"},
+		{"alloc_gc_threshold", c.AllocGCThreshold, 30 * time.Minute},
+		{"gc_max_allocs", c.GCMaxAllocs, 20},
+		{"gc_interval", c.GCInterval, 15 * time.Second},
 	}
 	for _, ch := range checks {
 		if ch.got != ch.want {
@@ -64,6 +67,9 @@ func TestLoadConfigFileErrors(t *testing.T) {
 		{"syntax.hcl", []string{"syntax.hcl:"}},
 		{"bad-type.hcl", []string{"bad-type.hcl:4", "number"}},
 		{"bad-bridge-subnet.hcl", []string{"bad-bridge-subnet.hcl", "bridge_network_subnet", `"172.26.64.0"`, "IPv4 CIDR"}},
+		{"bad-gc-interval.hcl", []string{"bad-gc-interval.hcl:4:", "gc_interval", `"soon"`, "positive duration"}},
+		{"bad-gc-max-allocs.hcl", []string{"bad-gc-max-allocs.hcl:3:", "gc_max_allocs", "the number 0", ">= 1"}},
+		{"bad-gc-threshold.hcl", []string{"bad-gc-threshold.hcl:3:", "alloc_gc_threshold", "the number 3600", `"1h"`}},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			_, err := LoadConfigFile(filepath.Join("testdata/config", tc.file), DefaultConfig())
@@ -99,6 +105,9 @@ func TestConfigValidate(t *testing.T) {
 		{"no datacenter", func(c *Config) { c.Datacenter = "" }, "datacenter"},
 		{"bad advertise", func(c *Config) { c.AdvertiseAddr = "host.example" }, "advertise"},
 		{"log format", func(c *Config) { c.LogFormat = "xml" }, "log_format"},
+		{"no gc threshold", func(c *Config) { c.AllocGCThreshold = 0 }, "alloc_gc_threshold"},
+		{"no gc interval", func(c *Config) { c.GCInterval = -time.Second }, "gc_interval"},
+		{"no terminal allocations kept", func(c *Config) { c.GCMaxAllocs = 0 }, "gc_max_allocs: 0 is not valid"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := DevConfig()

@@ -49,6 +49,11 @@
 // the record. A failed allocation is rescheduled by its coordinator per the reschedule
 // block. Tasks with network ports use the host's network in this version.
 //
+// A finished allocation keeps its record, task directories (logs) and /alloc dir
+// until its owner forgets it (gc.go): at once when its job is purged, else when
+// placement.Collect chooses it (terminal for AllocGCThreshold, or beyond GCMaxAllocs
+// terminal allocations on the peer, and never one the coordinators still read).
+//
 // # Shutdown
 //
 // SIGTERM (ctx cancelled): HTTP stops, gossip Leave (others see "left" at once and

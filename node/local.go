@@ -3,7 +3,6 @@ package node
 import (
 	"context"
 	"maps"
-	"os"
 	"strings"
 	"syscall"
 	"time"
@@ -370,11 +369,7 @@ func (n *Node) recoverTasks(ctx context.Context) {
 	n.mu.Unlock()
 	n.detachLost(detach)
 	for _, r := range toStart {
-		n.wg.Add(1)
-		go func() {
-			defer n.wg.Done()
-			r.run(context.WithoutCancel(ctx))
-		}()
+		n.goRun(ctx, r)
 	}
 }
 
@@ -389,47 +384,6 @@ func (n *Node) jobEntry(id string) (jobEntry, bool) {
 		return jobEntry{}, false
 	}
 	return je, true
-}
-
-// gcLocal forgets this peer's finished allocations of jobs that were purged (or are
-// unknown): their records leave the store and the gossip table, their task
-// directories (kept until now for `alloc logs`) are destroyed.
-func (n *Node) gcLocal() {
-	n.mu.Lock()
-	var gone []string
-	tasks := map[string][]string{}
-	for id, la := range n.local {
-		if !la.rec.Terminal() || (la.runner != nil && !isDone(la.runner)) {
-			continue
-		}
-		if _, ok := n.jobs.Get(la.rec.JobID); ok {
-			continue
-		}
-		gone = append(gone, id)
-		for name := range la.rec.TaskStates {
-			tasks[id] = append(tasks[id], name)
-		}
-		delete(n.local, id)
-		delete(n.dirty, id)
-	}
-	n.mu.Unlock()
-	for _, id := range gone {
-		if !n.leaving.Load() {
-			n.allocs.DeleteOwn(id)
-		}
-		if err := n.store.DeleteAlloc(id); err != nil {
-			n.log.Warn("forgetting allocation", "alloc", id, "err", err)
-		}
-		for _, name := range tasks[id] {
-			if err := n.drv.RemoveTask(taskID(id, name)); err != nil {
-				n.log.Warn("removing a task of a forgotten allocation", "alloc", id, "task", name, "err", err)
-			}
-		}
-		if err := os.RemoveAll(allocDirPath(n.cfg.DataDir, id)); err != nil {
-			n.log.Warn("removing the shared allocation directory", "alloc", id, "err", err)
-		}
-		n.log.Debug("forgot allocation of a purged job", "alloc", id)
-	}
 }
 
 func isDone(r *runner) bool {

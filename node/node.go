@@ -65,6 +65,7 @@ type Node struct {
 	kick      chan struct{} // wakes the coordinator loop (coalesced)
 	changes   *changeIndex  // moves with every wake; the API's blocking queries wait on it
 	persistCh chan struct{} // wakes the persister (coalesced)
+	gcKick    chan struct{} // wakes the collector (coalesced)
 	// unplacedSaid is why each group of a job version was last logged unplaceable
 	// (unplacedKey -> string): the coordinator retries every pass and warns again only
 	// when the reason changes. A pass reconciles jobs concurrently.
@@ -132,7 +133,7 @@ func New(cfg Config) (_ *Node, retErr error) {
 	n := &Node{
 		cfg: cfg, log: log.With("node", cfg.Name), id: id, store: store,
 		fp:   TakeFingerprint(cfg),
-		kick: make(chan struct{}, 1), changes: newChangeIndex(), persistCh: make(chan struct{}, 1), dirty: map[string][]byte{},
+		kick: make(chan struct{}, 1), changes: newChangeIndex(), persistCh: make(chan struct{}, 1), gcKick: make(chan struct{}, 1), dirty: map[string][]byte{},
 		startCh: make(chan *runner, 64),
 		local:   map[string]*localAlloc{}, holds: map[string]placement.Reservation{},
 		inflight: map[string]map[string]allocRecord{},
@@ -389,6 +390,7 @@ func (n *Node) Run(ctx context.Context) error {
 	goComp("runners", n.runRunners)
 	goComp("members", n.watchMembers)
 	goComp("persister", n.persist)
+	goComp("collector", n.gcAllocs)
 	httpDone := make(chan error, 1)
 	go func() { httpDone <- n.httpSrv.Serve(n.httpLn) }()
 	n.log.Info("peer running", "id", n.id, "http", n.HTTPAddr(), "gossip_port", n.cfg.GossipPort, "rpc_port", n.cfg.RPCPort)
@@ -495,13 +497,6 @@ func (n *Node) watchMembers(ctx context.Context) error {
 // runRunners starts the runners handed to it with the Run ctx, so that they outlive
 // the RPC or API request that created them.
 func (n *Node) runRunners(ctx context.Context) error {
-	start := func(r *runner) {
-		n.wg.Add(1)
-		go func() {
-			defer n.wg.Done()
-			r.run(context.WithoutCancel(ctx))
-		}()
-	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -510,13 +505,13 @@ func (n *Node) runRunners(ctx context.Context) error {
 			for {
 				select {
 				case r := <-n.startCh:
-					start(r)
+					n.goRun(ctx, r)
 				default:
 					return nil
 				}
 			}
 		case r := <-n.startCh:
-			start(r)
+			n.goRun(ctx, r)
 		}
 	}
 }

@@ -35,3 +35,7 @@ reserved {
 cni_path              = "/opt/cni/bin"
 bridge_network_name   = "shoalbr"
 bridge_network_subnet = "10.99.0.0/16"
+
+alloc_gc_threshold = "30m"
+gc_max_allocs      = 20
+gc_interval        = "15s"

@@ -1,0 +1,4 @@
+name = "p"
+data_dir = "/tmp/x"
+
+gc_interval = "soon"
