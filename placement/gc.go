@@ -39,7 +39,7 @@ const (
 	keepBatchDone   = "a batch slot that succeeded: without it the slot would run again"
 	keepSlotHistory = "the newest allocation of its slot: Reconcile decides the slot's next step (reschedule delay and attempts, a system job blocked on its peer) from it"
 	keepRollout     = "a failed allocation of the job's version while its group rolls out: Reconcile pauses the rollout (or reverts) because of it"
-	keepEpoch       = "it carries the job's highest coordinator epoch and no live allocation does"
+	keepEpoch       = "the newest record of the job's highest coordinator epoch"
 )
 
 // Collect returns the ids of the allocations in in.Own to forget now, oldest first:
@@ -104,13 +104,14 @@ func Collect(in GCInput) []string {
 //   - keepRollout: a failed allocation of the job's current version while a live
 //     allocation of its group runs another spec: the rollout (rolling or canary) stays
 //     paused, or auto_revert reverts, because of it.
-//   - keepEpoch: it carries the highest coordinator epoch among the job's allocations
-//     and no live allocation does: a coordinator that takes over learns that epoch
-//     from the records, and must not act under a lower one.
+//   - keepEpoch: the newest allocation carrying the highest coordinator epoch among
+//     the job's allocations: a coordinator that takes over learns that epoch from
+//     the records, and must not act under a lower one. One record is enough; a newer
+//     carrier takes over the role (its peer keeps it in turn).
 //
 // Everything else is superseded: a stopped allocation (alloc stop, a replaced version,
-// count reduced, a duplicate; a stopped job's keep their epoch) or an older failed or
-// lost one of a slot that has a newer allocation. Reconcile reads a terminal allocation only in the
+// count reduced, a duplicate, a stopped job) or an older failed or lost one of a slot
+// that has a newer allocation. Reconcile reads a terminal allocation only in the
 // cases above (live ones alone count for slots, doubled slots and health).
 func (f *jobFacts) keep(a *Alloc) string {
 	switch {
@@ -120,7 +121,7 @@ func (f *jobFacts) keep(a *Alloc) string {
 		return keepSlotHistory
 	case a.ClientStatus == ClientFailed && a.JobVersion == f.job.Version && f.rolling[a.Group]:
 		return keepRollout
-	case a.Epoch == f.high && f.high > 0 && !f.liveHigh:
+	case f.high != nil && f.high.ID == a.ID && a.Epoch > 0:
 		return keepEpoch
 	}
 	return ""
@@ -128,12 +129,11 @@ func (f *jobFacts) keep(a *Alloc) string {
 
 // jobFacts is what keep needs to know about a job's allocations, computed once.
 type jobFacts struct {
-	job      *jobspec.Job
-	newest   map[gcSlot]*Alloc // in Reconcile's order: create time, then id
-	failed   map[gcSlot]int    // failed allocations per slot
-	rolling  map[string]bool   // group -> a live allocation runs another spec
-	high     Epoch             // the highest epoch of the job's allocations
-	liveHigh bool              // a live allocation carries it
+	job     *jobspec.Job
+	newest  map[gcSlot]*Alloc // in Reconcile's order: create time, then id
+	failed  map[gcSlot]int    // failed allocations per slot
+	rolling map[string]bool   // group -> a live allocation runs another spec
+	high    *Alloc            // the newest allocation of the job's highest epoch
 }
 
 type gcSlot struct {
@@ -160,11 +160,8 @@ func newJobFacts(job *jobspec.Job, allocs []Alloc) *jobFacts {
 		if g := job.LookupGroup(a.Group); g != nil && !a.Terminal() && r.outdated(a, r.hash(g)) {
 			f.rolling[a.Group] = true
 		}
-		if a.Epoch > f.high {
-			f.high, f.liveHigh = a.Epoch, false
-		}
-		if a.Epoch == f.high && !a.Terminal() {
-			f.liveHigh = true
+		if f.high == nil || a.Epoch > f.high.Epoch || a.Epoch == f.high.Epoch && newer(a, f.high) {
+			f.high = a
 		}
 	}
 	return f

@@ -132,13 +132,13 @@ func TestCollect(t *testing.T) {
 			},
 			others: []Alloc{alloc("r0", 0, "n2", ClientRunning, epochOf(1), created(3*hour)), alloc("r1", 1, "n2", ClientRunning, epochOf(1), created(3*hour))},
 			want:   []string{"s-e1"}},
-		{name: "a stopped job keeps its allocations of its epoch", job: service,
+		{name: "a stopped job keeps the newest record of its epoch", job: service,
 			own: []Alloc{
 				alloc("s0", 0, "n1", "stopped", epochOf(1), created(5*hour), ended(4*hour)),
 				alloc("s1", 1, "n1", "stopped", epochOf(1), created(5*hour), ended(4*hour)),
 				alloc("s-older", 1, "n1", "stopped", created(9*hour), ended(8*hour)),
 			},
-			want: []string{"s-older"}},
+			want: []string{"s-older", "s0"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
