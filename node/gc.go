@@ -138,6 +138,7 @@ func (n *Node) forgetLocal(ids []string, why string) {
 	}
 	n.mu.Unlock()
 	for _, id := range gone {
+		n.metrics.collected.Inc() // counted before the API stops showing it
 		if !n.leaving.Load() {
 			n.allocs.DeleteOwn(id)
 		}
@@ -153,9 +154,6 @@ func (n *Node) forgetLocal(ids []string, why string) {
 			n.log.Warn("removing the shared allocation directory", "alloc", id, "err", err)
 		}
 		n.log.Debug("forgot allocation", "alloc", id, "why", why)
-	}
-	if len(gone) > 0 {
-		n.metrics.collected.Add(float64(len(gone)))
 	}
 }
 

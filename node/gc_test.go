@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -151,6 +154,86 @@ func TestCollectTerminalAllocations(t *testing.T) {
 			t.Errorf("completed batch allocation %s lost its task (logs) or /alloc directory", a.ID)
 		}
 	}
+}
+
+// TestCollectKeepsRescheduleHistory: a crashing service is rescheduled up to its
+// reschedule.attempts while its peer collects every failed allocation a second after
+// it ended (alloc_gc_threshold, looking every gc_interval) except the newest, which
+// holds the slot's history: the attempts run out as they would without collection,
+// and nothing is placed after that.
+func TestCollectKeepsRescheduleHistory(t *testing.T) {
+	needPeers(t)
+	bg := context.Background()
+	c := newCluster(t, 0)
+	conf := filepath.Join(t.TempDir(), "peer.hcl")
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf("data_dir = %q\nalloc_gc_threshold = \"1s\"\ngc_interval = \"1s\"\n", filepath.Join(c.dir, "p1"))), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c.args = []string{"-config", conf}
+	p := c.add(0)
+	c.waitMembers(1)
+	job := strings.Replace(sleepJob("crash", 1), "    task", `    restart {
+      attempts = 0
+      mode     = "fail"
+    }
+    reschedule {
+      attempts       = 3
+      interval       = "1h"
+      delay          = "100ms"
+      delay_function = "constant"
+      unlimited      = false
+    }
+    task`, 1)
+	job = strings.Replace(job, `command = "/bin/sleep"
+        args    = ["3600"]`, `command = "/bin/sh"
+        args    = ["-c", "sleep 0.2; exit 3"]`, 1)
+	submit(t, p.client, job)
+	c.waitFor(45*time.Second, "the reschedule attempts used up, one failed allocation left", func() (bool, string) {
+		j, err := p.client.Job(bg, "crash")
+		if err != nil {
+			return false, err.Error()
+		}
+		allocs, err := p.client.JobAllocs(bg, "crash")
+		if err != nil {
+			return false, err.Error()
+		}
+		fails := strings.Join(j.PlacementFailures, "; ")
+		return strings.Contains(fails, "reschedule attempts exhausted (3 of 3") && len(allocs) == 1 && allocs[0].ClientStatus == "failed",
+			describe(allocs) + " | " + fails
+	})
+	// Four allocations were ever placed (the first and three reschedules), and three
+	// collected; for a few coordinator passes (every 2 s), no fifth.
+	for end := time.Now().Add(5 * time.Second); time.Now().Before(end); time.Sleep(500 * time.Millisecond) {
+		placed, collected := metric(t, p, "shoal_allocations_accepted_total"), metric(t, p, "shoal_allocations_collected_total")
+		if placed != 4 || collected != 3 {
+			t.Fatalf("%v allocations placed and %v collected, want 4 and 3", placed, collected)
+		}
+	}
+}
+
+// metric reads one series of a peer's /v1/metrics.
+func metric(t *testing.T, p *proc, name string) float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + p.addr + ":4646/v1/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("metric %s: %v", name, err)
+			}
+			return f
+		}
+	}
+	t.Fatalf("no metric %s in /v1/metrics", name)
+	return 0
 }
 
 // split separates allocations that run (or are to) from terminal ones.
