@@ -182,6 +182,23 @@ func (n *Node) coordinatePass(ctx context.Context, acting map[string]placement.E
 		}()
 	}
 	wg.Wait()
+	n.dropStatusRows(acting)
+}
+
+// dropStatusRows removes this peer's "unplaced/<job>" and "deploying/<job>" rows of
+// the jobs it does not coordinate any more (another peer took over, the job is gone,
+// or the rows are from before a restart): their coordinator publishes its own, and
+// `peer job status` would otherwise go on showing this peer's stale lines.
+func (n *Node) dropStatusRows(acting map[string]placement.Epoch) {
+	for key := range n.infos.Rows(n.cfg.Name) {
+		job, ok := strings.CutPrefix(key, "unplaced/")
+		if !ok {
+			job, ok = strings.CutPrefix(key, "deploying/")
+		}
+		if _, acts := acting[job]; ok && !acts {
+			n.infos.DeleteOwn(key)
+		}
+	}
 }
 
 func contains(list []string, s string) bool {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -115,5 +116,50 @@ func TestCoordinatorThatHasNotHeardOfAPeer(t *testing.T) {
 	var none struct{}
 	if err := call("release", req.RequestID, &none); err != nil {
 		t.Fatalf("release: %v", err)
+	}
+}
+
+// TestStatusRowsFollowTheCoordinator: when a job's coordination moves to another peer
+// (here its coordinator turns ineligible), the old coordinator takes back its
+// "cannot place" lines: `peer job status` shows the new coordinator's, once, not
+// both peers' for ever.
+func TestStatusRowsFollowTheCoordinator(t *testing.T) {
+	c := newCluster(t, 3)
+	bg := context.Background()
+	const jobID = "nowhere"
+	hcl := strings.Replace(sleepJob(jobID, 1), `group "g" {`, "constraint {\n    attribute = \"${attr.kernel.name}\"\n    value     = \"windows\"\n  }\n  group \"g\" {", 1)
+	submit(t, c.peers[0].client, hcl)
+	failures := func() []string {
+		job, err := c.peers[0].client.Job(bg, jobID)
+		if err != nil {
+			return []string{err.Error(), err.Error()}
+		}
+		return job.PlacementFailures
+	}
+	c.waitFor(20*time.Second, "one coordinator's placement failure", func() (bool, string) {
+		f := failures()
+		return len(f) == 1 && strings.Contains(f[0], "kernel.name"), fmt.Sprint(f)
+	})
+	nodes, err := c.peers[0].client.Nodes(bg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var view []placement.Node
+	for _, n := range nodes {
+		view = append(view, placement.Node{ID: n.ID, Alive: true, Eligible: true})
+	}
+	coord, _ := placement.Coordinator(jobID, view)
+	if err := c.peers[0].client.Eligibility(bg, coord, false); err != nil {
+		t.Fatal(err)
+	}
+	// The new coordinator's line names the old one as ineligible; the old one's line,
+	// written before, must go.
+	c.waitFor(20*time.Second, "the new coordinator's placement failure", func() (bool, string) {
+		f := failures()
+		return slices.ContainsFunc(f, func(l string) bool { return strings.Contains(l, "are ineligible") }), fmt.Sprint(f)
+	})
+	time.Sleep(3 * time.Second) // a pass or more of every peer's coordinator loop
+	if f := failures(); len(f) != 1 || !strings.Contains(f[0], "are ineligible") {
+		t.Errorf("placement failures after coordination moved: %q, want the new coordinator's line only", f)
 	}
 }
