@@ -416,7 +416,7 @@ func (n *Node) StopJob(ctx context.Context, id string, purge bool) error {
 	}
 	je.Job = cloneJob(je.Job)
 	je.Job.Version++
-	je.Stop = true
+	je.Stop, je.StopTime = true, time.Now()
 	n.log.Info("job stopped", "job", id)
 	return n.putJob(je)
 }

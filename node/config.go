@@ -91,6 +91,11 @@ type Config struct {
 	AllocGCThreshold time.Duration
 	GCMaxAllocs      int
 	GCInterval       time.Duration
+	// A job done for good (stopped with every allocation ended, or a batch job
+	// with every slot complete; placement.JobDone) for JobGCThreshold is purged by
+	// its coordinator, and so are a periodic job's finished children
+	// (job_gc_threshold, as Nomad's servers: default 4h).
+	JobGCThreshold time.Duration
 
 	// Logger receives the peer's logs; nil means discard. Not read from files.
 	Logger *slog.Logger
@@ -124,6 +129,7 @@ func DefaultConfig() Config {
 		AllocGCThreshold:  time.Hour,       // Nomad's eval_gc_threshold: long enough to read a failure's logs
 		GCMaxAllocs:       50,              // Nomad's client gc_max_allocs
 		GCInterval:        time.Minute,     // Nomad's client gc_interval
+		JobGCThreshold:    4 * time.Hour,   // Nomad's job_gc_threshold
 		Meta:              map[string]string{},
 		// Bridge networking: bridge.DefaultConfig's values, so that they are set once.
 		CNIPath:             br.PluginDir, // /usr/lib/cni, where Debian installs the reference plugins
@@ -193,7 +199,7 @@ type fileReserved struct {
 var knownConfigFields = []string{"name", "data_dir", "bind_addr", "advertise", "ports", "join", "retry_join",
 	"server_join", "datacenter", "node_class", "meta", "reserved", "encrypt", "drivers", "log_level", "log_format",
 	"cni_path", "bridge_network_name", "bridge_network_subnet", "host_volume",
-	"alloc_gc_threshold", "gc_max_allocs", "gc_interval"}
+	"alloc_gc_threshold", "gc_max_allocs", "gc_interval", "job_gc_threshold"}
 
 // LoadConfigFile reads an HCL agent config and overlays every attribute it sets on
 // base. Errors name the file, line and column, the field and the value.

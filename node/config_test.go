@@ -42,6 +42,7 @@ func TestLoadConfigFile(t *testing.T) {
 		{"bridge_network_name", c.BridgeNetworkName, "shoalbr"},
 		{"bridge_network_subnet", c.BridgeNetworkSubnet, "10.99.0.0/16"},
 		{"alloc_gc_threshold", c.AllocGCThreshold, 30 * time.Minute},
+		{"job_gc_threshold", c.JobGCThreshold, 2 * time.Hour},
 		{"gc_max_allocs", c.GCMaxAllocs, 20},
 		{"gc_interval", c.GCInterval, 15 * time.Second},
 	}
@@ -70,6 +71,7 @@ func TestLoadConfigFileErrors(t *testing.T) {
 		{"bad-gc-interval.hcl", []string{"bad-gc-interval.hcl:4:", "gc_interval", `"soon"`, "positive duration"}},
 		{"bad-gc-max-allocs.hcl", []string{"bad-gc-max-allocs.hcl:3:", "gc_max_allocs", "the number 0", ">= 1"}},
 		{"bad-gc-threshold.hcl", []string{"bad-gc-threshold.hcl:3:", "alloc_gc_threshold", "the number 3600", `"1h"`}},
+		{"bad-job-gc-threshold.hcl", []string{"bad-job-gc-threshold.hcl:3:", "job_gc_threshold", `"-1h"`, "positive duration"}},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			_, err := LoadConfigFile(filepath.Join("testdata/config", tc.file), DefaultConfig())
@@ -106,6 +108,7 @@ func TestConfigValidate(t *testing.T) {
 		{"bad advertise", func(c *Config) { c.AdvertiseAddr = "host.example" }, "advertise"},
 		{"log format", func(c *Config) { c.LogFormat = "xml" }, "log_format"},
 		{"no gc threshold", func(c *Config) { c.AllocGCThreshold = 0 }, "alloc_gc_threshold"},
+		{"no job gc threshold", func(c *Config) { c.JobGCThreshold = 0 }, "job_gc_threshold"},
 		{"no gc interval", func(c *Config) { c.GCInterval = -time.Second }, "gc_interval"},
 		{"no terminal allocations kept", func(c *Config) { c.GCMaxAllocs = 0 }, "gc_max_allocs: 0 is not valid"},
 	} {

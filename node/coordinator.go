@@ -160,6 +160,9 @@ func (n *Node) coordinatePass(ctx context.Context, acting map[string]placement.E
 			delete(periodic, id)
 			continue
 		}
+		if n.collectJob(je, v) {
+			continue
+		}
 		if je.Job.Periodic != nil {
 			n.periodicPass(ctx, je, children[id], periodic, v.now, &wg)
 			continue // a parent runs no allocations
@@ -183,6 +186,26 @@ func (n *Node) coordinatePass(ctx context.Context, acting map[string]placement.E
 	}
 	wg.Wait()
 	n.dropStatusRows(acting)
+}
+
+// collectJob purges a job this peer coordinates once it has been done for good
+// (placement.JobDone) for JobGCThreshold, as Nomad's job GC does: every peer then
+// forgets its allocations (gcLocal). A periodic parent and its children are left to
+// periodicPass, which purges finished children after the same threshold.
+func (n *Node) collectJob(je jobEntry, v view) bool {
+	if je.Job.ParentID != "" || je.Job.Periodic != nil {
+		return false
+	}
+	since, done := placement.JobDone(je.Job, je.Stop, je.StopTime, v.allocs[je.Job.ID])
+	if !done || v.now.Sub(since) < n.cfg.JobGCThreshold {
+		return false
+	}
+	if _, ok := n.jobs.Get(je.Job.ID); !ok {
+		return false // purged already (a tombstone)
+	}
+	n.replicate(n.jobs.Delete(je.Job.ID))
+	n.log.Info("job purged: done for good for job_gc_threshold", "job", je.Job.ID, "since", since, "job_gc_threshold", n.cfg.JobGCThreshold)
+	return true
 }
 
 // dropStatusRows removes this peer's "unplaced/<job>" and "deploying/<job>" rows of

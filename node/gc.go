@@ -157,14 +157,14 @@ func (n *Node) forgetLocal(ids []string, why string) {
 	}
 }
 
-// parseGCConfig reads peer.hcl's alloc_gc_threshold, gc_interval (durations) and
+// parseGCConfig reads peer.hcl's alloc_gc_threshold, gc_interval, job_gc_threshold (durations) and
 // gc_max_allocs (a count) into c. Errors name the file, line and column, the field,
 // the value and what is accepted.
 func parseGCConfig(body *hclsyntax.Body, c *Config) error {
 	for _, f := range []struct {
 		name string
 		dst  *time.Duration
-	}{{"alloc_gc_threshold", &c.AllocGCThreshold}, {"gc_interval", &c.GCInterval}} {
+	}{{"alloc_gc_threshold", &c.AllocGCThreshold}, {"gc_interval", &c.GCInterval}, {"job_gc_threshold", &c.JobGCThreshold}} {
 		a, ok := body.Attributes[f.name]
 		if !ok {
 			continue
@@ -201,6 +201,9 @@ func (c Config) checkGC() error {
 	var errs []error
 	if c.AllocGCThreshold <= 0 {
 		errs = append(errs, fmt.Errorf("alloc_gc_threshold: %v is not valid: a positive duration such as 1h", c.AllocGCThreshold))
+	}
+	if c.JobGCThreshold <= 0 {
+		errs = append(errs, fmt.Errorf("job_gc_threshold: %v is not valid: a positive duration such as 4h", c.JobGCThreshold))
 	}
 	if c.GCInterval <= 0 {
 		errs = append(errs, fmt.Errorf("gc_interval: %v is not valid: a positive duration such as 1m", c.GCInterval))

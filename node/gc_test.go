@@ -257,3 +257,42 @@ func isNotFound(err error) bool {
 	var ae *api.Error
 	return errors.As(err, &ae) && ae.StatusCode == 404
 }
+
+// TestJobGC: with job_gc_threshold = "2s", a batch job whose slots all completed and
+// a stopped job are purged by their coordinator once done that long (the catalog and
+// the allocations forget them), and a running service is not.
+func TestJobGC(t *testing.T) {
+	needPeers(t)
+	bg := context.Background()
+	c := newCluster(t, 0)
+	conf := filepath.Join(t.TempDir(), "peer.hcl")
+	hcl := fmt.Sprintf("data_dir = %q\njob_gc_threshold = \"2s\"\n", filepath.Join(c.dir, "p1"))
+	if err := os.WriteFile(conf, []byte(hcl), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c.args = []string{"-config", conf}
+	p := c.add(0)
+	c.waitMembers(1)
+
+	submit(t, p.client, sleepJob("svc", 1))
+	submit(t, p.client, sleepJob("gone", 1))
+	c.waitRunning(p.client, "gone", 1)
+	if err := p.client.StopJob(bg, "gone", false); err != nil {
+		t.Fatal(err)
+	}
+	submit(t, p.client, trueJob("once", 2))
+	for _, id := range []string{"once", "gone"} {
+		c.waitFor(30*time.Second, id+" purged", func() (bool, string) {
+			job, err := p.client.Job(bg, id)
+			if err == nil {
+				return false, fmt.Sprintf("status %s", job.Status)
+			}
+			allocs, _ := p.client.JobAllocs(bg, id)
+			return len(allocs) == 0, fmt.Sprintf("%v; %d allocations left", err, len(allocs))
+		})
+	}
+	c.waitRunning(p.client, "svc", 1)
+	if job, err := p.client.Job(bg, "svc"); err != nil || job.Status != "running" {
+		t.Errorf("the running service after the others were purged: %v, %v", job, err)
+	}
+}

@@ -21,11 +21,6 @@ import (
 // change, die or overlap launch each tick once. placement.Periodic decides; the
 // coordinator loop keeps, per parent it coordinates, the tick it waits for.
 
-// periodicChildRetention is how long a finished periodic child stays in the catalog
-// before its parent's coordinator purges it (Nomad's job_gc_threshold default): an
-// every-minute job would otherwise add 1,440 jobs a day to every peer's catalog.
-const periodicChildRetention = 4 * time.Hour
-
 // periodicChildren gathers each periodic parent's children from a pass's job entries.
 func periodicChildren(jobs []jobEntry, v view) map[string][]placement.PeriodicChild {
 	out := map[string][]placement.PeriodicChild{}
@@ -66,7 +61,7 @@ func (n *Node) periodicPass(ctx context.Context, je jobEntry, children []placeme
 	id := je.Job.ID
 	prev := next[id]
 	res := placement.Periodic(placement.PeriodicInput{Job: je.Job, Stopped: je.Stop, Children: children,
-		Next: prev, Since: je.SubmitTime, Now: now, Retention: periodicChildRetention})
+		Next: prev, Since: je.SubmitTime, Now: now, Retention: n.cfg.JobGCThreshold})
 	if res.Next.IsZero() {
 		delete(next, id)
 	} else {
@@ -89,7 +84,7 @@ func (n *Node) periodicPass(ctx context.Context, je jobEntry, children []placeme
 			child := jobspec.ChildID(id, tick)
 			if _, ok := n.jobs.Get(child); ok {
 				n.replicate(n.jobs.Delete(child))
-				log.Info("periodic child purged", "child", child, "retention", periodicChildRetention)
+				log.Info("periodic child purged", "child", child, "job_gc_threshold", n.cfg.JobGCThreshold)
 			}
 		}
 		if res.Launch.IsZero() {

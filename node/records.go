@@ -26,6 +26,9 @@ type jobEntry struct {
 	Job        *jobspec.Job
 	Stop       bool
 	SubmitTime time.Time
+	// StopTime is when Stop was set (zero for a job stopped before it was kept):
+	// job_gc_threshold counts from it.
+	StopTime time.Time `json:",omitempty"`
 	// Promoted: a user promoted the canaries of this version (`peer job promote`).
 	// A new version starts unpromoted.
 	Promoted bool `json:",omitempty"`

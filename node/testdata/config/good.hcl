@@ -37,5 +37,6 @@ bridge_network_name   = "shoalbr"
 bridge_network_subnet = "10.99.0.0/16"
 
 alloc_gc_threshold = "30m"
+job_gc_threshold = "2h"
 gc_max_allocs      = 20
 gc_interval        = "15s"
