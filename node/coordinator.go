@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -35,6 +36,7 @@ func (n *Node) coordinate(ctx context.Context) error {
 	defer tick.Stop()
 	acting := map[string]placement.Epoch{} // jobs this peer coordinates -> its epoch
 	periodic := map[string]time.Time{}     // periodic parents this peer coordinates -> the tick it waits for
+	unknown := map[string]time.Time{}      // jobs with allocations but no catalog entry -> first seen so
 	start := time.Now()
 	for {
 		select {
@@ -49,7 +51,7 @@ func (n *Node) coordinate(ctx context.Context) error {
 				continue // a table's arrival wakes us (allocs.OnChange)
 			}
 		}
-		n.coordinatePass(ctx, acting, periodic)
+		n.coordinatePass(ctx, acting, periodic, unknown)
 	}
 }
 
@@ -129,7 +131,7 @@ func (n *Node) snapshot() view {
 	return v
 }
 
-func (n *Node) coordinatePass(ctx context.Context, acting map[string]placement.Epoch, periodic map[string]time.Time) {
+func (n *Node) coordinatePass(ctx context.Context, acting map[string]placement.Epoch, periodic, unknown map[string]time.Time) {
 	v := n.snapshot()
 	var jobs []jobEntry
 	var ids []string
@@ -144,11 +146,13 @@ func (n *Node) coordinatePass(ctx context.Context, acting map[string]placement.E
 		}
 		return true
 	})
-	// Allocations of jobs nobody knows any more (purged and collected): stop them.
-	for job := range v.allocs {
-		if _, ok := n.jobs.Get(job); !ok && !contains(ids, job) {
-			jobs = append(jobs, jobEntry{Job: &jobspec.Job{ID: job}, Stop: true})
-		}
+	// Allocations of jobs nobody knows any more (purged, the tombstone collected):
+	// stop them once the job has stayed unknown for a while.
+	for _, job := range orphanJobs(v.allocs, func(job string) bool {
+		_, ok := n.jobs.Get(job)
+		return ok || contains(ids, job)
+	}, unknown, v.now) {
+		jobs = append(jobs, jobEntry{Job: &jobspec.Job{ID: job}, Stop: true})
 	}
 	children := periodicChildren(jobs, v)
 	var wg sync.WaitGroup
@@ -222,6 +226,41 @@ func (n *Node) dropStatusRows(acting map[string]placement.Epoch) {
 			n.infos.DeleteOwn(key)
 		}
 	}
+}
+
+// orphanGrace is how long a job must stay unknown, while allocations of it are seen,
+// before its coordinator stops them: a peer that has just joined can hold the
+// allocation tables before the job catalog (they sync apart), and must not take a
+// job it has not heard of yet for one that is gone. A purged job leaves a tombstone
+// for a day, which stops its allocations at once; this is for what outlives it.
+const orphanGrace = syncWarmup
+
+// orphanJobs returns the jobs of allocs that known says the catalog does not hold and
+// that have been unknown for orphanGrace, by unknown, which it keeps: when each was
+// first seen unknown, forgotten once it is known or has no allocations.
+func orphanJobs(allocs map[string][]placement.Alloc, known func(string) bool, unknown map[string]time.Time, now time.Time) []string {
+	var out []string
+	for job := range unknown {
+		if _, ok := allocs[job]; !ok {
+			delete(unknown, job)
+		}
+	}
+	for job := range allocs {
+		if known(job) {
+			delete(unknown, job)
+			continue
+		}
+		first, seen := unknown[job]
+		if !seen {
+			unknown[job] = now
+			continue
+		}
+		if now.Sub(first) >= orphanGrace {
+			out = append(out, job)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 func contains(list []string, s string) bool {
