@@ -33,15 +33,15 @@ func JobDone(job *jobspec.Job, stopped bool, stoppedAt time.Time, allocs []Alloc
 	if job == nil || job.Type != jobspec.TypeBatch || job.Periodic != nil {
 		return time.Time{}, false
 	}
-	complete := map[[2]any]bool{}
+	complete := map[gcSlot]bool{}
 	for i := range allocs {
 		if a := &allocs[i]; a.ClientStatus == ClientComplete && a.DesiredStatus == DesiredRun {
-			complete[[2]any{a.Group, a.Index}] = true
+			complete[gcSlot{group: a.Group, index: a.Index}] = true
 		}
 	}
 	for _, g := range job.Groups {
 		for i := range g.Count {
-			if !complete[[2]any{g.Name, i}] {
+			if !complete[gcSlot{group: g.Name, index: i}] {
 				return time.Time{}, false
 			}
 		}
