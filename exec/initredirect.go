@@ -6,7 +6,6 @@ package exec
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
@@ -17,6 +16,11 @@ package exec
 #define SHOAL_INIT_FD 1000
 #define SHOAL_INIT_ENV "_SHOAL_INIT_REDIRECTED=1"
 #define OVERLAYFS_SUPER_MAGIC 0x794c7630
+// The two forms of a sealed init, by what /proc/<pid>/fd shows of them (see keepsInit):
+// the file through a read-only overlayfs of its own, or a sealed memfd (named by
+// libcontainer's exeseal, followed by " (deleted)").
+#define SHOAL_INIT_OVERLAY "/shoal-init"
+#define SHOAL_INIT_MEMFD "/memfd:runc_cloned:shoal-init"
 
 // shoal_redirect_init runs in every process of this binary before anything else of
 // it, nsenter's constructor included (constructor priority 101 against nsenter's
@@ -44,10 +48,8 @@ __attribute__((constructor(101))) static void shoal_redirect_init(int argc, char
 	if (n < 0)
 		return;
 	target[n] = '\0';
-	// The two forms of a sealed init (see keepInit): the file through a read-only
-	// overlayfs of its own, or a sealed memfd.
-	overlay = strcmp(target, "/shoal-init") == 0;
-	if (!overlay && strncmp(target, "/memfd:runc_cloned:shoal-init", 29) != 0)
+	overlay = strcmp(target, SHOAL_INIT_OVERLAY) == 0;
+	if (!overlay && strncmp(target, SHOAL_INIT_MEMFD, sizeof(SHOAL_INIT_MEMFD) - 1) != 0)
 		return;
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)

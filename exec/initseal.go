@@ -5,7 +5,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 
 	"golang.org/x/sys/unix"
@@ -70,7 +69,6 @@ func sealInitFile(r io.Reader, dir string) (*os.File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening %s through the sealing overlay: %w", initName, err)
 	}
-	runtime.KeepAlive(ctx)
 	return os.NewFile(uintptr(fd), "/"+initName), nil
 }
 
