@@ -282,7 +282,7 @@ func (h *handlers) getJob(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handlers) stopJob(w http.ResponseWriter, r *http.Request) {
-	purge, err := boolQuery(r, "purge")
+	purge, err := boolQuery(r.URL.Query(), "purge")
 	if err != nil {
 		writeErr(w, err)
 		return
@@ -338,14 +338,14 @@ func (h *handlers) periodicForce(w http.ResponseWriter, r *http.Request) {
 }
 
 // boolQuery reads a true/false query parameter (absent: false).
-func boolQuery(r *http.Request, name string) (bool, error) {
-	switch v := r.URL.Query().Get(name); v {
+func boolQuery(q url.Values, name string) (bool, error) {
+	switch v := q.Get(name); v {
 	case "", "false":
 		return false, nil
 	case "true":
 		return true, nil
 	default:
-		return false, badRequest("%s=%q: accepted: true or false", name, v)
+		return false, badRequest("%s=%q: want true or false", name, v)
 	}
 }
 
@@ -358,7 +358,7 @@ func (h *handlers) services(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *handlers) service(w http.ResponseWriter, r *http.Request) {
-	healthy, err := boolQuery(r, "healthy")
+	healthy, err := boolQuery(r.URL.Query(), "healthy")
 	if err != nil {
 		writeErr(w, err)
 		return
@@ -455,10 +455,8 @@ func (h *handlers) allocExec(w http.ResponseWriter, r *http.Request) {
 // its first size (height and width, 0 to 65535 characters; 0 or left out: the
 // kernel's default, 0x0).
 func ttyQuery(q url.Values) (*api.TTYSize, error) {
-	if s := q.Get("tty"); s == "" || s == "false" {
-		return nil, nil
-	} else if s != "true" {
-		return nil, badRequest("tty=%q: want true or false", s)
+	if tty, err := boolQuery(q, "tty"); !tty {
+		return nil, err
 	}
 	var size api.TTYSize
 	for _, d := range []struct {
