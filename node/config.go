@@ -407,8 +407,17 @@ func (c Config) Validate() error {
 	if c.BidTimeout <= 0 {
 		bad("bid_timeout", c.BidTimeout, "a positive duration")
 	}
-	if err := c.checkGC(); err != nil {
-		errs = append(errs, err)
+	if c.AllocGCThreshold <= 0 {
+		bad("alloc_gc_threshold", c.AllocGCThreshold, "a positive duration such as 1h")
+	}
+	if c.JobGCThreshold <= 0 {
+		bad("job_gc_threshold", c.JobGCThreshold, "a positive duration such as 4h")
+	}
+	if c.GCInterval <= 0 {
+		bad("gc_interval", c.GCInterval, "a positive duration such as 1m")
+	}
+	if c.GCMaxAllocs < 1 {
+		bad("gc_max_allocs", c.GCMaxAllocs, "a whole number of allocations >= 1")
 	}
 	if err := c.bridgeConfig().Validate(); err != nil {
 		errs = append(errs, err)

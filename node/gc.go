@@ -195,21 +195,3 @@ func parseGCConfig(body *hclsyntax.Body, c *Config) error {
 	}
 	return nil
 }
-
-// checkGC is Validate's part for the collection settings.
-func (c Config) checkGC() error {
-	var errs []error
-	if c.AllocGCThreshold <= 0 {
-		errs = append(errs, fmt.Errorf("alloc_gc_threshold: %v is not valid: a positive duration such as 1h", c.AllocGCThreshold))
-	}
-	if c.JobGCThreshold <= 0 {
-		errs = append(errs, fmt.Errorf("job_gc_threshold: %v is not valid: a positive duration such as 4h", c.JobGCThreshold))
-	}
-	if c.GCInterval <= 0 {
-		errs = append(errs, fmt.Errorf("gc_interval: %v is not valid: a positive duration such as 1m", c.GCInterval))
-	}
-	if c.GCMaxAllocs < 1 {
-		errs = append(errs, fmt.Errorf("gc_max_allocs: %d is not valid: a whole number of allocations >= 1", c.GCMaxAllocs))
-	}
-	return errors.Join(errs...)
-}
