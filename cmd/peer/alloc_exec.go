@@ -200,6 +200,7 @@ func (e *escapeReader) Read(p []byte) (int, error) {
 		}
 		n, err := e.r.Read(e.buf[:len(p)])
 		e.err = err
+	bytes:
 		for _, b := range e.buf[:n] {
 			switch {
 			case e.pending:
@@ -207,7 +208,7 @@ func (e *escapeReader) Read(p []byte) (int, error) {
 				if b == '.' {
 					e.closed()
 					e.err = errEscaped
-					break
+					break bytes
 				}
 				if b != e.esc {
 					e.out = append(e.out, e.esc)
@@ -215,9 +216,6 @@ func (e *escapeReader) Read(p []byte) (int, error) {
 			case e.lineStart && b == e.esc:
 				e.pending, e.lineStart = true, false
 				continue
-			}
-			if e.err == errEscaped {
-				break
 			}
 			e.out = append(e.out, b)
 			e.lineStart = b == '\r' || b == '\n'
