@@ -253,7 +253,8 @@ type TTYSize struct {
 	Width  uint16 `json:"width"`
 }
 
-// ExecData is output of an exec'd command.
+// ExecData is a piece of an exec'd command's output, or of what is typed into its
+// terminal.
 type ExecData struct {
 	Data []byte `json:"data"` // base64 in JSON
 }
