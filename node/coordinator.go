@@ -94,18 +94,8 @@ func (n *Node) snapshot() view {
 		if m.Tags.NodeID == "" {
 			continue
 		}
-		info := infos[m.Name]
-		pn := placement.Node{
-			ID: m.Tags.NodeID, Name: m.Name, Datacenter: m.Tags.Datacenter, Class: m.Tags.Class,
-			Attributes: info.Attributes, Meta: info.Meta, HostVolumes: info.HostVolumes,
-			CPUTotal: int(m.Tags.CPUTotal), MemoryTotalMB: int(m.Tags.MemTotalMB),
-			CPUFree: int(m.Tags.CPUFree), MemoryFreeMB: int(m.Tags.MemFreeMB),
-			Eligible: m.Tags.Eligible, Alive: m.Status == gossip.StatusAlive, Draining: m.Tags.Draining,
-		}
-		if m.Tags.NodeID == n.id {
-			n.mu.Lock()
-			pn.Eligible, pn.Draining, pn.Alive = n.eligible, n.draining, true
-			n.mu.Unlock()
+		pn := n.memberNode(m, infos[m.Name])
+		if pn.ID == n.id {
 			v.selfNode = pn
 		}
 		v.nodes = append(v.nodes, pn)
@@ -129,6 +119,25 @@ func (n *Node) snapshot() view {
 	}
 	n.mu.Unlock()
 	return v
+}
+
+// memberNode is the gossip member m (with a node ID) as placement sees it, info being
+// what it publishes. This peer takes its own eligibility and drain state, which its
+// tags may not carry yet, and counts as alive.
+func (n *Node) memberNode(m gossip.Member, info nodeInfo) placement.Node {
+	pn := placement.Node{
+		ID: m.Tags.NodeID, Name: m.Name, Datacenter: m.Tags.Datacenter, Class: m.Tags.Class,
+		Attributes: info.Attributes, Meta: info.Meta, HostVolumes: info.HostVolumes,
+		CPUTotal: int(m.Tags.CPUTotal), MemoryTotalMB: int(m.Tags.MemTotalMB),
+		CPUFree: int(m.Tags.CPUFree), MemoryFreeMB: int(m.Tags.MemFreeMB),
+		Eligible: m.Tags.Eligible, Alive: m.Status == gossip.StatusAlive, Draining: m.Tags.Draining,
+	}
+	if pn.ID == n.id {
+		n.mu.Lock()
+		pn.Eligible, pn.Draining, pn.Alive = n.eligible, n.draining, true
+		n.mu.Unlock()
+	}
+	return pn
 }
 
 func (n *Node) coordinatePass(ctx context.Context, acting map[string]placement.Epoch, periodic, unknown map[string]time.Time) {

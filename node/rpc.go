@@ -241,13 +241,7 @@ func (n *Node) outrankedBy(job, coordinator string, passedOver []string) (string
 		if m.Tags.NodeID == "" {
 			continue
 		}
-		pn := placement.Node{ID: m.Tags.NodeID, Name: m.Name, Alive: m.Status == gossip.StatusAlive, Eligible: m.Tags.Eligible}
-		if pn.ID == n.id {
-			n.mu.Lock()
-			pn.Alive, pn.Eligible = true, n.eligible
-			n.mu.Unlock()
-		}
-		nodes = append(nodes, pn)
+		nodes = append(nodes, n.memberNode(m, nodeInfo{})) // OutrankedBy reads only IDs, Alive and Eligible
 	}
 	return placement.OutrankedBy(job, coordinator, passedOver, nodes)
 }
