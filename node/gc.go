@@ -79,6 +79,9 @@ func (n *Node) collectTerminal(now time.Time) {
 	in := placement.GCInput{Own: own, Jobs: map[string]*jobspec.Job{}, Allocs: map[string][]placement.Alloc{}, Now: now,
 		Policy: placement.GCPolicy{Threshold: n.cfg.AllocGCThreshold, MaxAllocs: n.cfg.GCMaxAllocs}}
 	for _, a := range own {
+		if _, decoded := in.Jobs[a.JobID]; decoded {
+			continue // a job's allocations share one decode
+		}
 		if je, ok := n.jobEntry(a.JobID); ok {
 			in.Jobs[a.JobID] = je.Job
 		}
