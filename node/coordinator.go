@@ -143,9 +143,9 @@ func (n *Node) memberNode(m gossip.Member, info nodeInfo) placement.Node {
 func (n *Node) coordinatePass(ctx context.Context, acting map[string]placement.Epoch, periodic, unknown map[string]time.Time) {
 	v := n.snapshot()
 	var jobs []jobEntry
-	var ids []string
+	held := map[string]bool{} // every job the catalog has an entry for, tombstones included
 	n.jobs.RangeAll(func(e gossip.Entry) bool {
-		ids = append(ids, e.Key)
+		held[e.Key] = true
 		if e.Deleted {
 			jobs = append(jobs, jobEntry{Job: &jobspec.Job{ID: e.Key}, Stop: true})
 			return true
@@ -157,10 +157,7 @@ func (n *Node) coordinatePass(ctx context.Context, acting map[string]placement.E
 	})
 	// Allocations of jobs nobody knows any more (purged, the tombstone collected):
 	// stop them once the job has stayed unknown for a while.
-	for _, job := range orphanJobs(v.allocs, func(job string) bool {
-		_, ok := n.jobs.Get(job)
-		return ok || contains(ids, job)
-	}, unknown, v.now) {
+	for _, job := range orphanJobs(v.allocs, func(job string) bool { return held[job] }, unknown, v.now) {
 		jobs = append(jobs, jobEntry{Job: &jobspec.Job{ID: job}, Stop: true})
 	}
 	children := periodicChildren(jobs, v)
