@@ -1,12 +1,22 @@
 package exec
 
 import (
+	"archive/tar"
+	"bytes"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
+
+	v1 "github.com/google/go-containerregistry/pkg/v1"
+	"github.com/google/go-containerregistry/pkg/v1/empty"
+	"github.com/google/go-containerregistry/pkg/v1/mutate"
+	"github.com/google/go-containerregistry/pkg/v1/tarball"
 )
 
 func TestImageSources(t *testing.T) {
@@ -136,5 +146,102 @@ func TestBadInputs(t *testing.T) {
 				t.Errorf("failed Start left container state behind: %v", entries)
 			}
 		})
+	}
+}
+
+// BenchmarkUnpack flattens the test image into a fresh directory under TMPDIR, as the
+// first task on a peer does (the layers are in memory, so this is the disk work and
+// the gunzip, not the pull).
+func BenchmarkUnpack(b *testing.B) {
+	img := busyboxImage(b)
+	root := b.TempDir()
+	i := 0
+	for b.Loop() {
+		i++
+		dir := filepath.Join(root, fmt.Sprint(i))
+		if _, err := unpackImage(img.img, dir); err != nil {
+			b.Fatal(err)
+		}
+		b.StopTimer()
+		if err := os.RemoveAll(dir); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+}
+
+// TestUnpackStaysInside flattens layers that try to reach out of the image directory
+// and checks that nothing lands outside it, and that owners and modes survive.
+func TestUnpackStaysInside(t *testing.T) {
+	requireRoot(t)
+	outside := t.TempDir()
+	layer := func(hs ...*tar.Header) v1.Layer {
+		var buf bytes.Buffer
+		tw := tar.NewWriter(&buf)
+		for _, h := range hs {
+			if h.Typeflag == tar.TypeReg {
+				h.Size = int64(len(h.Name))
+			}
+			if err := tw.WriteHeader(h); err != nil {
+				t.Fatal(err)
+			}
+			if h.Typeflag == tar.TypeReg {
+				io.WriteString(tw, h.Name)
+			}
+		}
+		tw.Close()
+		data := buf.Bytes()
+		l, err := tarball.LayerFromOpener(func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil })
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	lower := layer(
+		// Under the upper layer's d/a: the symlink replaces the directory, and a
+		// later entry must not follow the new link out.
+		&tar.Header{Name: "d", Typeflag: tar.TypeSymlink, Linkname: outside},
+		&tar.Header{Name: "x/owned", Typeflag: tar.TypeReg, Mode: 0o4750, Uid: 1000, Gid: 1000},
+		&tar.Header{Name: "x/mine", Typeflag: tar.TypeReg, Mode: 0o640},
+	)
+	upper := layer(
+		&tar.Header{Name: "d/a", Typeflag: tar.TypeReg, Mode: 0o644},
+		&tar.Header{Name: "up", Typeflag: tar.TypeSymlink, Linkname: "/"},
+		&tar.Header{Name: "up/escaped", Typeflag: tar.TypeReg, Mode: 0o644},
+	)
+	img, err := mutate.Append(empty.Image, mutate.Addendum{Layer: lower}, mutate.Addendum{Layer: upper})
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := filepath.Join(t.TempDir(), "rootfs")
+	if _, err := unpackImage(img, dir); err != nil {
+		t.Fatal(err)
+	}
+	if entries, _ := os.ReadDir(outside); len(entries) != 0 {
+		t.Errorf("unpacking wrote %d entries outside the image directory", len(entries))
+	}
+	if _, err := os.Stat("/escaped"); err == nil {
+		t.Errorf("unpacking wrote /escaped on the host")
+		os.Remove("/escaped")
+	}
+	if target, err := os.Readlink(filepath.Join(dir, "d")); err != nil || target != outside {
+		t.Errorf("d: link to %q (%v), want the lower layer's link to %q", target, err, outside)
+	}
+	for name, want := range map[string]struct {
+		mode     os.FileMode
+		uid, gid uint32
+	}{
+		"x/owned": {0o750 | os.ModeSetuid, 1000, 1000},
+		"x/mine":  {0o640, 0, 0},
+	} {
+		fi, err := os.Lstat(filepath.Join(dir, name))
+		if err != nil {
+			t.Errorf("%s: %v", name, err)
+			continue
+		}
+		st := fi.Sys().(*syscall.Stat_t)
+		if fi.Mode() != want.mode || st.Uid != want.uid || st.Gid != want.gid {
+			t.Errorf("%s: mode %v, owner %d:%d; want %v, %d:%d", name, fi.Mode(), st.Uid, st.Gid, want.mode, want.uid, want.gid)
+		}
 	}
 }
