@@ -62,6 +62,9 @@ type Config struct {
 	LogLevel, LogFormat string
 	// Dev selects fast gossip timings for a cluster on one host (loopback).
 	Dev bool
+	// EnableDebug serves Go's profiles under /debug/pprof/ on the HTTP API
+	// (Nomad's enable_debug; on in -dev, as Nomad's dev agent).
+	EnableDebug bool
 
 	// CNIPath holds the CNI plugins that bridge network mode runs (Nomad's
 	// cni_path). Default /usr/lib/cni (Debian's containernetworking-plugins).
@@ -147,6 +150,7 @@ func DevConfig() Config {
 	c.AdvertiseAddr = "127.0.0.1"
 	c.RetryInterval = time.Second
 	c.LogLevel = "debug"
+	c.EnableDebug = true
 	return c
 }
 
@@ -168,6 +172,7 @@ type fileConfig struct {
 	Drivers    []string      `hcl:"drivers,optional"`
 	LogLevel   *string       `hcl:"log_level,optional"`
 	LogFormat  *string       `hcl:"log_format,optional"`
+	Debug      *bool         `hcl:"enable_debug,optional"`
 	CNIPath    *string       `hcl:"cni_path,optional"`
 	BridgeName *string       `hcl:"bridge_network_name,optional"`
 	BridgeNet  *string       `hcl:"bridge_network_subnet,optional"`
@@ -198,7 +203,7 @@ type fileReserved struct {
 // knownConfigFields are the top-level names peer.hcl accepts.
 var knownConfigFields = []string{"name", "data_dir", "bind_addr", "advertise", "ports", "join", "retry_join",
 	"server_join", "datacenter", "node_class", "meta", "reserved", "encrypt", "drivers", "log_level", "log_format",
-	"cni_path", "bridge_network_name", "bridge_network_subnet", "host_volume",
+	"enable_debug", "cni_path", "bridge_network_name", "bridge_network_subnet", "host_volume",
 	"alloc_gc_threshold", "gc_max_allocs", "gc_interval", "job_gc_threshold"}
 
 // LoadConfigFile reads an HCL agent config and overlays every attribute it sets on
@@ -219,7 +224,7 @@ func ParseConfig(filename string, src []byte, base Config) (Config, error) {
 	}
 	var fc fileConfig
 	if diags := gohcl.DecodeBody(f.Body, nil, &fc); diags.HasErrors() {
-		return base, diagError(diags)
+		return base, diagError(namedFields(f.Body, src, diags))
 	}
 	// Unknown attributes or blocks, named with what is accepted.
 	if body, ok := f.Body.(*hclsyntax.Body); ok {
@@ -303,6 +308,9 @@ func ParseConfig(filename string, src []byte, base Config) (Config, error) {
 	if fc.Drivers != nil {
 		c.Drivers = fc.Drivers
 	}
+	if fc.Debug != nil {
+		c.EnableDebug = *fc.Debug
+	}
 	if body, ok := f.Body.(*hclsyntax.Body); ok {
 		vols, err := parseHostVolumes(body, c.HostVolumes)
 		if err != nil {
@@ -323,6 +331,41 @@ func cloneMap(m map[string]string) map[string]string {
 	out := make(map[string]string, len(m))
 	for k, v := range m {
 		out[k] = v
+	}
+	return out
+}
+
+// namedFields prefixes each diagnostic about a value with the field that holds it
+// and the value as written (`reserved.cpu = "lots": ...`): gohcl's type errors give
+// the position and the type wanted, not the name.
+func namedFields(body hcl.Body, src []byte, diags hcl.Diagnostics) hcl.Diagnostics {
+	b, ok := body.(*hclsyntax.Body)
+	if !ok {
+		return diags
+	}
+	var find func(b *hclsyntax.Body, prefix string, r *hcl.Range) string
+	find = func(b *hclsyntax.Body, prefix string, r *hcl.Range) string {
+		for name, a := range b.Attributes {
+			if a.SrcRange.Overlaps(*r) {
+				return prefix + name + " = " + string(a.Expr.Range().SliceBytes(src))
+			}
+		}
+		for _, blk := range b.Blocks {
+			if blk.Body.SrcRange.Overlaps(*r) {
+				return find(blk.Body, prefix+blk.Type+".", r)
+			}
+		}
+		return ""
+	}
+	out := make(hcl.Diagnostics, len(diags))
+	for i, d := range diags {
+		c := *d
+		if c.Subject != nil {
+			if field := find(b, "", c.Subject); field != "" {
+				c.Summary = field + ": " + c.Summary
+			}
+		}
+		out[i] = &c
 	}
 	return out
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 	"net/url"
 	"strconv"
 	"strings"
@@ -97,6 +98,20 @@ func newHandler(b backend, reg *prometheus.Registry, parse func(name string, src
 		http.Error(w, fmt.Sprintf("no such endpoint: %s %s", r.Method, r.URL.Path), http.StatusNotFound)
 	})
 	return h.recoverer(mux)
+}
+
+// withDebug serves Go's profiles (net/http/pprof) under /debug/pprof/ beside api:
+// `go tool pprof http://PEER:4646/debug/pprof/profile?seconds=10`, as on a Nomad
+// agent with enable_debug.
+func withDebug(api http.Handler) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.Handle("/", api)
+	return mux
 }
 
 // Blocking queries, as Nomad's API has them: the longest a read may wait, and the

@@ -210,6 +210,36 @@ func TestHTTPAPI(t *testing.T) {
 	}
 }
 
+// TestDebugEndpoints: with enable_debug the API also serves Go's profiles, and
+// without it /debug/pprof/ is an unknown endpoint like any other.
+func TestDebugEndpoints(t *testing.T) {
+	fb := &fakeBackend{jobs: map[string]*jobspec.Job{"web": {ID: "web", Name: "web"}}, changes: newChangeIndex()}
+	api := newHandler(fb, prometheus.NewRegistry(), jobspec.Parse, slog.New(slog.DiscardHandler))
+	get := func(h http.Handler, path string) (int, string) {
+		srv := httptest.NewServer(h)
+		defer srv.Close()
+		resp, err := http.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(body)
+	}
+	if code, body := get(withDebug(api), "/debug/pprof/"); code != 200 || !strings.Contains(body, "goroutine") {
+		t.Errorf("with enable_debug, /debug/pprof/: %d %q, want 200 listing the profiles", code, body)
+	}
+	if code, body := get(withDebug(api), "/debug/pprof/goroutine?debug=1"); code != 200 || !strings.Contains(body, "goroutine profile:") {
+		t.Errorf("with enable_debug, the goroutine profile: %d %.80q", code, body)
+	}
+	if code, body := get(withDebug(api), "/v1/job/web"); code != 200 || !strings.Contains(body, `"Name":"web"`) {
+		t.Errorf("with enable_debug, /v1/job/web: %d %q, want the job", code, body)
+	}
+	if code, body := get(api, "/debug/pprof/"); code != 404 || !strings.Contains(body, "no such endpoint") {
+		t.Errorf("without enable_debug, /debug/pprof/: %d %q, want 404", code, body)
+	}
+}
+
 // TestBlockingQuery: a read with ?index waits for a change past that index and then
 // answers with the new index; with ?wait it gives up after that long and answers
 // with the index it had. A read without index answers at once.

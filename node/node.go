@@ -185,8 +185,12 @@ func New(cfg Config) (_ *Node, retErr error) {
 	if n.httpLn, err = net.Listen("tcp", addr); err != nil {
 		return nil, fmt.Errorf("HTTP API on %s: %w", addr, err)
 	}
+	api := newHandler(n, n.reg, jobspec.Parse, n.log.With("component", "http"))
+	if cfg.EnableDebug {
+		api = withDebug(api)
+	}
 	n.httpSrv = &http.Server{
-		Handler:           newHandler(n, n.reg, jobspec.Parse, n.log.With("component", "http")),
+		Handler:           api,
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	n.publishInfo()

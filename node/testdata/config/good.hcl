@@ -8,6 +8,7 @@ node_class = "web"
 drivers    = ["exec"]
 log_level  = "warn"
 log_format = "json"
+enable_debug = true
 encrypt    = "cg8StVXbQJ0gPvMd9o7yrg=="
 join       = ["10.0.0.2"]
 

@@ -1,0 +1,2 @@
+name = "p"
+enable_debug = "yes please"
