@@ -321,7 +321,7 @@ func ParseConfig(filename string, src []byte, base Config) (Config, error) {
 			return base, err
 		}
 	}
-	if err := c.Validate(); err != nil {
+	if err := c.validate(false); err != nil {
 		return base, fmt.Errorf("%s: %w", filename, err)
 	}
 	return c, nil
@@ -387,7 +387,11 @@ func diagError(diags hcl.Diagnostics) error {
 
 // Validate checks every field and names the first one at fault with its value and
 // what is accepted. It never panics.
-func (c Config) Validate() error {
+func (c Config) Validate() error { return c.validate(true) }
+
+// validate checks the values set; complete also wants what a peer cannot run
+// without (a data dir), which a config file may leave to the command line.
+func (c Config) validate(complete bool) error {
 	var errs []error
 	bad := func(field string, value any, accepted string) {
 		errs = append(errs, fmt.Errorf("%s: %v is not valid: %s", field, value, accepted))
@@ -395,7 +399,7 @@ func (c Config) Validate() error {
 	if c.Name == "" {
 		bad("name", `""`, "a unique peer name is required")
 	}
-	if c.DataDir == "" && !c.Dev {
+	if c.DataDir == "" && !c.Dev && complete {
 		bad("data_dir", `""`, "a directory is required outside -dev")
 	}
 	if net.ParseIP(c.BindAddr) == nil {

@@ -54,6 +54,22 @@ func TestLoadConfigFile(t *testing.T) {
 	}
 }
 
+// TestConfigFileLeavesDataDirToFlags: `peer run -config f -data-dir D` is how many
+// hosts start, so a file without data_dir is not an error until nothing gave one.
+func TestConfigFileLeavesDataDirToFlags(t *testing.T) {
+	c, err := ParseConfig("peer.hcl", []byte("enable_debug = true\n"), DefaultConfig())
+	if err != nil {
+		t.Fatalf("a file without data_dir: %v", err)
+	}
+	if err := c.Validate(); err == nil || !strings.Contains(err.Error(), "data_dir") {
+		t.Errorf("Validate with no data dir anywhere: %v, want an error naming data_dir", err)
+	}
+	c.DataDir = "/var/lib/shoal" // the flag
+	if err := c.Validate(); err != nil {
+		t.Errorf("with -data-dir: %v", err)
+	}
+}
+
 func TestLoadConfigFileErrors(t *testing.T) {
 	for _, tc := range []struct {
 		file string

@@ -9,6 +9,8 @@
 # fresh peers pull and unpack it (cold), unless WARM=1: then a system job runs the
 # image on every peer first and is purged before the timed submit.
 # SUBMIT30_DIR=DIR puts the peers' data dirs under DIR (default /tmp).
+# PPROF=DIR writes each peer's Go CPU profile of the submit to DIR/runN-pI.prof
+# (the peers run with enable_debug; read with `go tool pprof BIN DIR/*.prof`).
 # Needs root (the peers run containers). Prints one line per run.
 set -u
 BIN=$(readlink -f "${1:-bin/peer}")
@@ -44,6 +46,7 @@ for run in $(seq "$RUNS"); do
 	for i in 1 2 3; do
 		join=(); [ $i != 1 ] && join=(-join 127.0.0.1:4648)
 		mkdir -p "$dir"
+		[ -n "${PPROF:-}" ] && { echo 'enable_debug = true' >"$dir/debug.hcl"; join+=(-config "$dir/debug.hcl"); }
 		"$BIN" run -name s30p$i -data-dir "$dir/p$i" -bind 127.0.0.$i -log-level "${LOG_LEVEL:-info}" "${join[@]}" >"$dir/p$i.log" 2>&1 &
 	done
 	for _ in $(seq 100); do
@@ -59,10 +62,16 @@ for run in $(seq "$RUNS"); do
 	sleep 2
 	before=0; for p in $peers; do before=$((before + $(cpu "$p"))); done
 	if [ -n "${PERF:-}" ]; then perf record -F 2000 -g -o "$PERF" -p "$(echo $peers | tr ' ' ',')" 2>/dev/null & perfpid=$!; sleep 0.3; fi
+	if [ -n "${PPROF:-}" ]; then
+		mkdir -p "$PPROF"
+		for i in 1 2 3; do curl -s -o "$PPROF/run$run-p$i.prof" "http://127.0.0.$i:4646/debug/pprof/profile?seconds=2" & done
+		sleep 0.2
+	fi
 	s=$(date +%s.%N)
 	"$BIN" job run -address http://127.0.0.1:4646 "$ROOT/job.hcl" >"$dir/run.out" 2>&1
 	e=$(date +%s.%N)
 	if [ -n "${PERF:-}" ]; then kill -INT $perfpid; wait $perfpid; fi
+	[ -n "${PPROF:-}" ] && wait
 	after=0; for p in $peers; do after=$((after + $(cpu "$p"))); done
 	taskcpu=0; n=0
 	for p in $(tasks); do taskcpu=$((taskcpu + $(cpu "$p"))); n=$((n + 1)); done
