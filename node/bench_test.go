@@ -122,16 +122,18 @@ func BenchmarkKillPeer(b *testing.B) {
 
 // BenchmarkIdleRSS: resident memory of an idle peer in a three-peer cluster, with the
 // binary as a host has it (copied into place, its pages read from disk at start) and
-// as the linker left it, alternated. The two differ by how the page cache holds the
-// file: the Go linker writes its output through a mapping, which leaves it in 2 MiB
-// folios, and a process maps a whole folio at its first touch (Linux 6.18 maps large
-// folios entirely, a PMD-sized one with one entry); read from disk, the same file
-// sits in small folios, and a peer maps only the pages it touches.
+// as `make build` (scripts/build-peer.sh) leaves it, alternated. The two differed by
+// how the page cache held the file: the Go linker writes its output through a
+// mapping, which leaves it in 2 MiB folios, and a process maps a whole folio at its
+// first touch (Linux 6.18 maps large folios entirely, a PMD-sized one with one
+// entry), ~4 MiB more than the pages a peer touches. Attaching the container init
+// now drops the built file from the page cache (containerinit.Attach), so both read
+// it from disk into small folios.
 func BenchmarkIdleRSS(b *testing.B) {
-	linked := peerBin
-	defer func() { peerBin = linked }()
+	built := peerBin
+	defer func() { peerBin = built }()
 	installed := filepath.Join(b.TempDir(), "peer")
-	if err := installBinary(linked, installed); err != nil {
+	if err := installBinary(built, installed); err != nil {
 		b.Fatal(err)
 	}
 	// SHOAL_IDLE_SETTLE (a duration, default 5s) is how long the peers idle before
@@ -148,7 +150,7 @@ func BenchmarkIdleRSS(b *testing.B) {
 	rss := map[string][]float64{}
 	for range b.N {
 		b.StopTimer()
-		for _, v := range []struct{ name, bin string }{{"installed", installed}, {"as-linked", linked}} {
+		for _, v := range []struct{ name, bin string }{{"installed", installed}, {"as-built", built}} {
 			peerBin = v.bin
 			if v.name == "installed" {
 				if err := dropCache(installed); err != nil { // as after a reboot

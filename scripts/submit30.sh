@@ -61,17 +61,18 @@ for run in $(seq "$RUNS"); do
 	fi
 	sleep 2
 	before=0; for p in $peers; do before=$((before + $(cpu "$p"))); done
-	if [ -n "${PERF:-}" ]; then perf record -F 2000 -g -o "$PERF" -p "$(echo $peers | tr ' ' ',')" 2>/dev/null & perfpid=$!; sleep 0.3; fi
+	if [ -n "${PERF:-}" ]; then perf record -F ${PERF_FREQ:-2000} ${PERF_OPTS:-} -g -o "$PERF" -p "$(echo $peers | tr ' ' ',')" 2>/dev/null & perfpid=$!; sleep 0.3; fi
 	if [ -n "${PPROF:-}" ]; then
 		mkdir -p "$PPROF"
-		for i in 1 2 3; do curl -s -o "$PPROF/run$run-p$i.prof" "http://127.0.0.$i:4646/debug/pprof/profile?seconds=2" & done
+		profs=()
+		for i in 1 2 3; do curl -s -o "$PPROF/run$run-p$i.prof" "http://127.0.0.$i:4646/debug/pprof/profile?seconds=2" & profs+=($!); done
 		sleep 0.2
 	fi
 	s=$(date +%s.%N)
 	"$BIN" job run -address http://127.0.0.1:4646 "$ROOT/job.hcl" >"$dir/run.out" 2>&1
 	e=$(date +%s.%N)
 	if [ -n "${PERF:-}" ]; then kill -INT $perfpid; wait $perfpid; fi
-	[ -n "${PPROF:-}" ] && wait
+	[ -n "${PPROF:-}" ] && wait "${profs[@]}"
 	after=0; for p in $peers; do after=$((after + $(cpu "$p"))); done
 	taskcpu=0; n=0
 	for p in $(tasks); do taskcpu=$((taskcpu + $(cpu "$p"))); n=$((n + 1)); done

@@ -9,6 +9,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
 )
 
 func readAttached(t *testing.T, path string) ([]byte, error) {
@@ -63,5 +66,43 @@ func TestAttachedBadTrailer(t *testing.T) {
 	_, err := readAttached(t, bin)
 	if err == nil || errors.Is(err, ErrNotAttached) || !strings.Contains(err.Error(), bin) {
 		t.Fatalf("a trailer claiming 1 TiB: %v, want an error naming %s", err, bin)
+	}
+}
+
+// TestAttachLeavesNothingCached: the binary Attach wrote is not in the page cache, so
+// the first peer reads it from disk as an installed copy (see Attach).
+func TestAttachLeavesNothingCached(t *testing.T) {
+	dir := t.TempDir()
+	var st unix.Statfs_t
+	if err := unix.Statfs(dir, &st); err != nil || st.Type == unix.TMPFS_MAGIC {
+		t.Skipf("%s is on tmpfs, whose pages are the file (%v)", dir, err)
+	}
+	bin, in := filepath.Join(dir, "peer"), filepath.Join(dir, "init")
+	os.WriteFile(bin, bytes.Repeat([]byte("peer"), 1<<20), 0o755)
+	os.WriteFile(in, bytes.Repeat([]byte("init"), 1<<18), 0o755)
+	if err := Attach(bin, in); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(bin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fi, _ := f.Stat()
+	m, err := unix.Mmap(int(f.Fd()), 0, int(fi.Size()), unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Munmap(m)
+	vec := make([]byte, (len(m)+os.Getpagesize()-1)/os.Getpagesize())
+	if _, _, errno := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&m[0])), uintptr(len(m)), uintptr(unsafe.Pointer(&vec[0]))); errno != 0 {
+		t.Fatal(errno)
+	}
+	cached := 0
+	for _, v := range vec {
+		cached += int(v & 1)
+	}
+	if cached != 0 {
+		t.Errorf("%d of the binary's %d pages are in the page cache after Attach, want none", cached, len(vec))
 	}
 }
