@@ -59,7 +59,7 @@ for run in $(seq "$RUNS"); do
 		"$BIN" job stop -purge -address http://127.0.0.1:4646 warm >/dev/null 2>&1
 		while tasks >/dev/null; do sleep 0.1; done
 	fi
-	sleep 2
+	sleep "${SETTLE:-2}"
 	before=0; for p in $peers; do before=$((before + $(cpu "$p"))); done
 	if [ -n "${PERF:-}" ]; then perf record -F ${PERF_FREQ:-2000} ${PERF_OPTS:-} -g -o "$PERF" -p "$(echo $peers | tr ' ' ',')" 2>/dev/null & perfpid=$!; sleep 0.3; fi
 	if [ -n "${PPROF:-}" ]; then
