@@ -62,6 +62,19 @@ func TestAllocControl(t *testing.T) {
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 5 {
 		t.Errorf("peer alloc exec ... exit 5: %v, want exit status 5", err)
 	}
+	// -job: the job's one running allocation, as Nomad's -job picks one at random.
+	cliOut, err = exec.Command(peerBin, "alloc", "exec", "-address", addr, "-job", "ctl", "sh", "-c", "echo $NOMAD_ALLOC_ID").Output()
+	if err != nil || string(cliOut) != alloc.ID+"\n" {
+		t.Errorf("peer alloc exec -job ctl: %q (%v), want the allocation's id", cliOut, err)
+	}
+	cliOut, err = exec.Command(peerBin, "alloc", "logs", "-address", addr, "-job", "ctl").Output()
+	if err != nil || !strings.HasPrefix(string(cliOut), "start\n") {
+		t.Errorf("peer alloc logs -job ctl: %q (%v), want the task's output", cliOut, err)
+	}
+	cliOut, err = exec.Command(peerBin, "alloc", "exec", "-address", addr, "-job", "nope", "true").CombinedOutput()
+	if err == nil || !strings.Contains(string(cliOut), `"nope"`) {
+		t.Errorf("peer alloc exec -job nope: %q (%v), want an error naming the job", cliOut, err)
+	}
 
 	for _, bad := range []struct {
 		what string

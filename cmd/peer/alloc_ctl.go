@@ -1,14 +1,46 @@
 package main
 
 import (
+	"context"
 	"fmt"
+	"math/rand/v2"
 
 	"github.com/spf13/cobra"
+
+	"github.com/shoal-sched/shoal/node/api"
 )
 
 // The alloc subcommands that act on an allocation's tasks, as `nomad alloc restart`,
 // `nomad alloc signal` and `nomad alloc stop` do. Any peer takes them; the peer that
 // runs the allocation acts.
+
+// jobAlloc resolves the first argument of an alloc command given -job, as Nomad's
+// -job does: the argument names a job, and the command acts on one of its running
+// allocations, chosen at random (for logs, anyAlloc: when none runs, on any of its
+// allocations, any of them as likely).
+func jobAlloc(ctx context.Context, c *api.Client, job string, anyAlloc bool) (string, error) {
+	allocs, err := c.JobAllocs(ctx, job)
+	if err != nil {
+		return "", err
+	}
+	var running []api.Alloc
+	for _, a := range allocs {
+		if a.ClientStatus == "running" {
+			running = append(running, a)
+		}
+	}
+	pick := running
+	if len(pick) == 0 && anyAlloc {
+		pick = allocs
+	}
+	switch {
+	case len(allocs) == 0:
+		return "", fmt.Errorf("job %q has no allocations", job)
+	case len(pick) == 0:
+		return "", fmt.Errorf("job %q has no running allocation (%d not running: see peer job status %s)", job, len(allocs), job)
+	}
+	return pick[rand.IntN(len(pick))].ID, nil
+}
 
 // taskArg is the optional TASK argument after the allocation ID.
 func taskArg(args []string) string {

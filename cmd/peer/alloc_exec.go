@@ -16,15 +16,16 @@ import (
 func newAllocExecCmd() *cobra.Command {
 	var f apiFlags
 	var task, escape string
-	var stdin, tty bool
+	var stdin, tty, job bool
 	cmd := &cobra.Command{
-		Use:   "exec [-task TASK] [-i=false] [-t] [-e CHAR] ID COMMAND [ARGS...]",
+		Use:   "exec [-task TASK] [-i=false] [-t] [-e CHAR] [-job] ID COMMAND [ARGS...]",
 		Short: "Run a command inside a running task, with its user, environment and filesystem",
 		Long: `Run a command inside a running task, as nomad alloc exec does: in the task's
 namespaces, as its user, with its environment, in its working directory. Standard
 input is passed to the command (-i=false passes none), its output is printed as it
 comes, and peer exits with the command's exit code. -task names the task when the
-group has several.
+group has several. With -job, ID names a job, and the command runs in one of its
+running allocations, chosen at random.
 
 -t runs the command on a terminal (the default when standard input is a terminal):
 the local terminal is in raw mode until the command exits, and its size follows the
@@ -37,6 +38,13 @@ turns escapes off.`,
 			if stdin {
 				in = cmd.InOrStdin()
 			}
+			id := args[0]
+			if job {
+				var err error
+				if id, err = jobAlloc(cmd.Context(), f.client(), id, false); err != nil {
+					return err
+				}
+			}
 			var code int
 			var err error
 			if tty {
@@ -44,9 +52,9 @@ turns escapes off.`,
 				if perr != nil {
 					return perr
 				}
-				code, err = execTerminal(cmd.Context(), f.client(), args[0], task, args[1:], esc, in, cmd.OutOrStdout())
+				code, err = execTerminal(cmd.Context(), f.client(), id, task, args[1:], esc, in, cmd.OutOrStdout())
 			} else {
-				code, err = f.client().Exec(cmd.Context(), args[0], task, args[1:], in, cmd.OutOrStdout(), cmd.ErrOrStderr())
+				code, err = f.client().Exec(cmd.Context(), id, task, args[1:], in, cmd.OutOrStdout(), cmd.ErrOrStderr())
 			}
 			if err != nil {
 				return err
@@ -59,6 +67,7 @@ turns escapes off.`,
 	}
 	cmd.Flags().SetInterspersed(false) // what follows the allocation ID is the command's
 	cmd.Flags().StringVar(&task, "task", "", "the task to run in (needed when the group has several)")
+	cmd.Flags().BoolVar(&job, "job", false, "ID is a job: run in one of its running allocations, chosen at random")
 	cmd.Flags().BoolVarP(&stdin, "stdin", "i", true, "pass standard input to the command")
 	cmd.Flags().BoolVarP(&tty, "tty", "t", isTerminal(os.Stdin), "run the command on a terminal (default: when standard input is a terminal)")
 	cmd.Flags().StringVarP(&escape, "escape", "e", "~", `with -t, the escape character: at the start of a line, followed by "." it closes the session ("none": no escapes)`)
