@@ -170,7 +170,7 @@ func (n *Node) coordinatePass(ctx context.Context, acting map[string]placement.E
 			delete(periodic, id)
 			continue
 		}
-		if n.collectJob(je, v) {
+		if n.collectJob(je, v, children[id]) {
 			continue
 		}
 		if je.Job.Periodic != nil {
@@ -200,10 +200,11 @@ func (n *Node) coordinatePass(ctx context.Context, acting map[string]placement.E
 
 // collectJob purges a job this peer coordinates once it has been done for good
 // (placement.JobDone) for JobGCThreshold, as Nomad's job GC does: every peer then
-// forgets its allocations (gcLocal). A periodic parent and its children are left to
-// periodicPass, which purges finished children after the same threshold.
-func (n *Node) collectJob(je jobEntry, v view) bool {
-	if je.Job.ParentID != "" || je.Job.Periodic != nil {
+// forgets its allocations (gcLocal). A periodic job's children are left to
+// periodicPass, which purges finished ones after the same threshold; a stopped
+// periodic job goes once it has been stopped that long and its last child is gone.
+func (n *Node) collectJob(je jobEntry, v view, children []placement.PeriodicChild) bool {
+	if je.Job.ParentID != "" || (je.Job.Periodic != nil && len(children) > 0) {
 		return false
 	}
 	since, done := placement.JobDone(je.Job, je.Stop, je.StopTime, v.allocs[je.Job.ID])

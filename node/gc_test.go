@@ -281,7 +281,17 @@ func TestJobGC(t *testing.T) {
 		t.Fatal(err)
 	}
 	submit(t, p.client, trueJob("once", 2))
-	for _, id := range []string{"once", "gone"} {
+	// A periodic job stopped after launching a child: the child goes after the
+	// threshold, then the job itself.
+	submit(t, p.client, periodicJob("cron", "* * * * * * *", false, "0"))
+	c.waitFor(30*time.Second, "a child of cron launched", func() (bool, string) {
+		cs, err := children(p.client, "cron")
+		return err == nil && len(cs) > 0, fmt.Sprint(cs, err)
+	})
+	if err := p.client.StopJob(bg, "cron", false); err != nil {
+		t.Fatal(err)
+	}
+	for _, id := range []string{"once", "gone", "cron"} {
 		c.waitFor(30*time.Second, id+" purged", func() (bool, string) {
 			job, err := p.client.Job(bg, id)
 			if err == nil {
@@ -290,6 +300,9 @@ func TestJobGC(t *testing.T) {
 			allocs, _ := p.client.JobAllocs(bg, id)
 			return len(allocs) == 0, fmt.Sprintf("%v; %d allocations left", err, len(allocs))
 		})
+	}
+	if jobs, err := p.client.Jobs(bg); err != nil || len(jobs) != 1 || jobs[0].ID != "svc" {
+		t.Errorf("jobs left: %+v (%v), want svc alone (cron's children purged with it)", jobs, err)
 	}
 	c.waitRunning(p.client, "svc", 1)
 	if job, err := p.client.Job(bg, "svc"); err != nil || job.Status != "running" {

@@ -12,6 +12,9 @@ import (
 // group has a complete allocation; since the last one completed). Its coordinator
 // purges a job done for longer than Nomad's job_gc_threshold.
 //
+// A stopped periodic job has no allocations of its own: it is done since its stop
+// (its caller waits for its children to be purged first).
+//
 // A stopped job whose stop time is unknown (stopped before it was recorded) and has no
 // allocation is never done: nothing says how long it has been stopped. A batch job
 // with a slot that failed for good stays, as Nomad keeps it, for a user to look at

@@ -37,8 +37,9 @@ type PeriodicResult struct {
 	Skipped time.Time // a due tick not launched because a child is live (prohibit_overlap)
 	Next    time.Time // the next tick to wait for; zero when the job launches nothing
 	// Purge are the ticks of finished children older than Retention, to remove from
-	// the catalog (Nomad's job garbage collection). The newest child is always kept:
-	// it tells a coordinator that takes over which tick was launched last.
+	// the catalog (Nomad's job garbage collection). The newest child is kept while
+	// the job runs: it tells a coordinator that takes over which tick was launched
+	// last. A stopped job launches nothing, so its children all go, and then the job.
 	Purge []time.Time
 }
 
@@ -52,7 +53,7 @@ type PeriodicResult struct {
 // child already is never launched again. Periodic is pure.
 func Periodic(in PeriodicInput) PeriodicResult {
 	p := in.Job.Periodic
-	purge := expired(in.Children, in.Now, in.Retention)
+	purge := expired(in.Children, in.Now, in.Retention, !in.Stopped)
 	if in.Stopped || !p.IsEnabled() {
 		return PeriodicResult{Purge: purge}
 	}
@@ -92,14 +93,16 @@ func Periodic(in PeriodicInput) PeriodicResult {
 
 // expired lists the finished children launched more than retention before now,
 // all but the newest child, oldest first.
-func expired(children []PeriodicChild, now time.Time, retention time.Duration) []time.Time {
-	if retention <= 0 || len(children) < 2 {
+func expired(children []PeriodicChild, now time.Time, retention time.Duration, keepNewest bool) []time.Time {
+	if retention <= 0 || len(children) == 0 {
 		return nil
 	}
-	newest := children[0].Launch
-	for _, c := range children {
-		if c.Launch.After(newest) {
-			newest = c.Launch
+	var newest time.Time
+	if keepNewest {
+		for _, c := range children {
+			if c.Launch.After(newest) {
+				newest = c.Launch
+			}
 		}
 	}
 	var out []time.Time

@@ -89,6 +89,7 @@ func TestPeriodicPurgesOldFinishedChildren(t *testing.T) {
 	}{
 		{name: "finished and older than the retention; a live one stays", children: children, retention: 4 * time.Hour, want: []time.Time{at(1), at(3)}},
 		{name: "a stopped parent's children too", children: children, stopped: true, retention: 4 * time.Hour, want: []time.Time{at(1), at(3)}},
+		{name: "a stopped parent keeps not even its newest", children: []PeriodicChild{{Launch: at(1)}, {Launch: at(2)}}, stopped: true, retention: time.Hour, want: []time.Time{at(1), at(2)}},
 		{name: "the newest child stays however old", children: []PeriodicChild{{Launch: at(1)}, {Launch: at(2)}}, retention: time.Hour, want: []time.Time{at(1)}},
 		{name: "no retention: kept for ever", children: children},
 	} {
