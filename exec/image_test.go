@@ -127,6 +127,9 @@ func TestBadInputs(t *testing.T) {
 		{"unknown user", spec(func(s *TaskSpec) { s.User = "nosuchuser" }), []string{`user "nosuchuser"`}},
 		{"relative work dir", spec(func(s *TaskSpec) { s.WorkDir = "rel" }), []string{`work_dir "rel"`, "absolute"}},
 		{"exec without command", TaskSpec{ID: "bad", Kind: KindExec}, []string{"command", "required for the exec kind"}},
+		{"dns server not an address", spec(func(s *TaskSpec) { s.DNS = &DNS{Servers: []string{"ns1.example"}} }), []string{`dns server "ns1.example"`, "IP address"}},
+		{"dns option of two words", spec(func(s *TaskSpec) { s.DNS = &DNS{Options: []string{"ndots:2 edns0"}} }), []string{`"ndots:2 edns0"`, "one word"}},
+		{"hostname too long", spec(func(s *TaskSpec) { s.Hostname = strings.Repeat("h", 65) }), []string{"hostname", "at most 64"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -124,6 +124,9 @@ func (d *Driver) runtimeSpec(s *TaskSpec, rootfs, taskDir string) *specs.Spec {
 				bindMount("/etc/hosts", "/etc/hosts", "ro"))
 		}
 	}
+	if s.DNS != nil {
+		spec.Mounts = append(dropMount(spec.Mounts, "/etc/resolv.conf"), bindMount(filepath.Join(taskDir, resolvConf), "/etc/resolv.conf", "ro"))
+	}
 	if s.Kind == KindExec {
 		// The host's root, read-only: hide the driver's own data (other tasks'
 		// overlays and logs, container state) and the host's secrets.

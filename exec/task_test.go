@@ -58,6 +58,19 @@ func TestRunContainer(t *testing.T) {
 			// Docker's default set (a80425fb) without CAP_NET_RAW (0x2000).
 			wantStdout: fmt.Sprintf("CapEff:\t00000000a80405fb\nNoNewPrivs:\t1\nSeccomp:\t%d\n", map[bool]int{true: 2, false: 0}[SeccompAvailable])},
 		{name: "writable overlay root", spec: shTask(img, "", "echo new > /etc/motd && cat /etc/motd"), wantStdout: "new\n"},
+		{name: "dns and hostname", spec: func() TaskSpec {
+			s := shTask(img, "", "cat /etc/resolv.conf; hostname")
+			s.Hostname, s.DNS = "web-3", &DNS{Servers: []string{"10.0.0.53", "fd00::53"}, Searches: []string{"a.example", "b.example"}, Options: []string{"ndots:2"}}
+			return s
+		}(), wantStdout: "nameserver 10.0.0.53\nnameserver fd00::53\nsearch a.example b.example\noptions ndots:2\nweb-3\n"},
+		// The image has no /etc/resolv.conf and its root is read-only: the file
+		// is bound on an overlay, never made in the shared image.
+		{name: "dns, read-only root", spec: func() TaskSpec {
+			s := shTask(img, "", "cat /etc/resolv.conf; touch /x 2>/dev/null || echo ro")
+			s.ReadOnlyRoot, s.DNS = true, &DNS{Servers: []string{"10.0.0.53"}}
+			return s
+		}(), wantStdout: "nameserver 10.0.0.53\nro\n"},
+		{name: "dns, exec kind", spec: TaskSpec{Kind: KindExec, Command: "/bin/sh", Args: []string{"-c", "cat /etc/resolv.conf"}, DNS: &DNS{Options: []string{"edns0"}}}, wantStdout: "options edns0\n"},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

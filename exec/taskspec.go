@@ -3,8 +3,10 @@ package exec
 import (
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -49,9 +51,31 @@ type TaskSpec struct {
 	HostNetwork  bool              // share the host's network namespace instead of a new one with loopback only
 	NetNS        string            // join this network namespace (a path, e.g. a bind-mounted nsfs file) instead of a new one
 	Hostname     string            // default: the task ID (first 63 characters)
+	DNS          *DNS              // when set, the task's /etc/resolv.conf in place of the host's (or the image's)
 	Files        []File            // written into the task directory before the task starts (rendered templates)
 	Stage        string            // a host directory laid out as the task directory (local/, secrets/): moved into it before Files (fetched artifacts); "": none
 	Mounts       []Mount           // host directories bound into the task (host volumes)
+}
+
+// DNS is a task's resolver configuration, written as its /etc/resolv.conf (Nomad's
+// network.dns): nameservers (IP addresses), search domains and options.
+type DNS struct {
+	Servers, Searches, Options []string
+}
+
+// resolvConf renders d in resolv.conf(5) syntax.
+func (d *DNS) resolvConf() []byte {
+	var b strings.Builder
+	for _, s := range d.Servers {
+		fmt.Fprintf(&b, "nameserver %s\n", s)
+	}
+	if len(d.Searches) > 0 {
+		fmt.Fprintf(&b, "search %s\n", strings.Join(d.Searches, " "))
+	}
+	if len(d.Options) > 0 {
+		fmt.Fprintf(&b, "options %s\n", strings.Join(d.Options, " "))
+	}
+	return []byte(b.String())
 }
 
 // File is a file of a task's directory, written before the task starts and owned
@@ -93,6 +117,21 @@ func (s *TaskSpec) validate() error {
 		}
 	default:
 		bad("kind", strconv.Quote(s.Kind), `must be "container" or "exec"`)
+	}
+	if len(s.Hostname) > 64 || strings.ContainsAny(s.Hostname, "/ \t\n\x00") {
+		bad("hostname", strconv.Quote(s.Hostname), "must be a hostname of at most 64 characters")
+	}
+	if s.DNS != nil {
+		for _, ip := range s.DNS.Servers {
+			if net.ParseIP(ip) == nil {
+				bad("dns server", strconv.Quote(ip), "must be an IP address")
+			}
+		}
+		for _, v := range append(slices.Clone(s.DNS.Searches), s.DNS.Options...) {
+			if v == "" || strings.ContainsAny(v, " \t\n") {
+				bad("dns search or option", strconv.Quote(v), "must be one word")
+			}
+		}
 	}
 	if s.MemoryMB != 0 && (s.MemoryMB < minMemoryMB || s.MemoryMB > maxMemoryMB) {
 		bad("memory", fmt.Sprintf("%d MB", s.MemoryMB), fmt.Sprintf("must be 0 (unlimited) or between %d and %d MB", minMemoryMB, maxMemoryMB))

@@ -207,11 +207,21 @@ func (p *parser) network(blk *hclsyntax.Block, path string) *Network {
 	p.record(field(path, "network"), blk.DefRange())
 	n := &Network{Mode: "host"}
 	b := blk.Body
-	p.checkBody(b, path, sub, spec{attrs: []string{"mode"}, blocks: []string{"port"},
-		ignored: map[string]string{"dns": whyNotYet, "hostname": whyNotYet, "mbits": "bandwidth is not reserved",
+	p.checkBody(b, path, sub, spec{attrs: []string{"mode", "hostname"}, blocks: []string{"port", "dns"},
+		ignored: map[string]string{"mbits": "bandwidth is not reserved",
 			"reserved_ports": "use port blocks with static", "dynamic_ports": "use port blocks without static",
 			"cni": whyNotYet}})
 	p.str(b, path, sub, "mode", &n.Mode)
+	p.str(b, path, sub, "hostname", &n.Hostname)
+	if db := p.single(b, path, sub, "dns"); db != nil {
+		dsub := sub + "dns."
+		p.record(field(path, sub+"dns"), db.DefRange())
+		p.checkBody(db.Body, path, dsub, spec{attrs: []string{"servers", "searches", "options"}})
+		n.DNS = &DNS{}
+		p.strList(db.Body, path, dsub, "servers", &n.DNS.Servers)
+		p.strList(db.Body, path, dsub, "searches", &n.DNS.Searches)
+		p.strList(db.Body, path, dsub, "options", &n.DNS.Options)
+	}
 	for _, pb := range blocks(b, "port") {
 		if !p.labels(pb, field(path, sub+"port"), 1, `port "http" { static = 8080 }`) {
 			continue

@@ -243,6 +243,18 @@ type Update struct {
 type Network struct {
 	Mode  string `json:"Mode" codec:"mode"` // host, bridge, none
 	Ports []Port `json:"Ports,omitempty" codec:"ports"`
+	// DNS, when set, is the tasks' /etc/resolv.conf in place of the host's (Nomad's
+	// network.dns). Hostname is the tasks' hostname (default: the task's id); it may
+	// use the task's environment, e.g. "web-${NOMAD_ALLOC_INDEX}".
+	DNS      *DNS   `json:"DNS,omitempty" codec:"dns"`
+	Hostname string `json:"Hostname,omitempty" codec:"hn"`
+}
+
+// DNS is a resolv.conf: nameservers (IP addresses), search domains and options.
+type DNS struct {
+	Servers  []string `json:"Servers,omitempty" codec:"s"`
+	Searches []string `json:"Searches,omitempty" codec:"q"`
+	Options  []string `json:"Options,omitempty" codec:"o"`
 }
 
 // Port is a labelled port. Static pins the host port; To is the port inside the task.

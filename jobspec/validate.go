@@ -2,6 +2,7 @@ package jobspec
 
 import (
 	"fmt"
+	"net"
 	"path"
 	"regexp"
 	"strconv"
@@ -35,6 +36,8 @@ const (
 var (
 	idRE        = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
 	portLabelRE = regexp.MustCompile(`^[A-Za-z0-9_]+$`)
+	// hostnameRE: RFC 1123 labels, at most 253 characters in all (checked apart).
+	hostnameRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$`)
 )
 
 // Validate checks a job (typically one that arrived as JSON, after Canonicalize) and
@@ -329,6 +332,20 @@ func (v *validator) network(path string, n *Network) map[string]bool {
 	}
 	if n.Mode == "none" && len(n.Ports) > 0 {
 		v.errf(field(path, "network.mode"), n.Mode, "network mode \"none\" cannot have ports")
+	}
+	if n.DNS != nil {
+		for _, s := range n.DNS.Servers {
+			if net.ParseIP(s) == nil {
+				v.errf(field(path, "network.dns.servers"), s, "%q is not an IP address; accepted: nameservers as IPv4 or IPv6 addresses, e.g. \"8.8.8.8\"", s)
+			}
+		}
+		if len(n.DNS.Servers) == 0 && len(n.DNS.Searches) == 0 && len(n.DNS.Options) == 0 {
+			v.errf(field(path, "network.dns"), "", "the dns block sets nothing; accepted: servers, searches and options")
+		}
+	}
+	// A hostname that uses the task's environment is checked once interpolated.
+	if h := n.Hostname; h != "" && !strings.Contains(h, "${") && (len(h) > 253 || !hostnameRE.MatchString(h)) {
+		v.errf(field(path, "network.hostname"), h, "%q is not a hostname; accepted: up to 63 letters, digits and '-' per dot-separated label, not starting or ending with '-'", h)
 	}
 	return labels
 }

@@ -303,7 +303,7 @@ func checkedJob(job *jobspec.Job) (*jobspec.Job, error) {
 	}
 	for _, g := range job.Groups {
 		for _, t := range g.Tasks {
-			if _, err := taskSpec("check", job, g, t); err != nil {
+			if _, err := taskSpec("check", 0, job, g, t); err != nil {
 				return nil, fmt.Errorf("%w: %v", ErrBadRequest, err)
 			}
 		}

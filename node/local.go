@@ -127,6 +127,7 @@ func (n *Node) createLocal(id string, p placement.Placement, epoch placement.Epo
 // its service checks and, in bridge mode, its network.
 func (n *Node) newLocalRunner(rec allocRecord, job *jobspec.Job, g *jobspec.Group) *runner {
 	r := newRunner(rec.ID, job, g, n.drv, n.updateLocal, n.log)
+	r.index = rec.Index
 	r.starts = n.starts
 	r.ports, r.hostIP, r.allocIP = rec.PortMap, rec.HostIP, rec.AllocIP
 	// A reattached allocation resumes its lifecycle where its record says it was.

@@ -188,7 +188,7 @@ func interpolateEnv(s *exec.TaskSpec) {
 			return ref
 		})
 	}
-	s.Command, s.WorkDir = expand(s.Command), expand(s.WorkDir)
+	s.Command, s.WorkDir, s.Hostname = expand(s.Command), expand(s.WorkDir), expand(s.Hostname)
 	s.Args = slices.Clone(s.Args) // shared with the job: other allocations read it
 	for i := range s.Args {
 		s.Args[i] = expand(s.Args[i])

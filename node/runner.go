@@ -8,6 +8,7 @@ import (
 	"maps"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -32,6 +33,7 @@ type driver interface {
 // (or by its ctx), and it returns only when every task is gone.
 type runner struct {
 	allocID   string
+	index     int // the allocation's slot in its group (NOMAD_ALLOC_INDEX)
 	job       *jobspec.Job
 	group     *jobspec.Group
 	drv       driver
@@ -449,7 +451,7 @@ var errPermanent = errors.New("permanent")
 // alloc dir, ${NAME} interpolated). It has no side effects: a template watcher asks
 // for it too.
 func (r *runner) spec(t *jobspec.Task) (exec.TaskSpec, error) {
-	spec, err := taskSpec(r.allocID, r.job, r.group, t)
+	spec, err := taskSpec(r.allocID, r.index, r.job, r.group, t)
 	if err != nil {
 		return spec, fmt.Errorf("%w: %v", errPermanent, err)
 	}
@@ -603,7 +605,7 @@ func aggregateStatus(states map[string]api.TaskState, completed map[string]bool,
 // the host's network (Nomad's "host" mode), unless their group is in bridge mode:
 // then the runner has them join the allocation's namespace (spec.NetNS). Their
 // ports' NOMAD_* variables come from the runner (r.env).
-func taskSpec(allocID string, job *jobspec.Job, g *jobspec.Group, t *jobspec.Task) (exec.TaskSpec, error) {
+func taskSpec(allocID string, index int, job *jobspec.Job, g *jobspec.Group, t *jobspec.Task) (exec.TaskSpec, error) {
 	s := exec.TaskSpec{
 		ID:          taskID(allocID, t.Name),
 		Command:     t.Config.Command,
@@ -630,12 +632,20 @@ func taskSpec(allocID string, job *jobspec.Job, g *jobspec.Group, t *jobspec.Tas
 	if !bridgeMode(g) && (g.Network != nil && (g.Network.Mode == "host" || len(g.Network.Ports) > 0) || len(t.Config.Ports) > 0) {
 		s.HostNetwork = true
 	}
+	if n := g.Network; n != nil {
+		s.Hostname = n.Hostname // interpolated with the env, as Nomad's
+		if n.DNS != nil {
+			s.DNS = &exec.DNS{Servers: n.DNS.Servers, Searches: n.DNS.Searches, Options: n.DNS.Options}
+		}
+	}
 	for k, v := range t.Env {
 		s.Env[k] = v
 	}
 	for k, v := range map[string]string{
 		"NOMAD_ALLOC_ID": allocID, "NOMAD_JOB_ID": job.ID, "NOMAD_JOB_NAME": job.Name,
 		"NOMAD_GROUP_NAME": g.Name, "NOMAD_TASK_NAME": t.Name, "NOMAD_JOB_PARENT_ID": job.ParentID,
+		"NOMAD_ALLOC_INDEX": strconv.Itoa(index), "NOMAD_ALLOC_NAME": fmt.Sprintf("%s.%s[%d]", job.ID, g.Name, index),
+		"NOMAD_CPU_LIMIT": strconv.Itoa(t.Resources.CPU), "NOMAD_MEMORY_LIMIT": strconv.Itoa(t.Resources.MemoryMB),
 	} {
 		if _, set := s.Env[k]; !set {
 			s.Env[k] = v
