@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/shoal-sched/shoal/node/api"
 )
 
 const dnsJob = `job "dns" {
@@ -41,23 +43,12 @@ func TestNetworkDNSAndAllocEnv(t *testing.T) {
 	c := newCluster(t, 1)
 	via := c.peers[0].client
 	submit(t, via, dnsJob)
+	var allocs []api.Alloc
 	c.waitFor(30*time.Second, "both allocations complete", func() (bool, string) {
-		allocs, err := via.JobAllocs(context.Background(), "dns")
-		if err != nil {
-			return false, err.Error()
-		}
-		done := 0
-		for _, a := range allocs {
-			if a.ClientStatus == "complete" {
-				done++
-			}
-		}
-		return done == 2, fmt.Sprintf("%+v", allocs)
+		all, err := via.JobAllocs(context.Background(), "dns")
+		allocs = live(all)["complete"]
+		return len(allocs) == 2, fmt.Sprint(describe(all), err)
 	})
-	allocs, err := via.JobAllocs(context.Background(), "dns")
-	if err != nil {
-		t.Fatal(err)
-	}
 	for _, a := range allocs {
 		out, err := stdout(via, a.ID, "t")
 		want := fmt.Sprintf("nameserver 10.0.0.53\nsearch svc.example\noptions ndots:2\nw-%d\n%d dns.g[%d] 30 24\n", a.Index, a.Index, a.Index)
