@@ -103,7 +103,9 @@
 // Placement.NotBefore and Result.NextEval); moves allocations off draining peers by
 // placing first and stopping once the replacement runs; and rolls out a new job version
 // under the update block: at most max_parallel replacements in flight, where a
-// replacement is in flight until it has run for min_healthy_time; the rollout pauses
+// replacement is in flight until it has run for min_healthy_time (a slot emptied for a
+// replacement not placed yet is in flight too), and none while no live peer could take
+// the new version even empty (Stack.CheckEmpty); the rollout pauses
 // (Result.Blocked) when a new allocation fails or misses healthy_deadline, leaving the old
 // version serving until a newer job version is submitted, or, with auto_revert, sets
 // Result.Revert so that node resubmits the last Stable version. With update.canary = N

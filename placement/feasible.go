@@ -133,6 +133,13 @@ func (s *Stack) CheckNode(n *Node) (Rejection, bool) {
 	return s.check(n, Usage{n.CPUFree, n.MemoryFreeMB}, nil, nil, modeView)
 }
 
+// CheckEmpty runs CheckNode's stages as if the peer ran nothing: whether it could
+// take the group at all (status, datacenter, constraints, volumes, total capacity).
+// A rolling update stops no old allocation for a version no peer could take.
+func (s *Stack) CheckEmpty(n *Node) (Rejection, bool) {
+	return s.check(n, Usage{n.CPUTotal, n.MemoryTotalMB}, nil, nil, modeView)
+}
+
 // CheckFit runs the stages that do not depend on capacity or on other allocations:
 // status, datacenter and constraints. System jobs use it to decide which peers must run
 // them (a peer already running the job has no free capacity for a second copy).

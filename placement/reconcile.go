@@ -496,20 +496,26 @@ func (r *reconciler) refill(g *jobspec.Group, index int, history []*Alloc) {
 }
 
 // rollingUpdate replaces outdated allocations, at most MaxParallel in flight: a
-// replacement is in flight until it has run for MinHealthyTime. Each replacement stops
-// the old allocation and places the new one in the same step. The rollout pauses (and
-// says so in Blocked) once an allocation of the new version has failed or has not
-// become healthy within HealthyDeadline: the old version keeps serving until a newer
-// job version is submitted.
+// replacement is in flight until it has run for MinHealthyTime, and a slot whose old
+// allocation was stopped for a replacement not placed yet is in flight too. Each
+// replacement stops the old allocation and places the new one in the same step. The
+// rollout pauses (and says so in Blocked) once an allocation of the new version has
+// failed or has not become healthy within HealthyDeadline, and replaces nothing while
+// no live peer could take the new version even empty: the old version keeps serving
+// until a newer job version is submitted (or the peers change).
 func (r *reconciler) rollingUpdate(g *jobspec.Group, allocs, outdated []*Alloc, hash string, replace func(*Alloc)) {
 	if len(outdated) == 0 {
+		return
+	}
+	if why := r.noPeerCouldTake(g); why != "" {
+		r.out.Blocked = append(r.out.Blocked, Blocked{outdated[0].Slot(), "rolling update paused: no peer could run the new version: " + why})
 		return
 	}
 	u := r.update(g)
 	budget := len(outdated)
 	if u != nil && u.MaxParallel > 0 {
 		checks := byChecks(g, u)
-		inFlight := 0
+		inFlight := r.emptiedForUpdate(allocs)
 		for _, a := range allocs {
 			if r.outdated(a, hash) {
 				continue
@@ -531,6 +537,42 @@ func (r *reconciler) rollingUpdate(g *jobspec.Group, allocs, outdated []*Alloc, 
 		r.stop(a, ReasonUpdate)
 		replace(a)
 	}
+}
+
+// noPeerCouldTake says why no live peer could run group g even if it ran nothing else
+// ("3 peers are too small for 8192 MiB memory"), or "" when one could.
+func (r *reconciler) noPeerCouldTake(g *jobspec.Group) string {
+	stack := NewStack(r.in.Job, g)
+	var rejs []Rejection
+	for _, n := range r.nodes {
+		rej, ok := stack.CheckEmpty(n)
+		if ok {
+			return ""
+		}
+		rejs = append(rejs, rej)
+	}
+	if len(rejs) == 0 {
+		return "no live peer"
+	}
+	return Explain(rejs)
+}
+
+// emptiedForUpdate counts the slots a rolling update emptied and has not refilled:
+// no live allocation, and the newest one stopped to be replaced by a new version.
+func (r *reconciler) emptiedForUpdate(allocs []*Alloc) int {
+	newest := map[int]*Alloc{}
+	live := map[int]bool{}
+	for _, a := range allocs { // in creation order
+		newest[a.Index] = a
+		live[a.Index] = live[a.Index] || !a.Terminal()
+	}
+	n := 0
+	for index, a := range newest {
+		if !live[index] && a.DesiredStatus == DesiredStop && a.DesiredDescription == ReasonUpdate {
+			n++
+		}
+	}
+	return n
 }
 
 // wakeWhenHealthyOrLate asks for a reconciliation when a new allocation that is not
