@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"slices"
+	"strconv"
 	"time"
 
 	"github.com/shoal-sched/shoal/jobspec"
@@ -558,17 +559,22 @@ func (r *reconciler) noPeerCouldTake(g *jobspec.Group) string {
 }
 
 // emptiedForUpdate counts the slots a rolling update emptied and has not refilled:
-// no live allocation, and the newest one stopped to be replaced by a new version.
+// no live allocation, and the newest one stopped to be replaced by a new version. A
+// system job's slot is its peer.
 func (r *reconciler) emptiedForUpdate(allocs []*Alloc) int {
-	newest := map[int]*Alloc{}
-	live := map[int]bool{}
+	slot := func(a *Alloc) string { return strconv.Itoa(a.Index) }
+	if r.in.Job.Type == jobspec.TypeSystem {
+		slot = func(a *Alloc) string { return a.NodeID }
+	}
+	newest := map[string]*Alloc{}
+	live := map[string]bool{}
 	for _, a := range allocs { // in creation order
-		newest[a.Index] = a
-		live[a.Index] = live[a.Index] || !a.Terminal()
+		newest[slot(a)] = a
+		live[slot(a)] = live[slot(a)] || !a.Terminal()
 	}
 	n := 0
-	for index, a := range newest {
-		if !live[index] && a.DesiredStatus == DesiredStop && a.DesiredDescription == ReasonUpdate {
+	for s, a := range newest {
+		if !live[s] && a.DesiredStatus == DesiredStop && a.DesiredDescription == ReasonUpdate {
 			n++
 		}
 	}
