@@ -201,7 +201,7 @@ func (n *Node) PromoteJob(ctx context.Context, id string) error {
 	case je.Promoted:
 		return nil
 	}
-	je.Promoted = true
+	je.Promoted, je.PromoteTime = true, time.Now()
 	n.log.Info("job promoted", "job", id, "version", je.Job.Version)
 	return n.putJob(je)
 }

@@ -270,6 +270,14 @@ func orphanJobs(allocs map[string][]placement.Alloc, known func(string) bool, un
 	return out
 }
 
+// latest is the later of two times.
+func latest(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
 func contains(list []string, s string) bool {
 	for _, x := range list {
 		if x == s {
@@ -286,6 +294,7 @@ func (n *Node) reconcileJob(ctx context.Context, je jobEntry, epoch placement.Ep
 	_, known := n.jobs.Get(je.Job.ID)
 	res := placement.Reconcile(placement.ReconcileInput{
 		Job: je.Job, Stopped: je.Stop, Purged: !known, Promoted: je.Promoted, Allocs: v.allocs[je.Job.ID], Nodes: v.nodes, Now: v.now,
+		Since: latest(je.SubmitTime, je.PromoteTime),
 	})
 	if !res.NextEval.IsZero() {
 		time.AfterFunc(time.Until(res.NextEval)+10*time.Millisecond, n.wake)

@@ -29,9 +29,10 @@ type jobEntry struct {
 	// StopTime is when Stop was set (zero for a job stopped before it was kept):
 	// job_gc_threshold counts from it.
 	StopTime time.Time `json:",omitempty"`
-	// Promoted: a user promoted the canaries of this version (`peer job promote`).
-	// A new version starts unpromoted.
-	Promoted bool `json:",omitempty"`
+	// Promoted: a user promoted the canaries of this version (`peer job promote`),
+	// at PromoteTime. A new version starts unpromoted.
+	Promoted    bool      `json:",omitempty"`
+	PromoteTime time.Time `json:",omitempty"`
 	// Stable is the job's last version that fully rolled out (placement.Stable), as
 	// it was when the next version was submitted: what auto_revert goes back to.
 	Stable *jobspec.Job `json:",omitempty"`

@@ -107,7 +107,9 @@
 // replacement not placed yet is in flight too), and none while no live peer could take
 // the new version even empty (Stack.CheckEmpty); the rollout pauses
 // (Result.Blocked) when a new allocation fails or misses healthy_deadline, leaving the old
-// version serving until a newer job version is submitted, or, with auto_revert, sets
+// version serving until a newer job version is submitted; it fails the same way when
+// no new allocation turns healthy within progress_deadline of ReconcileInput.Since or
+// of the last one that did; and, with auto_revert, a failure sets
 // Result.Revert so that node resubmits the last Stable version. With update.canary = N
 // a rollout first places N canaries (Placement.Canary), each beside a slot's old
 // allocation, and replaces nothing until ReconcileInput.Promoted (a user's `peer job
@@ -123,8 +125,8 @@
 //
 // # Not yet
 //
-// progress_deadline is not enforced, and a version
-// change never updates an allocation in place (it replaces it, or leaves it alone).
+// A version change never updates an allocation in place (it replaces it, or leaves
+// it alone).
 //
 // # API
 //

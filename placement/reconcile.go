@@ -39,9 +39,13 @@ type ReconcileInput struct {
 	// Promoted: a user promoted the canaries of the job's current version (`peer job
 	// promote`); with update.auto_promote, healthy canaries promote themselves.
 	Promoted bool
-	Allocs   []Alloc // every allocation of this job across the cluster, terminal ones too
-	Nodes    []Node  // the member list
-	Now      time.Time
+	// Since is when the job's current version was submitted, or its canaries
+	// promoted, whichever came later: a rollout's progress_deadline counts from it
+	// (and from each new allocation turning healthy). Zero: not enforced.
+	Since  time.Time
+	Allocs []Alloc // every allocation of this job across the cluster, terminal ones too
+	Nodes  []Node  // the member list
+	Now    time.Time
 }
 
 // Result is what a reconciliation decided. Every action carries its reason. Applying it
@@ -508,11 +512,23 @@ func (r *reconciler) rollingUpdate(g *jobspec.Group, allocs, outdated []*Alloc, 
 	if len(outdated) == 0 {
 		return
 	}
+	u := r.update(g)
+	// A stalled rollout fails (and auto_revert undoes it) unless a more precise
+	// reason below paused it first.
+	stalled := func() bool {
+		why := r.stalled(g, allocs, hash, u)
+		if why != "" {
+			r.out.Blocked = append(r.out.Blocked, Blocked{outdated[0].Slot(), "rolling update failed: " + why})
+			r.failed(u, why)
+		}
+		return why != ""
+	}
 	if why := r.noPeerCouldTake(g); why != "" {
-		r.out.Blocked = append(r.out.Blocked, Blocked{outdated[0].Slot(), "rolling update paused: no peer could run the new version: " + why})
+		if !stalled() {
+			r.out.Blocked = append(r.out.Blocked, Blocked{outdated[0].Slot(), "rolling update paused: no peer could run the new version: " + why})
+		}
 		return
 	}
-	u := r.update(g)
 	budget := len(outdated)
 	if u != nil && u.MaxParallel > 0 {
 		checks := byChecks(g, u)
@@ -534,10 +550,41 @@ func (r *reconciler) rollingUpdate(g *jobspec.Group, allocs, outdated []*Alloc, 
 		}
 		budget = max(0, u.MaxParallel-inFlight)
 	}
+	if stalled() {
+		return
+	}
 	for _, a := range outdated[:min(budget, len(outdated))] {
 		r.stop(a, ReasonUpdate)
 		replace(a)
 	}
+}
+
+// stalled says why a rollout has failed by its progress_deadline, as Nomad's
+// deployments do: no allocation of the new version turned healthy (ran, or passed its
+// checks, for min_healthy_time) within progress_deadline of the later of the
+// version's submission or promotion (ReconcileInput.Since) and the last one that did.
+// A version that cannot be placed fails this way too, and auto_revert then undoes it.
+func (r *reconciler) stalled(g *jobspec.Group, allocs []*Alloc, hash string, u *jobspec.Update) string {
+	if u == nil || u.ProgressDeadline <= 0 || r.in.Since.IsZero() {
+		return ""
+	}
+	base, checks := r.in.Since, byChecks(g, u)
+	for _, a := range allocs {
+		if a.JobVersion != r.in.Job.Version || r.outdated(a, hash) {
+			continue
+		}
+		if since := a.healthySince(checks); !since.IsZero() {
+			if t := since.Add(u.MinHealthyTime); !t.After(r.in.Now) && t.After(base) {
+				base = t
+			}
+		}
+	}
+	deadline := base.Add(u.ProgressDeadline)
+	if r.in.Now.Before(deadline) {
+		r.wakeAt(deadline)
+		return ""
+	}
+	return fmt.Sprintf("no allocation of version %d turned healthy within progress_deadline %s", r.in.Job.Version, u.ProgressDeadline)
 }
 
 // noPeerCouldTake says why no live peer could run group g even if it ran nothing else

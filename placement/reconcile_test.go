@@ -90,11 +90,14 @@ func TestReconcile(t *testing.T) {
 	drainN1[0].Draining = true
 	epoch := func(e Epoch) func(a *Alloc) { return func(a *Alloc) { a.Epoch = e } }
 
+	progress := func(j *jobspec.Job) { j.Update.ProgressDeadline, j.Update.AutoRevert = 10*time.Minute, true }
+	emptied := alloc("a0", 0, "n1", "stopped", func(a *Alloc) { a.DesiredDescription = ReasonUpdate })
 	tests := []struct {
 		name    string
 		job     *jobspec.Job
 		stopped bool
 		purged  bool
+		since   time.Time // ReconcileInput.Since
 		allocs  []Alloc
 		nodes   []Node
 		want    []string
@@ -215,6 +218,31 @@ func TestReconcile(t *testing.T) {
 				a.JobVersion, a.SpecHash, a.CreateTime = 2, GroupHash(testJob(2, 100, 128, newVersion).Groups[0]), t0.Add(-2*time.Minute)
 			}), alloc("a1", 1, "n2", ClientRunning)},
 			want: []string{"blocked web/api[1]: rolling update paused: web/api[0] (b0) of the new version not healthy within healthy_deadline 1m0s"}},
+		{name: "no progress within progress_deadline fails the rollout, and auto_revert undoes it", nodes: nodes,
+			job: testJob(2, 100, 128, newVersion, progress), since: t0.Add(-11 * time.Minute),
+			allocs: []Alloc{emptied, alloc("a1", 1, "n2", ClientRunning)},
+			want: []string{"place api[0] v2 after a0: slot is empty",
+				"blocked web/api[1]: rolling update failed: no allocation of version 2 turned healthy within progress_deadline 10m0s",
+				"revert: no allocation of version 2 turned healthy within progress_deadline 10m0s"}},
+		{name: "a rollout within its progress_deadline waits for its emptied slot, and to check the deadline", nodes: nodes,
+			job: testJob(2, 100, 128, newVersion, progress), since: t0.Add(-5 * time.Minute),
+			allocs: []Alloc{emptied, alloc("a1", 1, "n2", ClientRunning)},
+			want:   []string{"place api[0] v2 after a0: slot is empty", "next eval +5m0s"}},
+		{name: "a version no peer could take pauses the rollout, and fails it by its progress_deadline", nodes: nodes,
+			job: testJob(2, 100, 1<<20, newVersion, progress), since: t0.Add(-11 * time.Minute),
+			allocs: []Alloc{alloc("a0", 0, "n1", ClientRunning), alloc("a1", 1, "n2", ClientRunning)},
+			want: []string{"blocked web/api[0]: rolling update failed: no allocation of version 2 turned healthy within progress_deadline 10m0s",
+				"revert: no allocation of version 2 turned healthy within progress_deadline 10m0s"}},
+		{name: "a version no peer could take replaces nothing", nodes: nodes,
+			job: testJob(2, 100, 1<<20, newVersion, progress), since: t0.Add(-time.Minute),
+			allocs: []Alloc{alloc("a0", 0, "n1", ClientRunning), alloc("a1", 1, "n2", ClientRunning)},
+			want: []string{"blocked web/api[0]: rolling update paused: no peer could run the new version: 3 peers are too small for 1048576 MiB memory", "next eval +9m0s"}},
+		{name: "a new allocation turning healthy restarts the progress_deadline", nodes: nodes,
+			job: testJob(2, 100, 128, newVersion, progress), since: t0.Add(-20 * time.Minute),
+			allocs: []Alloc{emptied, alloc("b0", 0, "n3", ClientRunning, func(a *Alloc) {
+				a.JobVersion, a.SpecHash, a.StartedAt = 2, GroupHash(testJob(2, 100, 128, newVersion).Groups[0]), t0.Add(-3*time.Minute)
+			}), alloc("a1", 1, "n2", ClientRunning)},
+			want: []string{"stop a1 on n2: replaced by a new job version", "place api[1] v2 after a1: replaced by a new job version", "next eval +7m10s"}},
 		{name: "ineligible peer keeps its allocation", job: testJob(1, 100, 128),
 			nodes:  func() []Node { ns := threePeers(); ns[0].Eligible = false; return ns }(),
 			allocs: []Alloc{alloc("a0", 0, "n1", ClientRunning)}},
@@ -229,7 +257,7 @@ func TestReconcile(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := describe(Reconcile(ReconcileInput{Job: tt.job, Stopped: tt.stopped, Purged: tt.purged, Allocs: tt.allocs, Nodes: tt.nodes, Now: t0}))
+			got := describe(Reconcile(ReconcileInput{Job: tt.job, Stopped: tt.stopped, Purged: tt.purged, Since: tt.since, Allocs: tt.allocs, Nodes: tt.nodes, Now: t0}))
 			if !slices.Equal(got, tt.want) {
 				t.Fatalf("got:\n  %s\nwant:\n  %s", strings.Join(got, "\n  "), strings.Join(tt.want, "\n  "))
 			}
