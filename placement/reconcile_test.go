@@ -236,7 +236,7 @@ func TestReconcile(t *testing.T) {
 		{name: "a version no peer could take replaces nothing", nodes: nodes,
 			job: testJob(2, 100, 1<<20, newVersion, progress), since: t0.Add(-time.Minute),
 			allocs: []Alloc{alloc("a0", 0, "n1", ClientRunning), alloc("a1", 1, "n2", ClientRunning)},
-			want: []string{"blocked web/api[0]: rolling update paused: no peer could run the new version: 3 peers are too small for 1048576 MiB memory", "next eval +9m0s"}},
+			want:   []string{"blocked web/api[0]: rolling update paused: no peer could run the new version: 3 peers are too small for 1048576 MiB memory", "next eval +9m0s"}},
 		{name: "a new allocation turning healthy restarts the progress_deadline", nodes: nodes,
 			job: testJob(2, 100, 128, newVersion, progress), since: t0.Add(-20 * time.Minute),
 			allocs: []Alloc{emptied, alloc("b0", 0, "n3", ClientRunning, func(a *Alloc) {
