@@ -1,0 +1,87 @@
+package node_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+func rolloutJob(memory int) string {
+	return fmt.Sprintf(`job "roll" {
+  group "g" {
+    count = 2
+    update {
+      max_parallel      = 1
+      min_healthy_time  = "1s"
+      healthy_deadline  = "4s"
+      progress_deadline = "5s"
+      auto_revert       = true
+    }
+    task "t" {
+      driver = "exec"
+      config {
+        command = "/bin/sleep"
+        args    = ["3600"]
+      }
+      resources {
+        cpu    = 20
+        memory = %d
+      }
+    }
+  }
+}
+`, memory)
+}
+
+// TestRolloutOfAVersionNoPeerCouldRun: a new version too big for every peer stops
+// none of the old allocations (it used to stop them all, one a pass); the rollout
+// says why it paused, fails by its progress_deadline, and auto_revert goes back to
+// the version that ran, with the same allocations still running.
+func TestRolloutOfAVersionNoPeerCouldRun(t *testing.T) {
+	c := newCluster(t, 2)
+	via := c.peers[0].client
+	bg := context.Background()
+	submit(t, via, rolloutJob(32))
+	var before []string
+	for _, a := range c.waitRunning(via, "roll", 2) {
+		before = append(before, a.ID)
+	}
+	c.waitFor(30*time.Second, "version 0 stable (what auto_revert goes back to)", func() (bool, string) {
+		job, err := via.Job(bg, "roll")
+		return err == nil && job.Stable, fmt.Sprint(job, err)
+	})
+	submit(t, via, rolloutJob(4<<20)) // 4 TiB
+	paused := false
+	c.waitFor(30*time.Second, "the rollout failed and reverted", func() (bool, string) {
+		job, err := via.Job(bg, "roll")
+		if err != nil {
+			return false, err.Error()
+		}
+		paused = paused || strings.Contains(strings.Join(job.PlacementFailures, "\n"), "no peer could run the new version")
+		return job.RevertedFrom == 1 && job.Version == 2, fmt.Sprintf("version %d, reverted from %d, failures %q", job.Version, job.RevertedFrom, job.PlacementFailures)
+	})
+	allocs, err := via.JobAllocs(bg, "roll")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var running []string
+	for _, a := range allocs {
+		if a.ClientStatus == "running" {
+			running = append(running, a.ID)
+		}
+		if a.DesiredStatus == "stop" {
+			t.Errorf("allocation %s (version %d) was stopped: %s", a.ID, a.JobVersion, describe(allocs))
+		}
+	}
+	slices.Sort(before)
+	slices.Sort(running)
+	if !slices.Equal(running, before) {
+		t.Errorf("running after the revert: %v, want the first version's %v", running, before)
+	}
+	if !paused {
+		t.Errorf("peer job status never said that no peer could run the new version")
+	}
+}
