@@ -9,31 +9,18 @@ import (
 	"time"
 )
 
+// rolloutJob is sleepJob's with two allocations of memory MB each, rolled out one
+// at a time with short deadlines and auto_revert.
 func rolloutJob(memory int) string {
-	return fmt.Sprintf(`job "roll" {
-  group "g" {
-    count = 2
-    update {
+	job := strings.Replace(sleepJob("roll", 2), "    task", `    update {
       max_parallel      = 1
       min_healthy_time  = "1s"
       healthy_deadline  = "4s"
       progress_deadline = "5s"
       auto_revert       = true
     }
-    task "t" {
-      driver = "exec"
-      config {
-        command = "/bin/sleep"
-        args    = ["3600"]
-      }
-      resources {
-        cpu    = 20
-        memory = %d
-      }
-    }
-  }
-}
-`, memory)
+    task`, 1)
+	return strings.Replace(job, "memory = 64", fmt.Sprintf("memory = %d", memory), 1)
 }
 
 // TestRolloutOfAVersionNoPeerCouldRun: a new version too big for every peer stops
