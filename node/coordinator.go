@@ -305,14 +305,17 @@ func (n *Node) reconcileJob(ctx context.Context, je jobEntry, epoch placement.Ep
 	for _, l := range res.MarkLost {
 		log.Debug("allocation lost", "alloc", l.AllocID, "slot", l.Slot, "reason", l.Reason)
 	}
-	for _, s := range res.Stop {
+	// A rolling update's old allocation is stopped once its replacement is awarded,
+	// and runs on if none is (placement.Replaced).
+	replaced := placement.Replaced(res)
+	stop := func(s placement.Stop) {
 		owner := v.names[s.NodeID]
 		if s.NodeID == n.id {
 			n.stopLocal(s.AllocID, s.Reason)
-			continue
+			return
 		}
 		if !v.alive[s.NodeID] || owner == "" {
-			continue // the owner stops it when it comes back (it finds its slot taken)
+			return // the owner stops it when it comes back (it finds its slot taken)
 		}
 		log.Info("stopping allocation", "alloc", s.AllocID, "slot", s.Slot, "node", owner, "reason", s.Reason)
 		go func() {
@@ -323,6 +326,11 @@ func (n *Node) reconcileJob(ctx context.Context, je jobEntry, epoch placement.Ep
 				n.noteStale(je.Job.ID, err)
 			}
 		}()
+	}
+	for _, s := range res.Stop {
+		if _, held := replaced[s.AllocID]; !held {
+			stop(s)
+		}
 	}
 	byGroup := map[string][]placeSlot{}
 	var groups []string
@@ -348,7 +356,13 @@ func (n *Node) reconcileJob(ctx context.Context, je jobEntry, epoch placement.Ep
 		unplaced = append(unplaced, b.Slot+": "+b.Reason)
 	}
 	for _, g := range groups {
-		unplaced = append(unplaced, n.auction(ctx, je.Job, g, byGroup[g], epoch, v)...)
+		why, awardedPrev := n.auction(ctx, je.Job, g, byGroup[g], epoch, v)
+		unplaced = append(unplaced, why...)
+		for _, prev := range awardedPrev {
+			if s, held := replaced[prev]; held {
+				stop(s)
+			}
+		}
 	}
 	for _, s := range direct {
 		n.sendAwards(ctx, je.Job, s.group, epoch, newID(), map[string][]awardedAlloc{
@@ -378,8 +392,8 @@ func unplacedKey(job *jobspec.Job, group string) string {
 }
 
 // auction places slots of one group: candidates, bids, awards. It returns why slots
-// stayed unplaced.
-func (n *Node) auction(ctx context.Context, job *jobspec.Job, group string, slots []placeSlot, epoch placement.Epoch, v view) []string {
+// stayed unplaced, and the previous allocations of the slots placed.
+func (n *Node) auction(ctx context.Context, job *jobspec.Job, group string, slots []placeSlot, epoch placement.Epoch, v view) (why []string, placedPrev []string) {
 	start := time.Now()
 	n.metrics.auctions.Inc()
 	log := n.log.With("job", job.ID, "group", group, "epoch", epoch)
@@ -397,7 +411,12 @@ func (n *Node) auction(ctx context.Context, job *jobspec.Job, group string, slot
 	req.Coordinator = n.id
 	req.PassedOver = placement.PassedOver(job.ID, n.id, v.nodes)
 	req.Seed = seed
-	cands, rejected := placement.Candidates(job, group, len(slots), v.nodes, 2, seed)
+	for _, s := range slots {
+		if s.reason == placement.ReasonUpdate && s.previousAlloc != "" {
+			req.Replacing = append(req.Replacing, s.previousAlloc)
+		}
+	}
+	cands, rejected := placement.Candidates(job, group, len(slots), placement.FreeingReplaced(v.nodes, v.allocs[job.ID], req.Replacing), 2, seed)
 	if len(cands) == 0 {
 		why := "no peer is feasible"
 		if len(rejected) > 0 {
@@ -413,7 +432,7 @@ func (n *Node) auction(ctx context.Context, job *jobspec.Job, group string, slot
 		} else {
 			log.Debug("still cannot place", "slots", len(slots), "why", why)
 		}
-		return []string{fmt.Sprintf("%s: %d slot(s): %s", group, len(slots), why)}
+		return []string{fmt.Sprintf("%s: %d slot(s): %s", group, len(slots), why)}, nil
 	}
 	n.unplacedSaid.Delete(unplacedKey(job, group))
 	// Ask every candidate for a bid, in parallel.
@@ -451,7 +470,7 @@ func (n *Node) auction(ctx context.Context, job *jobspec.Job, group string, slot
 		s := bySlot[a.Slot]
 		perNode[a.NodeID] = append(perNode[a.NodeID], awardedAlloc{ID: newID(), Index: a.Slot, PreviousAlloc: s.previousAlloc, Reschedules: s.reschedules, SpecHash: s.specHash, Canary: s.canary})
 	}
-	why := n.sendAwards(ctx, job, group, epoch, req.RequestID, perNode, v)
+	why, placedPrev = n.sendAwards(ctx, job, group, epoch, req.RequestID, perNode, v)
 	// Bidders that won nothing hold capacity for this request: let it go now rather
 	// than when the hold expires.
 	for _, b := range bids {
@@ -483,17 +502,16 @@ func (n *Node) auction(ctx context.Context, job *jobspec.Job, group string, slot
 		log.Warn("slots unplaced", "count", len(unplaced), "why", why)
 	}
 	log.Debug("auction done", "slots", len(slots), "awarded", len(awards), "took", time.Since(start))
-	return why
+	return why, placedPrev
 }
 
 // sendAwards sends each winner its allocations, one message per winner, in parallel,
-// and returns why any failed.
-func (n *Node) sendAwards(ctx context.Context, job *jobspec.Job, group string, epoch placement.Epoch, requestID string, perNode map[string][]awardedAlloc, v view) []string {
+// and returns why any failed, and the previous allocations of those accepted.
+func (n *Node) sendAwards(ctx context.Context, job *jobspec.Job, group string, epoch placement.Epoch, requestID string, perNode map[string][]awardedAlloc, v view) (why, acceptedPrev []string) {
 	log := n.log.With("job", job.ID, "group", group, "epoch", epoch)
 	passedOver := placement.PassedOver(job.ID, n.id, v.nodes)
 	var wg sync.WaitGroup
 	var mu sync.Mutex
-	var why []string
 	for nodeID, allocs := range perNode {
 		wg.Add(1)
 		go func() {
@@ -518,10 +536,15 @@ func (n *Node) sendAwards(ctx context.Context, job *jobspec.Job, group string, e
 				return
 			}
 			n.recordInflight(job, group, nodeID, allocs, resp.Accepted, epoch)
+			for _, a := range allocs {
+				if a.PreviousAlloc != "" && contains(resp.Accepted, a.ID) {
+					acceptedPrev = append(acceptedPrev, a.PreviousAlloc)
+				}
+			}
 		}()
 	}
 	wg.Wait()
-	return why
+	return why, acceptedPrev
 }
 
 // recordInflight remembers accepted awards until gossip shows them, so the next pass

@@ -40,6 +40,11 @@ type BidRequest struct {
 	PropertyCounts map[string]map[string]int
 	Penalized      []string
 
+	// Replacing are the allocations that the slots' placements replace (a rolling
+	// update): a bidder counts them as stopped, since the coordinator stops each once
+	// its replacement is awarded, and not before (if none is, the old one runs on).
+	Replacing []string `json:",omitempty"`
+
 	Hold time.Duration // how long bidders hold capacity; 0 means DefaultHold
 }
 
@@ -211,7 +216,11 @@ func MakeBid(req BidRequest, local LocalState, now time.Time) Bid {
 		return refuse("bid on a request for no slots", "")
 	}
 
-	// Exact free capacity: totals, minus live allocations, minus other auctions' holds.
+	// Exact free capacity: totals, minus live allocations (but those being replaced),
+	// minus other auctions' holds.
+	if len(req.Replacing) > 0 {
+		local.Allocs = slices.DeleteFunc(slices.Clone(local.Allocs), func(a Alloc) bool { return slices.Contains(req.Replacing, a.ID) })
+	}
 	var held Usage
 	var heldPorts []int
 	for _, r := range local.Reservations {

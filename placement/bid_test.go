@@ -410,3 +410,25 @@ func TestNewAlloc(t *testing.T) {
 		t.Fatalf("Reconcile over fresh allocations = %v, want nothing to do", describe(res))
 	}
 }
+
+// TestBidCountsReplacedAsFree: an allocation the request replaces holds nothing in the
+// bidder's eyes, so a replacement that fits only in its room is bid for.
+func TestBidCountsReplacedAsFree(t *testing.T) {
+	job := testJob(1, 100, 900)
+	node := Node{ID: "n1", Alive: true, Eligible: true, Datacenter: "dc1", CPUTotal: 1000, MemoryTotalMB: 1000}
+	old := Alloc{ID: "old", JobID: "other", Group: "api", NodeID: "n1", DesiredStatus: DesiredRun, ClientStatus: ClientRunning,
+		Resources: jobspec.Resources{CPU: 100, MemoryMB: 500}}
+	req := NewBidRequest(job, "api", []int{0}, nil, []Node{node}, t0)
+	req.RequestID = "r1"
+	if b := MakeBid(req, LocalState{Node: node, Allocs: []Alloc{old}}, t0); b.MaxSlots != 0 {
+		t.Fatalf("bid with the old allocation holding 500 MiB: %d slots, want none", b.MaxSlots)
+	}
+	req.Replacing = []string{"old"}
+	if b := MakeBid(req, LocalState{Node: node, Allocs: []Alloc{old}}, t0); b.MaxSlots != 1 {
+		t.Errorf("bid replacing it: %d slots (%s %s), want 1", b.MaxSlots, b.Reason, b.Detail)
+	}
+	free := FreeingReplaced([]Node{{ID: "n1", MemoryFreeMB: 500}}, []Alloc{old}, req.Replacing)
+	if free[0].MemoryFreeMB != 1000 {
+		t.Errorf("the coordinator's view frees %d MiB on n1, want 1000", free[0].MemoryFreeMB)
+	}
+}

@@ -105,7 +105,9 @@
 // under the update block: at most max_parallel replacements in flight, where a
 // replacement is in flight until it has run for min_healthy_time (a slot emptied for a
 // replacement not placed yet is in flight too), and none while no live peer could take
-// the new version even empty (Stack.CheckEmpty); the rollout pauses
+// the new version even empty (Stack.CheckEmpty); the coordinator stops an old
+// allocation only once its replacement is awarded (Replaced), bidders counting its room
+// free (BidRequest.Replacing, FreeingReplaced); the rollout pauses
 // (Result.Blocked) when a new allocation fails or misses healthy_deadline, leaving the old
 // version serving until a newer job version is submitted; it fails the same way when
 // no new allocation turns healthy within progress_deadline of ReconcileInput.Since or

@@ -72,6 +72,64 @@ type Result struct {
 	NextEval time.Time
 }
 
+// Replaced returns the stops of a rolling update whose replacements are auctioned:
+// each old allocation such a placement replaces (Placement.PreviousAlloc,
+// ReasonUpdate), by its id. Its coordinator sends such a stop once the replacement is
+// awarded, and drops it if none is: the old allocation then runs on (as Nomad drops a
+// destructive update's stop when its placement fails), and the next reconciliation
+// tries again. A system job's replacement goes to the old allocation's own peer, which
+// the stop frees first, as before.
+func Replaced(r Result) map[string]Stop {
+	prev := map[string]bool{}
+	for _, p := range r.Place {
+		if p.Reason == ReasonUpdate && p.PreviousAlloc != "" && p.NodeID == "" {
+			prev[p.PreviousAlloc] = true
+		}
+	}
+	out := map[string]Stop{}
+	for _, s := range r.Stop {
+		if s.Reason == ReasonUpdate && prev[s.AllocID] {
+			out[s.AllocID] = s
+		}
+	}
+	return out
+}
+
+// FreeingReplaced returns nodes with the capacity of the allocations being replaced
+// (ids, found in allocs) counted free on their peers, as their bidders count it
+// (BidRequest.Replacing): the coordinator chooses whom to ask from it. nodes is not
+// changed.
+func FreeingReplaced(nodes []Node, allocs []Alloc, ids []string) []Node {
+	if len(ids) == 0 {
+		return nodes
+	}
+	freed := map[string]Usage{}
+	for i := range allocs {
+		if a := &allocs[i]; slices.Contains(ids, a.ID) && a.HoldsResources() {
+			freed[a.NodeID] = freed[a.NodeID].add(usageOf(a.Resources))
+		}
+	}
+	out := slices.Clone(nodes)
+	for i := range out {
+		if u, ok := freed[out[i].ID]; ok {
+			out[i].CPUFree += u.CPU
+			out[i].MemoryFreeMB += u.MemoryMB
+		}
+	}
+	return out
+}
+
+// Replacing lists the allocations that placements replace (BidRequest.Replacing).
+func Replacing(places []Placement) []string {
+	var out []string
+	for _, p := range places {
+		if p.Reason == ReasonUpdate && p.PreviousAlloc != "" {
+			out = append(out, p.PreviousAlloc)
+		}
+	}
+	return out
+}
+
 // Empty reports whether r asks for no action.
 func (r *Result) Empty() bool { return len(r.Place) == 0 && len(r.Stop) == 0 && len(r.MarkLost) == 0 }
 

@@ -180,15 +180,28 @@ func (s *sim) coordinate(jobID, coord string, view []Node, allocs []Alloc, verbo
 		s.lost[l.AllocID] = true
 		lines = append(lines, prefix+fmt.Sprintf("lost %s on %s: %s", l.AllocID, l.NodeID, l.Reason))
 	}
-	for _, st := range res.Stop {
+	// As node's: an allocation a rolling update replaces is stopped once its
+	// replacement is awarded (Replaced), not before.
+	replaced := Replaced(res)
+	stop := func(st Stop) {
 		if !slices.Contains(reach, st.NodeID) || !s.nodes[st.NodeID].Alive {
-			continue // cannot reach the owner: a later round re-derives the stop
+			return // cannot reach the owner: a later round re-derives the stop
 		}
 		a := s.allocs[st.AllocID]
 		a.DesiredStatus, a.DesiredDescription, a.ClientStatus, a.ModifyTime = DesiredStop, st.Reason, ClientComplete, s.now
 		lines = append(lines, prefix+fmt.Sprintf("stop %s on %s: %s", st.AllocID, st.NodeID, st.Reason))
 	}
-	placed := s.auction(sj.job, coord, epoch, view, allocs, res.Place)
+	for _, st := range res.Stop {
+		if _, held := replaced[st.AllocID]; !held {
+			stop(st)
+		}
+	}
+	placed, awarded := s.auction(sj.job, coord, epoch, view, allocs, res.Place)
+	for _, prev := range awarded {
+		if st, held := replaced[prev]; held {
+			stop(st)
+		}
+	}
 	for _, l := range placed {
 		lines = append(lines, prefix+l)
 	}
@@ -196,9 +209,9 @@ func (s *sim) coordinate(jobID, coord string, view []Node, allocs []Alloc, verbo
 }
 
 // auction carries out placements: system ones on their peer, the rest by auction per
-// group. Placements still waiting for NotBefore are left for a later round.
-func (s *sim) auction(job *jobspec.Job, coord string, epoch Epoch, view []Node, allocs []Alloc, places []Placement) []string {
-	var lines []string
+// group. Placements still waiting for NotBefore are left for a later round. It
+// returns what it did and the previous allocations of the placements it made.
+func (s *sim) auction(job *jobspec.Job, coord string, epoch Epoch, view []Node, allocs []Alloc, places []Placement) (lines, awarded []string) {
 	byGroup := map[string][]Placement{}
 	for _, p := range places {
 		switch {
@@ -220,10 +233,11 @@ func (s *sim) auction(job *jobspec.Job, coord string, epoch Epoch, view []Node, 
 			byIndex[p.Index] = p
 		}
 		seed := Seed(job.ID, s.round)
-		cands, rejected := Candidates(job, group, len(slots), view, 2, seed)
+		cands, rejected := Candidates(job, group, len(slots), FreeingReplaced(view, allocs, Replacing(ps)), 2, seed)
 		req := NewBidRequest(job, group, slots, allocs, view, s.now)
 		req.RequestID, req.Epoch, req.Coordinator, req.Seed = fmt.Sprintf("r%d", s.round), epoch, coord, seed
 		req.PassedOver = PassedOver(job.ID, coord, view)
+		req.Replacing = Replacing(ps)
 		var bids []Bid
 		for _, c := range cands {
 			// As node's bid: first the claim to coordinate, then the epoch.
@@ -240,12 +254,13 @@ func (s *sim) auction(job *jobspec.Job, coord string, epoch Epoch, view []Node, 
 		for _, a := range awards {
 			s.create(job, byIndex[a.Slot], a.NodeID, epoch)
 			lines = append(lines, fmt.Sprintf("place %s[%d] on %s: %s", group, a.Slot, a.NodeID, byIndex[a.Slot].Reason))
+			awarded = append(awarded, byIndex[a.Slot].PreviousAlloc)
 		}
 		for _, u := range unplaced {
 			lines = append(lines, fmt.Sprintf("unplaced %s[%d]: %s", group, u.Slot, u.Reason))
 		}
 	}
-	return lines
+	return lines, awarded
 }
 
 func (s *sim) create(job *jobspec.Job, p Placement, nodeID string, epoch Epoch) {
