@@ -3,7 +3,10 @@ package node_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -71,4 +74,49 @@ func TestRolloutOfAVersionNoPeerCouldRun(t *testing.T) {
 	if !paused {
 		t.Errorf("peer job status never said that no peer could run the new version")
 	}
+}
+
+// TestRolloutInTheOldAllocationsRoom: on peers with room for one allocation each, a
+// new version that fits only where an old allocation runs still rolls out: bidders
+// count the allocation being replaced as free, and it stops once its replacement is
+// awarded.
+func TestRolloutInTheOldAllocationsRoom(t *testing.T) {
+	meminfo, err := os.ReadFile("/proc/meminfo")
+	if err != nil {
+		t.Skip(err)
+	}
+	var totalKB int
+	for _, line := range strings.Split(string(meminfo), "\n") {
+		if f := strings.Fields(line); len(f) >= 2 && f[0] == "MemTotal:" {
+			totalKB, _ = strconv.Atoi(f[1])
+		}
+	}
+	c := newCluster(t, 0)
+	conf := filepath.Join(t.TempDir(), "peer.hcl")
+	// 1000 MiB left for allocations on each peer.
+	if err := os.WriteFile(conf, []byte(fmt.Sprintf("reserved {\n  memory = %d\n}\n", totalKB/1024-1000)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c.args = []string{"-config", conf}
+	c.add(0)
+	c.add(1)
+	c.waitMembers(2)
+	via := c.peers[0].client
+	submit(t, via, rolloutJob(600)) // one a peer
+	c.waitRunning(via, "roll", 2)
+	submit(t, via, rolloutJob(700)) // fits only in an old one's room
+	c.waitFor(60*time.Second, "version 1 running in both slots", func() (bool, string) {
+		allocs, err := via.JobAllocs(context.Background(), "roll")
+		if err != nil {
+			return false, err.Error()
+		}
+		v1 := 0
+		for _, a := range live(allocs)["running"] {
+			if a.JobVersion == 1 {
+				v1++
+			}
+		}
+		job, _ := via.Job(context.Background(), "roll")
+		return v1 == 2, fmt.Sprintf("%s; failures %q", describe(allocs), job.PlacementFailures)
+	})
 }
