@@ -39,7 +39,10 @@ func runContainer(c *libcontainer.Container, p *libcontainer.Process) error {
 }
 
 // cgroupPath is the container's cgroup. On cgroup v1 a relative path is resolved by
-// libcontainer against the peer's own cgroup in each hierarchy. On v2 libcontainer
+// libcontainer against the peer's own cgroup in each hierarchy, except the v2 mount of
+// a hybrid host (controllers on v1, an empty v2 at /sys/fs/cgroup/unified), where
+// libcontainer puts it at the top of the mount (cgroups.GetOwnCgroupPath("") is the
+// mount point): that directory holds no controller, and Destroy removes it. On v2 libcontainer
 // resolves a relative path against the *parent* of the peer's cgroup, so the driver
 // builds the absolute path itself (see prepareCgroupV2).
 func (d *Driver) cgroupPath(id string) string {

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/shoal-sched/shoal/node"
 )
 
 // cgroupRoot is where every cgroup of the harness lives, below each hierarchy's mount point:
@@ -373,4 +375,37 @@ func rmdirRetry(dir string) error {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+}
+
+// hybridV2Mount is where a hybrid host (controllers on cgroup v1) mounts cgroup v2.
+const hybridV2Mount = "/sys/fs/cgroup/unified"
+
+// hybridV2Cgroups lists the cgroup v2 directories, on a hybrid host, of the containers of
+// the peer whose data dir is dataDir, that exist. libcontainer makes a container's v2
+// cgroup at the top of the v2 mount (cgroups.GetOwnCgroupPath("") is the mount point),
+// not below the peer's own cgroup as it does the v1 ones, so they are outside the host's
+// tree. The containers are named by their libcontainer state directories.
+func hybridV2Cgroups(dataDir string) []string {
+	if _, err := os.Stat(filepath.Join(hybridV2Mount, "cgroup.procs")); err != nil {
+		return nil // not hybrid
+	}
+	cfg := node.DriverConfig(node.Config{DataDir: dataDir})
+	states, _ := os.ReadDir(filepath.Join(cfg.DataDir, "state"))
+	var out []string
+	for _, st := range states {
+		if dir := filepath.Join(hybridV2Mount, cfg.CgroupParent, st.Name()); st.IsDir() && dirExists(dir) {
+			out = append(out, dir)
+		}
+	}
+	return out
+}
+
+// removeHybridV2 removes hybridV2Cgroups(dataDir), as a reboot would: the host's tree
+// held every other cgroup of its containers.
+func removeHybridV2(dataDir string) error {
+	var errs []error
+	for _, dir := range hybridV2Cgroups(dataDir) {
+		errs = append(errs, rmdirRetry(dir))
+	}
+	return errors.Join(errs...)
 }

@@ -327,8 +327,9 @@ func (h *Host) signal(sig syscall.Signal, wait time.Duration) error {
 }
 
 // KillHost kills host i as a power loss would: its cgroup tree is frozen, every process in
-// it (the peer and every container) gets SIGKILL, then the containers' cgroups and the
-// mounts under its data dir are removed, as a reboot would. The data dir stays.
+// it (the peer and every container) gets SIGKILL, then the containers' cgroups (their
+// cgroup v2 ones of a hybrid host too, which are outside the tree: removeHybridV2) and
+// the mounts under its data dir are removed, as a reboot would. The data dir stays.
 func (c *Cluster) KillHost(i int) error {
 	h := c.Hosts[i]
 	if err := h.cg.killAll(30 * time.Second); err != nil {
@@ -340,7 +341,7 @@ func (c *Cluster) KillHost(i int) error {
 	if done != nil {
 		<-done
 	}
-	return errors.Join(unmountUnder(h.DataDir), h.cg.removeChildren())
+	return errors.Join(unmountUnder(h.DataDir), h.cg.removeChildren(), removeHybridV2(h.DataDir))
 }
 
 // KillPeer kills only host i's peer process with SIGKILL (the agent crashed); its containers

@@ -257,6 +257,10 @@ func sweepResources(r int) error {
 			_ = syscall.Rmdir(filepath.Join(m, cgroupRoot)) // last run out: tidy the parent
 		}
 	}
+	hosts, _ := filepath.Glob(filepath.Join(runDir(r), "*", "data"))
+	for _, dataDir := range hosts {
+		errs = append(errs, removeHybridV2(dataDir))
+	}
 	if err := os.RemoveAll(runDir(r)); err != nil {
 		errs = append(errs, err)
 	}

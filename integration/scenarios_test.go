@@ -73,6 +73,9 @@ func TestScenarioKillHost(t *testing.T) {
 		if err := c.KillHost(victim); err != nil {
 			t.Fatal(err)
 		}
+		if left := hybridV2Cgroups(c.Hosts[victim].DataDir); len(left) > 0 {
+			t.Errorf("the killed host's containers' cgroup v2 directories remain: %v", left)
+		}
 		res.Faults++
 		det, ok := WaitFor(func() bool { s := nodeStatus(c, via, name); return s == "down" || s == "left" }, 2*time.Minute)
 		if !ok {
