@@ -332,23 +332,21 @@ func (n *Node) reconcileJob(ctx context.Context, je jobEntry, epoch placement.Ep
 			stop(s)
 		}
 	}
-	byGroup := map[string][]placeSlot{}
+	byGroup := map[string][]placement.Placement{}
 	var groups []string
-	var direct []placeSlot // system jobs: the peer places its own
+	var direct []placement.Placement // system jobs: the peer places its own
 	for _, p := range res.Place {
 		if p.NotBefore.After(v.now) {
 			continue // a reschedule delay: NextEval wakes us
 		}
-		s := placeSlot{group: p.Group, index: p.Index, previousAlloc: p.PreviousAlloc, reschedules: p.Reschedules,
-			reason: p.Reason, specHash: p.SpecHash, nodeID: p.NodeID, canary: p.Canary}
 		if p.NodeID != "" {
-			direct = append(direct, s)
+			direct = append(direct, p)
 			continue
 		}
 		if byGroup[p.Group] == nil {
 			groups = append(groups, p.Group)
 		}
-		byGroup[p.Group] = append(byGroup[p.Group], s)
+		byGroup[p.Group] = append(byGroup[p.Group], p)
 	}
 	sort.Strings(groups)
 	var unplaced []string
@@ -364,25 +362,13 @@ func (n *Node) reconcileJob(ctx context.Context, je jobEntry, epoch placement.Ep
 			}
 		}
 	}
-	for _, s := range direct {
-		n.sendAwards(ctx, je.Job, s.group, epoch, newID(), map[string][]awardedAlloc{
-			s.nodeID: {{ID: newID(), Index: s.index, PreviousAlloc: s.previousAlloc, Reschedules: s.reschedules, SpecHash: s.specHash}},
+	for _, p := range direct {
+		n.sendAwards(ctx, je.Job, p.Group, epoch, newID(), map[string][]awardedAlloc{
+			p.NodeID: {{ID: newID(), Index: p.Index, PreviousAlloc: p.PreviousAlloc, Reschedules: p.Reschedules, SpecHash: p.SpecHash}},
 		}, v)
 	}
 	n.publishLines("unplaced/"+je.Job.ID, unplaced) // why slots are not placed, for peer job run on any peer
 	n.publishLines("deploying/"+je.Job.ID, res.Deploying)
-}
-
-// placeSlot is one slot to fill.
-type placeSlot struct {
-	group         string
-	index         int
-	previousAlloc string
-	reschedules   []time.Time
-	reason        string
-	specHash      string
-	nodeID        string // set for system jobs
-	canary        bool
 }
 
 // unplacedKey names a group of one job version in unplacedSaid: a new version is
@@ -393,15 +379,15 @@ func unplacedKey(job *jobspec.Job, group string) string {
 
 // auction places slots of one group: candidates, bids, awards. It returns why slots
 // stayed unplaced, and the previous allocations of the slots placed.
-func (n *Node) auction(ctx context.Context, job *jobspec.Job, group string, slots []placeSlot, epoch placement.Epoch, v view) (why []string, placedPrev []string) {
+func (n *Node) auction(ctx context.Context, job *jobspec.Job, group string, slots []placement.Placement, epoch placement.Epoch, v view) (why []string, placedPrev []string) {
 	start := time.Now()
 	n.metrics.auctions.Inc()
 	log := n.log.With("job", job.ID, "group", group, "epoch", epoch)
 	idx := make([]int, len(slots))
-	bySlot := map[int]placeSlot{}
+	bySlot := map[int]placement.Placement{}
 	for i, s := range slots {
-		idx[i] = s.index
-		bySlot[s.index] = s
+		idx[i] = s.Index
+		bySlot[s.Index] = s
 	}
 	round := uint64(time.Now().UnixNano())
 	seed := placement.Seed(job.ID, round)
@@ -411,11 +397,7 @@ func (n *Node) auction(ctx context.Context, job *jobspec.Job, group string, slot
 	req.Coordinator = n.id
 	req.PassedOver = placement.PassedOver(job.ID, n.id, v.nodes)
 	req.Seed = seed
-	for _, s := range slots {
-		if s.reason == placement.ReasonUpdate && s.previousAlloc != "" {
-			req.Replacing = append(req.Replacing, s.previousAlloc)
-		}
-	}
+	req.Replacing = placement.Replacing(slots)
 	cands, rejected := placement.Candidates(job, group, len(slots), placement.FreeingReplaced(v.nodes, v.allocs[job.ID], req.Replacing), 2, seed)
 	if len(cands) == 0 {
 		why := "no peer is feasible"
@@ -468,7 +450,7 @@ func (n *Node) auction(ctx context.Context, job *jobspec.Job, group string, slot
 	perNode := map[string][]awardedAlloc{}
 	for _, a := range awards {
 		s := bySlot[a.Slot]
-		perNode[a.NodeID] = append(perNode[a.NodeID], awardedAlloc{ID: newID(), Index: a.Slot, PreviousAlloc: s.previousAlloc, Reschedules: s.reschedules, SpecHash: s.specHash, Canary: s.canary})
+		perNode[a.NodeID] = append(perNode[a.NodeID], awardedAlloc{ID: newID(), Index: a.Slot, PreviousAlloc: s.PreviousAlloc, Reschedules: s.Reschedules, SpecHash: s.SpecHash, Canary: s.Canary})
 	}
 	why, placedPrev = n.sendAwards(ctx, job, group, epoch, req.RequestID, perNode, v)
 	// Bidders that won nothing hold capacity for this request: let it go now rather

@@ -80,15 +80,10 @@ type Result struct {
 // tries again. A system job's replacement goes to the old allocation's own peer, which
 // the stop frees first, as before.
 func Replaced(r Result) map[string]Stop {
-	prev := map[string]bool{}
-	for _, p := range r.Place {
-		if p.Reason == ReasonUpdate && p.PreviousAlloc != "" && p.NodeID == "" {
-			prev[p.PreviousAlloc] = true
-		}
-	}
+	prev := Replacing(r.Place)
 	out := map[string]Stop{}
 	for _, s := range r.Stop {
-		if s.Reason == ReasonUpdate && prev[s.AllocID] {
+		if s.Reason == ReasonUpdate && slices.Contains(prev, s.AllocID) {
 			out[s.AllocID] = s
 		}
 	}
@@ -119,11 +114,12 @@ func FreeingReplaced(nodes []Node, allocs []Alloc, ids []string) []Node {
 	return out
 }
 
-// Replacing lists the allocations that placements replace (BidRequest.Replacing).
+// Replacing lists the allocations that auctioned placements replace in a rolling
+// update (BidRequest.Replacing, and the stops Replaced holds back).
 func Replacing(places []Placement) []string {
 	var out []string
 	for _, p := range places {
-		if p.Reason == ReasonUpdate && p.PreviousAlloc != "" {
+		if p.Reason == ReasonUpdate && p.PreviousAlloc != "" && p.NodeID == "" {
 			out = append(out, p.PreviousAlloc)
 		}
 	}
