@@ -445,23 +445,21 @@ func (c Config) validate(complete bool) error {
 	if c.LogFormat != "text" && c.LogFormat != "json" {
 		bad("log_format", fmt.Sprintf("%q", c.LogFormat), "text or json")
 	}
-	if c.RetryInterval <= 0 {
-		bad("server_join.retry_interval", c.RetryInterval, "a positive duration")
-	}
-	if c.ReconcileInterval <= 0 {
-		bad("reconcile_interval", c.ReconcileInterval, "a positive duration")
-	}
-	if c.BidTimeout <= 0 {
-		bad("bid_timeout", c.BidTimeout, "a positive duration")
-	}
-	if c.AllocGCThreshold <= 0 {
-		bad("alloc_gc_threshold", c.AllocGCThreshold, "a positive duration such as 1h")
-	}
-	if c.JobGCThreshold <= 0 {
-		bad("job_gc_threshold", c.JobGCThreshold, "a positive duration such as 4h")
-	}
-	if c.GCInterval <= 0 {
-		bad("gc_interval", c.GCInterval, "a positive duration such as 1m")
+	for _, d := range []struct {
+		field    string
+		value    time.Duration
+		accepted string
+	}{
+		{"server_join.retry_interval", c.RetryInterval, "a positive duration"},
+		{"reconcile_interval", c.ReconcileInterval, "a positive duration"},
+		{"bid_timeout", c.BidTimeout, "a positive duration"},
+		{"alloc_gc_threshold", c.AllocGCThreshold, "a positive duration such as 1h"},
+		{"job_gc_threshold", c.JobGCThreshold, "a positive duration such as 4h"},
+		{"gc_interval", c.GCInterval, "a positive duration such as 1m"},
+	} {
+		if d.value <= 0 {
+			bad(d.field, d.value, d.accepted)
+		}
 	}
 	if c.GCMaxAllocs < 1 {
 		bad("gc_max_allocs", c.GCMaxAllocs, "a whole number of allocations >= 1")
