@@ -36,7 +36,8 @@ const (
 var (
 	idRE        = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
 	portLabelRE = regexp.MustCompile(`^[A-Za-z0-9_]+$`)
-	// hostnameRE: RFC 1123 labels, at most 253 characters in all (checked apart).
+	// hostnameRE: RFC 1123 labels; a Linux hostname has at most 63 characters in all
+	// (checked apart).
 	hostnameRE = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$`)
 )
 
@@ -339,13 +340,23 @@ func (v *validator) network(path string, n *Network) map[string]bool {
 				v.errf(field(path, "network.dns.servers"), s, "%q is not an IP address; accepted: nameservers as IPv4 or IPv6 addresses, e.g. \"8.8.8.8\"", s)
 			}
 		}
+		for _, l := range []struct {
+			name  string
+			words []string
+		}{{"searches", n.DNS.Searches}, {"options", n.DNS.Options}} {
+			for _, w := range l.words {
+				if w == "" || strings.ContainsAny(w, " \t\n") {
+					v.errf(field(path, "network.dns."+l.name), w, "%q is not one word; accepted: one domain or option per list item, e.g. \"ndots:2\"", w)
+				}
+			}
+		}
 		if len(n.DNS.Servers) == 0 && len(n.DNS.Searches) == 0 && len(n.DNS.Options) == 0 {
 			v.errf(field(path, "network.dns"), "", "the dns block sets nothing; accepted: servers, searches and options")
 		}
 	}
 	// A hostname that uses the task's environment is checked once interpolated.
-	if h := n.Hostname; h != "" && !strings.Contains(h, "${") && (len(h) > 253 || !hostnameRE.MatchString(h)) {
-		v.errf(field(path, "network.hostname"), h, "%q is not a hostname; accepted: up to 63 letters, digits and '-' per dot-separated label, not starting or ending with '-'", h)
+	if h := n.Hostname; h != "" && !strings.Contains(h, "${") && (len(h) > 63 || !hostnameRE.MatchString(h)) {
+		v.errf(field(path, "network.hostname"), h, "%q is not a hostname; accepted: at most 63 letters, digits, '-' and '.' (dot-separated labels, none starting or ending with '-')", h)
 	}
 	return labels
 }

@@ -635,7 +635,8 @@ func taskSpec(allocID string, index int, job *jobspec.Job, g *jobspec.Group, t *
 	if n := g.Network; n != nil {
 		s.Hostname = n.Hostname // interpolated with the env, as Nomad's
 		if n.DNS != nil {
-			s.DNS = &exec.DNS{Servers: n.DNS.Servers, Searches: n.DNS.Searches, Options: n.DNS.Options}
+			dns := exec.DNS(*n.DNS)
+			s.DNS = &dns
 		}
 	}
 	for k, v := range t.Env {
