@@ -65,6 +65,10 @@ type Config struct {
 	RetransmitMult          int
 	PushPullInterval        time.Duration
 	DeadNodeReclaimTime     time.Duration
+	// Compression: memberlist compresses every gossip packet and push-pull (LZW).
+	// Off, a packet carries the same messages in more bytes: memberlist sizes what it
+	// piggybacks before compressing. Peers with it on and off understand each other.
+	Compression bool
 	// Serf timings.
 	ReapInterval      time.Duration
 	ReconnectInterval time.Duration
@@ -119,6 +123,7 @@ func DefaultLANConfig() Config {
 		RetransmitMult:          4,                      // each broadcast is retransmitted 4 * log10(N+1) times
 		PushPullInterval:        30 * time.Second,       // full membership sync with one peer (scaled up past 32 peers)
 		DeadNodeReclaimTime:     10 * time.Second,       // a dead name may come back from a new address after 10 s
+		Compression:             true,                   // LZW on every packet
 
 		ReapInterval:      15 * time.Second, // serf's reaper period
 		ReconnectInterval: 30 * time.Second, // serf tries to reconnect to failed peers this often ...
@@ -164,6 +169,10 @@ func DefaultNodeConfig() Config {
 	c.RetransmitMult = 8 // a broadcast (e.g. a refutation) goes out 8 * log10(N+1) times
 	c.DeadNodeReclaimTime = 5 * time.Second
 	c.ReconnectInterval = 2 * time.Second // a healed partition merges in ~2 s, not serf's 30 s
+	// A new LZW writer (64 KiB) per packet sent and a reader per packet received:
+	// 8 of the 24 MB a peer allocated while starting its share of 30 containers, and
+	// CPU a LAN does not need to save bytes on (docs/bench/node.md, 2026-11-30).
+	c.Compression = false
 	return c
 }
 
@@ -186,6 +195,7 @@ func DefaultLocalConfig() Config {
 	c.ReapInterval = time.Second            // reap quickly
 	c.ReconnectInterval = time.Second       // reconnect quickly after a partition heals
 	c.ReconnectTimeout = time.Minute        // tests are short
+	c.Compression = false                   // as DefaultNodeConfig
 	c.TombstoneTimeout = time.Minute        // tests are short
 	c.LeavePropagate = 100 * time.Millisecond
 	c.BroadcastTimeout = 2 * time.Second

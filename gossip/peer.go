@@ -229,6 +229,7 @@ func serfConfig(cfg Config, ring *memberlist.Keyring, keyringPath string, log *s
 	ml.PushPullInterval, ml.DeadNodeReclaimTime = cfg.PushPullInterval, cfg.DeadNodeReclaimTime
 	ml.Keyring = ring
 	ml.Logger = stdLogger(log)
+	ml.EnableCompression = cfg.Compression
 	if cfg.Transport != nil {
 		ml.Transport = cfg.Transport
 		ml.EnableCompression = false

@@ -32,22 +32,41 @@ func realPeer(t *testing.T, i int, key []byte, mod func(*Config)) *Peer {
 
 func key(b byte) []byte { return bytes.Repeat([]byte{b}, 32) }
 
-func TestRealNetworkJoinTagsMapAndRPCEncrypted(t *testing.T) {
-	k := key(1)
-	peers := []*Peer{realPeer(t, 1, k, nil), realPeer(t, 2, k, nil), realPeer(t, 3, k, nil)}
+// joinAll joins every peer to the first and waits until each sees all the others alive.
+func joinAll(t *testing.T, peers []*Peer) {
+	t.Helper()
 	for _, p := range peers[1:] {
 		if _, err := p.Join([]string{peers[0].LocalAddr()}); err != nil {
 			t.Fatalf("join: %v", err)
 		}
 	}
-	eventually(t, "3 alive everywhere", func() bool {
+	eventually(t, fmt.Sprintf("%d alive everywhere", len(peers)), func() bool {
 		for _, p := range peers {
-			if len(p.aliveOthers()) != 2 {
+			if len(p.aliveOthers()) != len(peers)-1 {
 				return false
 			}
 		}
 		return true
 	})
+}
+
+// waitEntry waits until every peer's map m holds key.
+func waitEntry(t *testing.T, peers []*Peer, m, key string) {
+	t.Helper()
+	eventually(t, fmt.Sprintf("%s[%s] reaches every peer", m, key), func() bool {
+		for _, p := range peers {
+			if _, ok := p.Map(m).Get(key); !ok {
+				return false
+			}
+		}
+		return true
+	})
+}
+
+func TestRealNetworkJoinTagsMapAndRPCEncrypted(t *testing.T) {
+	k := key(1)
+	peers := []*Peer{realPeer(t, 1, k, nil), realPeer(t, 2, k, nil), realPeer(t, 3, k, nil)}
+	joinAll(t, peers)
 	if err := peers[2].SetTags(Tags{Datacenter: "dc9", CPUFree: 500}); err != nil {
 		t.Fatal(err)
 	}
@@ -62,14 +81,7 @@ func TestRealNetworkJoinTagsMapAndRPCEncrypted(t *testing.T) {
 		}
 		return true
 	})
-	eventually(t, "the map entry reaches every peer", func() bool {
-		for _, p := range peers {
-			if _, ok := p.Map("jobs").Get("web"); !ok {
-				return false
-			}
-		}
-		return true
-	})
+	waitEntry(t, peers, "jobs", "web")
 	registerEcho(peers[0])
 	var got string
 	if err := peers[2].Call(t.Context(), peers[0].Name(), "test.echo", echoReq{Text: "x"}, &got); err != nil {
@@ -157,4 +169,37 @@ func TestRealNetworkKeyRotation(t *testing.T) {
 	if _, err := stale.Join([]string{peers[0].LocalAddr()}); err == nil {
 		t.Error("a peer with the removed key joined")
 	}
+}
+
+// A peer that compresses its gossip (memberlist's default, and Shoal's before
+// DefaultNodeConfig turned it off) and peers that do not form one cluster: they
+// join, see each other's tags and a failure, and replicate a map. This is a rolling
+// upgrade from the old default.
+func TestRealNetworkCompressionMixed(t *testing.T) {
+	compress := func(on bool) func(*Config) { return func(c *Config) { c.Compression = on } }
+	peers := []*Peer{realPeer(t, 20, nil, compress(true)), realPeer(t, 21, nil, compress(false)), realPeer(t, 22, nil, compress(false))}
+	joinAll(t, peers)
+	for _, p := range peers[:2] { // one tag change from each side
+		if err := p.SetTags(Tags{Datacenter: "dc-" + p.Name()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "both peers' tags reach every peer", func() bool {
+		for _, p := range peers {
+			for _, m := range p.Members() {
+				if (m.Name == peers[0].Name() || m.Name == peers[1].Name()) && m.Tags.Datacenter != "dc-"+m.Name {
+					return false
+				}
+			}
+		}
+		return true
+	})
+	peers[0].Map("jobs").Put("web", []byte("spec"))
+	waitEntry(t, peers, "jobs", "web")
+	if err := peers[2].Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "both others see the stopped peer failed", func() bool {
+		return statusOf(peers[0], peers[2].Name()) == StatusFailed && statusOf(peers[1], peers[2].Name()) == StatusFailed
+	})
 }
