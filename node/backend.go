@@ -1,6 +1,8 @@
 package node
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -9,6 +11,7 @@ import (
 	"math/rand/v2"
 	"net/http"
 	"net/url"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -25,43 +28,74 @@ import (
 
 var _ backend = (*Node)(nil)
 
-// clusterAllocs decodes every peer's allocation table. Rows decode once: the
-// coordinator reads the whole table on every pass and the API on every request, while
-// a row changes only with its allocation's status; a row seen before is a copy of
-// its cached record (clone: callers may change what they get).
-func (n *Node) clusterAllocs() []allocRecord {
-	var out []allocRecord
+// rowKey names one allocation row: its owner and its key.
+type rowKey struct{ owner, id string }
+
+// decodedRow is a row as rangeAllocs last decoded it, with the bytes it came from.
+type decodedRow struct {
+	raw  []byte
+	rec  allocRecord
+	seen uint64 // the rangeAllocs call that last saw it
+}
+
+// rangeAllocs calls fn with every allocation of every peer's table, decoded. Rows
+// decode once: the coordinator reads the whole table on every pass and the API on
+// every request, while a row changes only with its allocation's status. fn must not
+// keep or change what it is given (clone it), nor call back into rangeAllocs.
+func (n *Node) rangeAllocs(fn func(a *allocRecord)) {
 	n.decodeMu.Lock()
-	seen := make(map[string]allocRecord, len(n.decoded))
-	for owner, rows := range n.allocs.All() {
-		for id, b := range rows {
-			a, ok := n.decoded[string(b)]
-			if !ok {
-				var err error
-				if a, err = decodeAlloc(b); err != nil {
+	defer n.decodeMu.Unlock()
+	if n.decoded == nil {
+		n.decoded = map[rowKey]*decodedRow{}
+	}
+	n.decodes++
+	rows := 0
+	for owner, table := range n.allocs.All() {
+		for id, b := range table {
+			k := rowKey{owner, id}
+			d := n.decoded[k]
+			if d == nil || !bytes.Equal(d.raw, b) {
+				a, err := decodeAlloc(b)
+				if err != nil {
 					n.log.Debug("unreadable allocation row", "owner", owner, "alloc", id, "err", err)
 					continue
 				}
+				d = &decodedRow{raw: b, rec: a}
+				n.decoded[k] = d
 			}
-			seen[string(b)] = a
-			out = append(out, a.clone())
+			d.seen = n.decodes
+			rows++
+			fn(&d.rec)
 		}
 	}
-	n.decoded = seen // only the rows still there
-	n.decodeMu.Unlock()
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].JobID != out[j].JobID {
-			return out[i].JobID < out[j].JobID
+	if len(n.decoded) > rows { // rows gone since: forget them
+		for k, d := range n.decoded {
+			if d.seen != n.decodes {
+				delete(n.decoded, k)
+			}
 		}
-		if out[i].Group != out[j].Group {
-			return out[i].Group < out[j].Group
+	}
+}
+
+// clusterAllocs returns every peer's allocations (copies the caller may change),
+// ordered by job, group, index and creation.
+func (n *Node) clusterAllocs() []allocRecord { return n.allocsWhere(nil) }
+
+// allocsWhere is clusterAllocs of the allocations keep accepts (all if keep is nil).
+func (n *Node) allocsWhere(keep func(a *allocRecord) bool) []allocRecord {
+	var out []allocRecord
+	n.rangeAllocs(func(a *allocRecord) {
+		if keep == nil || keep(a) {
+			out = append(out, a.clone())
 		}
-		if out[i].Index != out[j].Index {
-			return out[i].Index < out[j].Index
-		}
-		return out[i].CreateTime.Before(out[j].CreateTime)
 	})
+	slices.SortFunc(out, func(x, y allocRecord) int { return compareAllocs(&x.Alloc, &y.Alloc) })
 	return out
+}
+
+// compareAllocs orders allocations by job, group, index and creation time.
+func compareAllocs(x, y *placement.Alloc) int {
+	return cmp.Or(cmp.Compare(x.JobID, y.JobID), cmp.Compare(x.Group, y.Group), cmp.Compare(x.Index, y.Index), x.CreateTime.Compare(y.CreateTime))
 }
 
 // showLost marks, for display, the live allocations of peers that are not alive as
@@ -452,10 +486,8 @@ func (n *Node) ScaleJob(ctx context.Context, id, group string, count int) error 
 func (n *Node) JobAllocs(id string) ([]api.Alloc, error) {
 	_, known := n.jobEntry(id)
 	out := []api.Alloc{}
-	for _, a := range n.showLost(n.clusterAllocs()) {
-		if a.JobID == id {
-			out = append(out, a.api())
-		}
+	for _, a := range n.showLost(n.allocsWhere(func(a *allocRecord) bool { return a.JobID == id })) {
+		out = append(out, a.api())
 	}
 	if !known && len(out) == 0 {
 		return nil, fmt.Errorf("%w: job %q", ErrNotFound, id)
@@ -557,14 +589,34 @@ func (n *Node) proxyLogs(ctx context.Context, a allocRecord, task, stream string
 
 // nodeInfos decodes every peer's published nodeInfo, by peer name.
 func (n *Node) nodeInfos() map[string]nodeInfo {
+	n.decodeMu.Lock()
+	defer n.decodeMu.Unlock()
 	out := map[string]nodeInfo{}
+	cache := make(map[string]decodedInfo, len(n.infoCache))
 	for owner, rows := range n.infos.All() {
-		var info nodeInfo
-		if b, ok := rows["info"]; ok && json.Unmarshal(b, &info) == nil {
-			out[owner] = info
+		b, ok := rows["info"]
+		if !ok {
+			continue
 		}
+		d, ok := n.infoCache[owner]
+		if !ok || !bytes.Equal(d.raw, b) {
+			d = decodedInfo{raw: b}
+			if json.Unmarshal(b, &d.info) != nil {
+				continue
+			}
+		}
+		cache[owner] = d
+		out[owner] = d.info
 	}
+	n.infoCache = cache
 	return out
+}
+
+// decodedInfo is a peer's published nodeInfo as nodeInfos last decoded it, with the
+// bytes it came from. Its maps are shared by every caller: nobody changes them.
+type decodedInfo struct {
+	raw  []byte
+	info nodeInfo
 }
 
 func memberStatus(s gossip.MemberStatus) string {

@@ -103,9 +103,12 @@ func (n *Node) snapshot() view {
 		v.alive[pn.ID] = pn.Alive
 	}
 	seen := map[string]bool{}
-	for _, a := range n.clusterAllocs() {
+	n.rangeAllocs(func(a *allocRecord) { // placement's part only: no need to clone the rest
 		seen[a.ID] = true
-		v.allocs[a.JobID] = append(v.allocs[a.JobID], a.Alloc)
+		v.allocs[a.JobID] = append(v.allocs[a.JobID], a.Alloc.Clone())
+	})
+	for _, as := range v.allocs {
+		slices.SortFunc(as, func(x, y placement.Alloc) int { return compareAllocs(&x, &y) })
 	}
 	n.mu.Lock()
 	for job, m := range n.inflight {

@@ -51,7 +51,10 @@ type Node struct {
 	revertsDone sync.Map // "job@version" whose failed rollout autoRevert has handled
 
 	decodeMu sync.Mutex
-	decoded  map[string]allocRecord // clusterAllocs' decoded rows by their bytes (never handed out)
+	decoded  map[rowKey]*decodedRow // rangeAllocs' decoded rows (never handed out)
+	decodes  uint64                 // rangeAllocs' calls: a row not seen in the last one is dropped
+	// nodeInfos' decoded rows by owner
+	infoCache map[string]decodedInfo
 
 	jobs   *gossip.LWWMap // job id -> jobEntry
 	allocs *gossip.Tables // each peer's own allocations

@@ -96,8 +96,7 @@ func (a allocRecord) clone() allocRecord {
 	a.Checks = maps.Clone(a.Checks)
 	a.Completed = maps.Clone(a.Completed)
 	a.Hooks = maps.Clone(a.Hooks)
-	a.Reschedules = append([]time.Time(nil), a.Reschedules...)
-	a.Ports = append([]int(nil), a.Ports...)
+	a.Alloc = a.Alloc.Clone()
 	return a
 }
 

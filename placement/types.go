@@ -1,6 +1,7 @@
 package placement
 
 import (
+	"slices"
 	"time"
 
 	"github.com/shoal-sched/shoal/jobspec"
@@ -98,6 +99,13 @@ type Alloc struct {
 	// Canary marks a new-version allocation placed beside its slot's old one, before
 	// the rollout was promoted (update.canary).
 	Canary bool `json:",omitempty"`
+}
+
+// Clone returns a copy of a that shares nothing with it.
+func (a Alloc) Clone() Alloc {
+	a.Reschedules = slices.Clone(a.Reschedules)
+	a.Ports = slices.Clone(a.Ports)
+	return a
 }
 
 // Slot returns the slot a fills: "job/group[index]".
