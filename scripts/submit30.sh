@@ -10,7 +10,9 @@
 # image on every peer first and is purged before the timed submit.
 # SUBMIT30_DIR=DIR puts the peers' data dirs under DIR (default /tmp).
 # PPROF=DIR writes each peer's Go CPU profile of the submit to DIR/runN-pI.prof
-# (the peers run with enable_debug; read with `go tool pprof BIN DIR/*.prof`).
+# (the peers run with enable_debug; read with `go tool pprof BIN DIR/*.prof`), and what
+# each allocated during it (`go tool pprof -sample_index alloc_space -diff_base
+# DIR/runN-pI.allocs0 BIN DIR/runN-pI.allocs`).
 # Needs root (the peers run containers). Prints one line per run.
 set -u
 BIN=$(readlink -f "${1:-bin/peer}")
@@ -65,6 +67,7 @@ for run in $(seq "$RUNS"); do
 	if [ -n "${PPROF:-}" ]; then
 		mkdir -p "$PPROF"
 		profs=()
+		for i in 1 2 3; do curl -s -o "$PPROF/run$run-p$i.allocs0" "http://127.0.0.$i:4646/debug/pprof/allocs"; done
 		for i in 1 2 3; do curl -s -o "$PPROF/run$run-p$i.prof" "http://127.0.0.$i:4646/debug/pprof/profile?seconds=2" & profs+=($!); done
 		sleep 0.2
 	fi
@@ -72,7 +75,10 @@ for run in $(seq "$RUNS"); do
 	"$BIN" job run -address http://127.0.0.1:4646 "$ROOT/job.hcl" >"$dir/run.out" 2>&1
 	e=$(date +%s.%N)
 	if [ -n "${PERF:-}" ]; then kill -INT $perfpid; wait $perfpid; fi
-	[ -n "${PPROF:-}" ] && wait "${profs[@]}"
+	if [ -n "${PPROF:-}" ]; then
+		wait "${profs[@]}"
+		for i in 1 2 3; do curl -s -o "$PPROF/run$run-p$i.allocs" "http://127.0.0.$i:4646/debug/pprof/allocs"; done
+	fi
 	after=0; for p in $peers; do after=$((after + $(cpu "$p"))); done
 	taskcpu=0; n=0
 	for p in $(tasks); do taskcpu=$((taskcpu + $(cpu "$p"))); n=$((n + 1)); done
