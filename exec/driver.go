@@ -205,9 +205,9 @@ func (d *Driver) Start(ctx context.Context, spec TaskSpec) (_ *Task, retErr erro
 		img, lookupRoot, meta.ImageDigest = &info.Config, info.RootFS, info.Digest
 		rootfs = lookupRoot
 		// Mount points are made in the root before it turns read-only: never in
-		// the shared image, so a read-only root with mounts (or a resolv.conf of
-		// its own, which an image may lack) has an overlay too.
-		if !s.ReadOnlyRoot || len(s.Mounts) > 0 || s.DNS != nil {
+		// the shared image, so a read-only root with mounts (or /etc files of its
+		// own, which an image may lack) has an overlay too.
+		if !s.ReadOnlyRoot || len(s.Mounts) > 0 || len(s.etcNames()) > 0 {
 			rootfs, ownRoot = filepath.Join(dir, "rootfs"), true
 		}
 	}
@@ -256,8 +256,12 @@ func (d *Driver) Start(ctx context.Context, spec TaskSpec) (_ *Task, retErr erro
 	if err := writeFiles(dir, s.Files, l.uid, l.gid); err != nil {
 		return nil, fmt.Errorf("starting task %q: %w", s.ID, err)
 	}
-	if s.DNS != nil {
-		if err := os.WriteFile(filepath.Join(dir, resolvConf), s.DNS.resolvConf(), 0o644); err != nil {
+	etc, err := s.etcFiles()
+	if err != nil {
+		return nil, fmt.Errorf("starting task %q: %w", s.ID, err)
+	}
+	for name, b := range etc {
+		if err := os.WriteFile(filepath.Join(dir, name), b, 0o644); err != nil {
 			return nil, fmt.Errorf("starting task %q: %w", s.ID, err)
 		}
 	}
@@ -326,10 +330,6 @@ func (d *Driver) Start(ctx context.Context, spec TaskSpec) (_ *Task, retErr erro
 // metaLabel prefixes the container label holding a task's taskMeta as JSON: the
 // container's own state (state.json) carries it to a restarted peer.
 const metaLabel = "shoal.meta="
-
-// resolvConf is the file of a task's directory bound at its /etc/resolv.conf when
-// TaskSpec.DNS is set.
-const resolvConf = "resolv.conf"
 
 func metaFromLabels(labels []string) (taskMeta, error) {
 	var m taskMeta

@@ -97,9 +97,8 @@ func (d *Driver) runtimeSpec(s *TaskSpec, rootfs, taskDir string) *specs.Spec {
 	spec := specconv.Example()
 	spec.Root = &specs.Root{Path: rootfs, Readonly: s.ReadOnlyRoot || s.Kind == KindExec}
 	spec.Process.Terminal = false
-	spec.Process.Capabilities = &specs.LinuxCapabilities{
-		Bounding: defaultCaps, Permitted: defaultCaps, Effective: defaultCaps,
-	}
+	caps, _ := Capabilities(s.CapAdd, s.CapDrop) // validated with the spec
+	spec.Process.Capabilities = &specs.LinuxCapabilities{Bounding: caps, Permitted: caps, Effective: caps}
 	spec.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Soft: 1024, Hard: 65536}}
 	spec.Hostname = s.Hostname
 	if spec.Hostname == "" {
@@ -124,8 +123,8 @@ func (d *Driver) runtimeSpec(s *TaskSpec, rootfs, taskDir string) *specs.Spec {
 				bindMount("/etc/hosts", "/etc/hosts", "ro"))
 		}
 	}
-	if s.DNS != nil {
-		spec.Mounts = append(dropMount(spec.Mounts, "/etc/resolv.conf"), bindMount(filepath.Join(taskDir, resolvConf), "/etc/resolv.conf", "ro"))
+	for _, name := range s.etcNames() {
+		spec.Mounts = append(dropMount(spec.Mounts, "/etc/"+name), bindMount(filepath.Join(taskDir, name), "/etc/"+name, "ro"))
 	}
 	if s.Kind == KindExec {
 		// The host's root, read-only: hide the driver's own data (other tasks'

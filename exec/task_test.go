@@ -71,6 +71,27 @@ func TestRunContainer(t *testing.T) {
 			return s
 		}(), wantStdout: "nameserver 10.0.0.53\nro\n"},
 		{name: "dns, exec kind", spec: TaskSpec{Kind: KindExec, Command: "/bin/sh", Args: []string{"-c", "cat /etc/resolv.conf"}, DNS: &DNS{Options: []string{"edns0"}}}, wantStdout: "options edns0\n"},
+		{name: "cap_drop all, cap_add chown", spec: func() TaskSpec {
+			s := shTask(img, "", "grep CapEff /proc/self/status")
+			s.CapDrop, s.CapAdd = []string{"all"}, []string{"chown"}
+			return s
+		}(), wantStdout: "CapEff:\t0000000000000001\n"}, // CAP_CHOWN is bit 0
+		{name: "cap_drop one", spec: func() TaskSpec {
+			s := shTask(img, "", "grep CapEff /proc/self/status")
+			s.CapDrop = []string{"CAP_NET_BIND_SERVICE"} // bit 10 of the default a80405fb
+			return s
+		}(), wantStdout: "CapEff:\t00000000a80401fb\n"},
+		// Read-only root: the file is bound on an overlay, as resolv.conf.
+		{name: "extra hosts", spec: func() TaskSpec {
+			s := shTask(img, "", "cat /etc/hosts; touch /x 2>/dev/null || echo ro")
+			s.ReadOnlyRoot, s.ExtraHosts = true, []string{"db.internal:10.0.0.5", "db6:fd00::5"}
+			return s
+		}(), wantStdout: "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n10.0.0.5\tdb.internal\nfd00::5\tdb6\nro\n"},
+		{name: "extra hosts, host network", spec: func() TaskSpec {
+			s := shTask(img, "", "cat /etc/hosts")
+			s.HostNetwork, s.ExtraHosts = true, []string{"db:10.0.0.5"}
+			return s
+		}(), wantStdout: string(hostHosts(t)) + "10.0.0.5\tdb\n"},
 	}
 	for i, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -277,4 +298,13 @@ func TestLogsRotationAndFollow(t *testing.T) {
 	if _, err := os.Stat(task.Dir() + "/logs/stdout.3"); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("stdout.3 exists: want at most 3 files")
 	}
+}
+
+// hostHosts is the host's /etc/hosts.
+func hostHosts(t *testing.T) []byte {
+	b, err := os.ReadFile("/etc/hosts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/moby/sys/capability"
 	"golang.org/x/sys/unix"
 )
 
@@ -52,9 +53,12 @@ type TaskSpec struct {
 	NetNS        string            // join this network namespace (a path, e.g. a bind-mounted nsfs file) instead of a new one
 	Hostname     string            // default: the task ID (first 63 characters)
 	DNS          *DNS              // when set, the task's /etc/resolv.conf in place of the host's (or the image's)
-	Files        []File            // written into the task directory before the task starts (rendered templates)
-	Stage        string            // a host directory laid out as the task directory (local/, secrets/): moved into it before Files (fetched artifacts); "": none
-	Mounts       []Mount           // host directories bound into the task (host volumes)
+	ExtraHosts   []string          // "name:IP" entries: the task gets an /etc/hosts of its own with them (Docker's extra_hosts)
+	CapAdd       []string          // Docker's cap_add and cap_drop over the default capabilities (see Capabilities)
+	CapDrop      []string
+	Files        []File  // written into the task directory before the task starts (rendered templates)
+	Stage        string  // a host directory laid out as the task directory (local/, secrets/): moved into it before Files (fetched artifacts); "": none
+	Mounts       []Mount // host directories bound into the task (host volumes)
 }
 
 // DNS is a task's resolver configuration, written as its /etc/resolv.conf (Nomad's
@@ -76,6 +80,97 @@ func (d *DNS) resolvConf() []byte {
 		fmt.Fprintf(&b, "options %s\n", strings.Join(d.Options, " "))
 	}
 	return []byte(b.String())
+}
+
+// etcNames are the files of /etc a task gets its own of, written into its directory
+// and bound read-only over the image's (or the host's): resolv.conf when DNS is set,
+// hosts when ExtraHosts are.
+func (s *TaskSpec) etcNames() []string {
+	var names []string
+	if s.DNS != nil {
+		names = append(names, "resolv.conf")
+	}
+	if len(s.ExtraHosts) > 0 {
+		names = append(names, "hosts")
+	}
+	return names
+}
+
+// etcFiles renders the files etcNames lists, by name.
+func (s *TaskSpec) etcFiles() (map[string][]byte, error) {
+	files := map[string][]byte{}
+	for _, name := range s.etcNames() {
+		switch name {
+		case "resolv.conf":
+			files[name] = s.DNS.resolvConf()
+		case "hosts":
+			// Docker's: the host's own entries when the task shares its network,
+			// loopback's otherwise; then the extra ones.
+			hosts := []byte("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
+			if s.HostNetwork {
+				var err error
+				if hosts, err = os.ReadFile("/etc/hosts"); err != nil {
+					return nil, fmt.Errorf("extra_hosts: reading the host's /etc/hosts: %w", err)
+				}
+			}
+			var b strings.Builder
+			b.Write(hosts)
+			for _, h := range s.ExtraHosts {
+				name, ip, _ := strings.Cut(h, ":")
+				fmt.Fprintf(&b, "%s\t%s\n", ip, name)
+			}
+			files[name] = []byte(b.String())
+		}
+	}
+	return files, nil
+}
+
+// Capabilities returns a container task's capabilities given Docker's cap_add and
+// cap_drop (names such as "net_raw" or "CAP_NET_RAW", any case): the defaults
+// (Docker's without CAP_NET_RAW), less cap_drop ("all": every one), plus cap_add. A
+// peer allows nothing beyond the defaults, as Nomad's default allow_caps: cap_add can
+// only give back what cap_drop took away.
+func Capabilities(add, drop []string) ([]string, error) {
+	caps := slices.Clone(defaultCaps)
+	for _, name := range drop {
+		if strings.EqualFold(name, "all") {
+			caps = nil
+			continue
+		}
+		c, err := capabilityName("cap_drop", name)
+		if err != nil {
+			return nil, err
+		}
+		caps = slices.DeleteFunc(caps, func(x string) bool { return x == c })
+	}
+	for _, name := range add {
+		c, err := capabilityName("cap_add", name)
+		if err != nil {
+			return nil, err
+		}
+		if !slices.Contains(defaultCaps, c) {
+			allowed := make([]string, len(defaultCaps))
+			for i, d := range defaultCaps {
+				allowed[i] = strings.ToLower(strings.TrimPrefix(d, "CAP_"))
+			}
+			return nil, fmt.Errorf("cap_add: %q is not allowed on this peer; allowed: %s", name, strings.Join(allowed, ", "))
+		}
+		if !slices.Contains(caps, c) {
+			caps = append(caps, c)
+		}
+	}
+	return caps, nil
+}
+
+// capabilityName is the kernel's name ("CAP_NET_RAW") of the capability name.
+func capabilityName(field, name string) (string, error) {
+	bare := strings.ToLower(strings.TrimPrefix(strings.ToUpper(name), "CAP_"))
+	for _, c := range capability.ListKnown() {
+		if c.String() == bare {
+			return "CAP_" + strings.ToUpper(bare), nil
+		}
+	}
+	return "", fmt.Errorf("%s: %q is not a Linux capability", field, name)
 }
 
 // File is a file of a task's directory, written before the task starts and owned
@@ -157,6 +252,14 @@ func (s *TaskSpec) validate() error {
 	for _, f := range s.Files {
 		if !f.inTaskDir() {
 			bad("file", strconv.Quote(f.Path), "must be a path under local/ or secrets/ of the task directory")
+		}
+	}
+	if _, err := Capabilities(s.CapAdd, s.CapDrop); err != nil {
+		bad("capabilities", fmt.Sprintf("cap_add %q, cap_drop %q", s.CapAdd, s.CapDrop), err.Error())
+	}
+	for _, h := range s.ExtraHosts {
+		if name, ip, ok := strings.Cut(h, ":"); !ok || name == "" || strings.ContainsAny(name, " \t\n#") || net.ParseIP(ip) == nil {
+			bad("extra_hosts", strconv.Quote(h), `must be "name:IP"`)
 		}
 	}
 	if s.Stage != "" && !filepath.IsAbs(s.Stage) {

@@ -21,21 +21,22 @@ var taskSpec = spec{
 // Driver configuration: what each driver accepts, and the Nomad docker options Shoal
 // accepts and ignores so that a docker job file runs unchanged.
 var (
-	containerConfig = []string{"image", "command", "args", "entrypoint", "ports", "work_dir"}
-	execConfig      = []string{"command", "args"}
-	dockerIgnored   = map[string]string{}
-	execIgnored     = map[string]string{}
+	containerConfig = []string{"image", "command", "args", "entrypoint", "ports", "work_dir",
+		"readonly_rootfs", "pids_limit", "hostname", "dns_servers", "dns_search_domains", "dns_options",
+		"cap_add", "cap_drop", "extra_hosts"}
+	execConfig    = []string{"command", "args"}
+	dockerIgnored = map[string]string{}
+	execIgnored   = map[string]string{}
 )
 
 func init() {
 	for _, k := range []string{"auth", "auth_soft_fail", "volumes", "mount", "mounts", "network_mode",
-		"privileged", "labels", "logging", "dns_servers", "dns_search_domains", "dns_options",
-		"hostname", "cap_add", "cap_drop", "force_pull", "image_pull_timeout", "extra_hosts",
+		"privileged", "labels", "logging", "force_pull", "image_pull_timeout",
 		"ulimit", "shm_size", "tty", "interactive", "devices", "security_opt", "ipc_mode",
 		"pid_mode", "uts_mode", "sysctl", "load", "healthchecks", "port_map", "init",
-		"storage_opt", "volume_driver", "readonly_rootfs", "cpu_hard_limit", "cpu_cfs_period",
+		"storage_opt", "volume_driver", "cpu_hard_limit", "cpu_cfs_period",
 		"mac_address", "memory_hard_limit", "isolation", "runtime", "userns_mode", "group_add",
-		"oom_score_adj", "pids_limit", "cpuset_cpus", "advertise_ipv6_address", "ipv4_address",
+		"oom_score_adj", "cpuset_cpus", "advertise_ipv6_address", "ipv4_address",
 		"ipv6_address", "work_dir_is_sensitive"} {
 		dockerIgnored[k] = "Nomad docker option not supported by Shoal's container driver"
 	}
@@ -182,6 +183,18 @@ func (p *parser) taskConfig(blk *hclsyntax.Block, path, driver string) TaskConfi
 	p.strList(b, path, sub, "entrypoint", &c.Entrypoint)
 	p.strList(b, path, sub, "ports", &c.Ports)
 	p.str(b, path, sub, "work_dir", &c.WorkDir)
+	if driver != DriverContainer && driver != DriverDocker {
+		return c // the exec driver's cap_add and cap_drop are warned about and ignored
+	}
+	p.boolean(b, path, sub, "readonly_rootfs", &c.ReadOnlyRootfs)
+	p.integer(b, path, sub, "pids_limit", &c.PidsLimit)
+	p.str(b, path, sub, "hostname", &c.Hostname)
+	p.strList(b, path, sub, "dns_servers", &c.DNSServers)
+	p.strList(b, path, sub, "dns_search_domains", &c.DNSSearchDomains)
+	p.strList(b, path, sub, "dns_options", &c.DNSOptions)
+	p.strList(b, path, sub, "cap_add", &c.CapAdd)
+	p.strList(b, path, sub, "cap_drop", &c.CapDrop)
+	p.strList(b, path, sub, "extra_hosts", &c.ExtraHosts)
 	return c
 }
 

@@ -160,7 +160,8 @@ type ChangeScript struct {
 }
 
 // TaskConfig is the driver configuration. The container driver uses every field;
-// the exec driver uses Command and Args.
+// the exec driver uses Command and Args. The fields after WorkDir are Nomad's docker
+// options of the same names.
 type TaskConfig struct {
 	Image      string   `json:"image,omitempty" codec:"image"`
 	Command    string   `json:"command,omitempty" codec:"cmd"`
@@ -168,6 +169,16 @@ type TaskConfig struct {
 	Entrypoint []string `json:"entrypoint,omitempty" codec:"entry"`
 	Ports      []string `json:"ports,omitempty" codec:"ports"`
 	WorkDir    string   `json:"work_dir,omitempty" codec:"wd"`
+
+	ReadOnlyRootfs   bool     `json:"readonly_rootfs,omitempty" codec:"rorootfs"`
+	PidsLimit        int      `json:"pids_limit,omitempty" codec:"pids"`   // 0: the peer's default
+	Hostname         string   `json:"hostname,omitempty" codec:"hostname"` // over the group's network.hostname
+	DNSServers       []string `json:"dns_servers,omitempty" codec:"dnss"`  // each over the group's network.dns
+	DNSSearchDomains []string `json:"dns_search_domains,omitempty" codec:"dnsd"`
+	DNSOptions       []string `json:"dns_options,omitempty" codec:"dnso"`
+	CapAdd           []string `json:"cap_add,omitempty" codec:"capadd"`     // "net_raw", "CAP_NET_RAW"
+	CapDrop          []string `json:"cap_drop,omitempty" codec:"capdrop"`   // ... or "all"
+	ExtraHosts       []string `json:"extra_hosts,omitempty" codec:"xhosts"` // "name:ip" lines added to /etc/hosts
 }
 
 // Resources a task asks for. CPU is in MHz, memory in MiB as in Nomad.

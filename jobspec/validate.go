@@ -5,9 +5,12 @@ import (
 	"net"
 	"path"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/moby/sys/capability"
 )
 
 // Accepted values, for validation and its messages.
@@ -335,31 +338,41 @@ func (v *validator) network(path string, n *Network) map[string]bool {
 		v.errf(field(path, "network.mode"), n.Mode, "network mode \"none\" cannot have ports")
 	}
 	if n.DNS != nil {
-		for _, s := range n.DNS.Servers {
-			if net.ParseIP(s) == nil {
-				v.errf(field(path, "network.dns.servers"), s, "%q is not an IP address; accepted: nameservers as IPv4 or IPv6 addresses, e.g. \"8.8.8.8\"", s)
-			}
-		}
-		for _, l := range []struct {
-			name  string
-			words []string
-		}{{"searches", n.DNS.Searches}, {"options", n.DNS.Options}} {
-			for _, w := range l.words {
-				if w == "" || strings.ContainsAny(w, " \t\n") {
-					v.errf(field(path, "network.dns."+l.name), w, "%q is not one word; accepted: one domain or option per list item, e.g. \"ndots:2\"", w)
-				}
-			}
-		}
+		v.dns(field(path, "network.dns."), [3]string{"servers", "searches", "options"}, n.DNS.Servers, n.DNS.Searches, n.DNS.Options)
 		if len(n.DNS.Servers) == 0 && len(n.DNS.Searches) == 0 && len(n.DNS.Options) == 0 {
 			v.errf(field(path, "network.dns"), "", "the dns block sets nothing; accepted: servers, searches and options")
 		}
 	}
-	// A hostname that uses the task's environment is checked once interpolated.
-	if h := n.Hostname; h != "" && !strings.Contains(h, "${") && (len(h) > 63 || !hostnameRE.MatchString(h)) {
-		v.errf(field(path, "network.hostname"), h, "%q is not a hostname; accepted: at most 63 letters, digits, '-' and '.' (dot-separated labels, none starting or ending with '-')", h)
-	}
+	v.hostname(field(path, "network.hostname"), n.Hostname)
 	return labels
 }
+
+// dns checks a resolver configuration whose three lists are named prefix+names[i]:
+// nameservers are IP addresses, search domains and options one word each.
+func (v *validator) dns(prefix string, names [3]string, servers, searches, options []string) {
+	for _, s := range servers {
+		if net.ParseIP(s) == nil {
+			v.errf(prefix+names[0], s, "%q is not an IP address; accepted: nameservers as IPv4 or IPv6 addresses, e.g. \"8.8.8.8\"", s)
+		}
+	}
+	for i, words := range [][]string{searches, options} {
+		for _, w := range words {
+			if w == "" || strings.ContainsAny(w, " \t\n") {
+				v.errf(prefix+names[i+1], w, "%q is not one word; accepted: one domain or option per list item, e.g. \"ndots:2\"", w)
+			}
+		}
+	}
+}
+
+// hostname checks h (field f) unless it uses the task's environment: that one is
+// checked once interpolated.
+func (v *validator) hostname(f, h string) {
+	if h != "" && !strings.Contains(h, "${") && !isHostname(h) {
+		v.errf(f, h, "%q is not a hostname; accepted: at most 63 letters, digits, '-' and '.' (dot-separated labels, none starting or ending with '-')", h)
+	}
+}
+
+func isHostname(h string) bool { return len(h) <= 63 && hostnameRE.MatchString(h) }
 
 // portRef checks a reference to a port: a label of the group's network, or a number.
 func (v *validator) portRef(f, ref string, labels map[string]bool) {
@@ -437,6 +450,7 @@ func (v *validator) task(g *Group, t *Task, ports map[string]bool) {
 		if c.Image == "" {
 			v.errf(field(path, "config.image"), "", "the %s driver needs an image, e.g. image = \"busybox:latest\"", t.Driver)
 		}
+		v.dockerOptions(path, c)
 	case DriverExec:
 		if c.Command == "" {
 			v.errf(field(path, "config.command"), "", "the exec driver needs a command, e.g. command = \"/bin/sleep\"")
@@ -486,3 +500,55 @@ func (v *validator) task(g *Group, t *Task, ports map[string]bool) {
 }
 
 func quote(s string) string { return strconv.Quote(s) }
+
+// maxPidsLimit is the kernel's pid_max ceiling.
+const maxPidsLimit = 1 << 22
+
+// dockerOptions checks the Nomad docker options the container driver applies.
+// Whether a peer allows a capability cap_add asks for is that peer's to say (as
+// Nomad's allow_caps is the client's): only the names are checked here.
+func (v *validator) dockerOptions(path string, c TaskConfig) {
+	if c.PidsLimit < 0 || c.PidsLimit > maxPidsLimit {
+		v.errf(field(path, "config.pids_limit"), c.PidsLimit, "pids_limit %d is out of range; accepted: 1 to %d (0: the peer's default)", c.PidsLimit, maxPidsLimit)
+	}
+	v.hostname(field(path, "config.hostname"), c.Hostname)
+	v.dns(field(path, "config."), [3]string{"dns_servers", "dns_search_domains", "dns_options"}, c.DNSServers, c.DNSSearchDomains, c.DNSOptions)
+	for _, name := range c.CapAdd {
+		if !knownCapability(name) {
+			v.errf(field(path, "config.cap_add"), name, "%q is not a Linux capability; accepted: names such as \"net_raw\" or \"CAP_NET_RAW\"%s", name, suggestCapability(name))
+		}
+	}
+	for _, name := range c.CapDrop {
+		if !knownCapability(name) && !strings.EqualFold(name, "all") {
+			v.errf(field(path, "config.cap_drop"), name, "%q is not a Linux capability; accepted: names such as \"net_raw\" or \"CAP_NET_RAW\", or \"all\"%s", name, suggestCapability(name))
+		}
+	}
+	for _, h := range c.ExtraHosts {
+		name, ip, ok := strings.Cut(h, ":")
+		if !ok || !isHostname(name) || net.ParseIP(ip) == nil {
+			v.errf(field(path, "config.extra_hosts"), h, "%q is not a host entry; accepted: \"hostname:IP\", e.g. \"db.internal:10.0.0.5\" or \"db:fd00::5\"", h)
+		}
+	}
+}
+
+// knownCapability reports whether name is a Linux capability, in any case, with or
+// without its CAP_ prefix.
+func knownCapability(name string) bool {
+	return slices.Contains(capabilityNames(), bareCapability(name))
+}
+
+func suggestCapability(name string) string { return suggest(bareCapability(name), capabilityNames()) }
+
+// bareCapability is name in lower case without its CAP_ prefix, as capability.Cap prints.
+func bareCapability(name string) string {
+	return strings.ToLower(strings.TrimPrefix(strings.ToUpper(name), "CAP_"))
+}
+
+// capabilityNames lists the capabilities the kernel headers know ("chown", "net_raw", ...).
+func capabilityNames() []string {
+	var out []string
+	for _, c := range capability.ListKnown() {
+		out = append(out, c.String())
+	}
+	return out
+}

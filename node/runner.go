@@ -639,6 +639,11 @@ func taskSpec(allocID string, index int, job *jobspec.Job, g *jobspec.Group, t *
 			s.DNS = &dns
 		}
 	}
+	if s.Kind == exec.KindContainer {
+		if err := dockerOptions(&s, t.Config); err != nil {
+			return s, fmt.Errorf("task %q: config.%w", t.Name, err)
+		}
+	}
 	for k, v := range t.Env {
 		s.Env[k] = v
 	}
@@ -653,6 +658,34 @@ func taskSpec(allocID string, index int, job *jobspec.Job, g *jobspec.Group, t *
 		}
 	}
 	return s, nil
+}
+
+// dockerOptions applies the Nomad docker options of a container task's config: its
+// hostname and DNS settings take the place of the group network's.
+func dockerOptions(s *exec.TaskSpec, c jobspec.TaskConfig) error {
+	if _, err := exec.Capabilities(c.CapAdd, c.CapDrop); err != nil {
+		return err // cap_add asks for what this peer does not allow
+	}
+	s.CapAdd, s.CapDrop = c.CapAdd, c.CapDrop
+	s.ReadOnlyRoot = c.ReadOnlyRootfs
+	s.PidsLimit = int64(c.PidsLimit)
+	s.ExtraHosts = c.ExtraHosts
+	if c.Hostname != "" {
+		s.Hostname = c.Hostname
+	}
+	if len(c.DNSServers)+len(c.DNSSearchDomains)+len(c.DNSOptions) > 0 {
+		dns := exec.DNS{}
+		if s.DNS != nil {
+			dns = *s.DNS
+		}
+		for _, o := range []struct{ from, to *[]string }{{&c.DNSServers, &dns.Servers}, {&c.DNSSearchDomains, &dns.Searches}, {&c.DNSOptions, &dns.Options}} {
+			if len(*o.from) > 0 {
+				*o.to = *o.from
+			}
+		}
+		s.DNS = &dns
+	}
+	return nil
 }
 
 // liveTask is a task that runs now, and where to ask for its restart.
