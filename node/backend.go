@@ -152,7 +152,7 @@ func (n *Node) ListJobs() []api.JobListStub {
 		if e.Deleted {
 			return true
 		}
-		je, err := decodeJob(e.Value)
+		je, err := n.jobOf(e.Key, e.Value)
 		if err != nil {
 			return true
 		}

@@ -153,11 +153,12 @@ func (n *Node) coordinatePass(ctx context.Context, acting map[string]placement.E
 			jobs = append(jobs, jobEntry{Job: &jobspec.Job{ID: e.Key}, Stop: true})
 			return true
 		}
-		if je, err := decodeJob(e.Value); err == nil {
+		if je, err := n.jobOf(e.Key, e.Value); err == nil {
 			jobs = append(jobs, je)
 		}
 		return true
 	})
+	n.forgetJobs(held)
 	// Allocations of jobs nobody knows any more (purged, the tombstone collected):
 	// stop them once the job has stayed unknown for a while.
 	for _, job := range orphanJobs(v.allocs, func(job string) bool { return held[job] }, unknown, v.now) {

@@ -380,7 +380,7 @@ func (n *Node) jobEntry(id string) (jobEntry, bool) {
 	if !ok || e.Deleted {
 		return jobEntry{}, false
 	}
-	je, err := decodeJob(e.Value)
+	je, err := n.jobOf(id, e.Value)
 	if err != nil {
 		return jobEntry{}, false
 	}

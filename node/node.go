@@ -55,6 +55,8 @@ type Node struct {
 	decodes  uint64                 // rangeAllocs' calls: a row not seen in the last one is dropped
 	// nodeInfos' decoded rows by owner
 	infoCache map[string]decodedInfo
+	jobsMu    sync.Mutex
+	jobCache  map[string]cachedJob // jobOf's decoded catalog entries by job
 
 	jobs   *gossip.LWWMap // job id -> jobEntry
 	allocs *gossip.Tables // each peer's own allocations
@@ -353,7 +355,7 @@ func (n *Node) onJobChange(e gossip.Entry) {
 	n.wake()
 	stopped := e.Deleted
 	if !stopped {
-		if je, err := decodeJob(e.Value); err == nil && je.Stop {
+		if je, err := n.jobOf(e.Key, e.Value); err == nil && je.Stop {
 			stopped = true
 		}
 	}

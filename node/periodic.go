@@ -155,7 +155,7 @@ func (n *Node) children(parent string, byJob map[string][]allocRecord) []api.Job
 		if _, _, ok := jobspec.ParseChildID(e.Key); !ok {
 			return true
 		}
-		if je, err := decodeJob(e.Value); err == nil && je.Job.ParentID == parent {
+		if je, err := n.jobOf(e.Key, e.Value); err == nil && je.Job.ParentID == parent {
 			out = append(out, jobStub(je, byJob[e.Key]))
 		}
 		return true

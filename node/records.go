@@ -1,6 +1,7 @@
 package node
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -52,6 +53,40 @@ func decodeJob(b []byte) (jobEntry, error) {
 		return e, fmt.Errorf("decoding job entry: no job")
 	}
 	return e, nil
+}
+
+// cachedJob is a catalog entry as jobOf last decoded it, with the bytes it came from.
+type cachedJob struct {
+	raw   []byte
+	entry jobEntry
+}
+
+// jobOf is decodeJob of the catalog's entry for key, decoded once per change: the
+// coordinator reads every job on every pass, and the API on every request. The jobs
+// it returns are shared, as a runner's job is: whoever changes one clones it first
+// (cloneJob).
+func (n *Node) jobOf(key string, b []byte) (jobEntry, error) {
+	n.jobsMu.Lock()
+	defer n.jobsMu.Unlock()
+	if c, ok := n.jobCache[key]; ok && bytes.Equal(c.raw, b) {
+		return c.entry, nil
+	}
+	je, err := decodeJob(b)
+	if err != nil {
+		return je, err
+	}
+	if n.jobCache == nil {
+		n.jobCache = map[string]cachedJob{}
+	}
+	n.jobCache[key] = cachedJob{raw: b, entry: je}
+	return je, nil
+}
+
+// forgetJobs drops the decoded jobs the catalog no longer holds.
+func (n *Node) forgetJobs(held map[string]bool) {
+	n.jobsMu.Lock()
+	defer n.jobsMu.Unlock()
+	maps.DeleteFunc(n.jobCache, func(key string, _ cachedJob) bool { return !held[key] })
 }
 
 // allocRecord is what an owner publishes about one of its allocations: placement's

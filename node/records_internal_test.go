@@ -2,10 +2,12 @@ package node
 
 import (
 	"log/slog"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/shoal-sched/shoal/gossip"
+	"github.com/shoal-sched/shoal/jobspec"
 	"github.com/shoal-sched/shoal/node/api"
 	"github.com/shoal-sched/shoal/placement"
 )
@@ -87,4 +89,35 @@ func ids(as []allocRecord) []string {
 		out = append(out, a.ID)
 	}
 	return out
+}
+
+// jobOf decodes a catalog entry once while its bytes stay the same, again when they
+// change, and forgets jobs the catalog no longer holds.
+func TestJobOfFollowsTheCatalog(t *testing.T) {
+	n := &Node{}
+	entry := func(version uint64) []byte {
+		b, err := encodeJob(jobEntry{Job: &jobspec.Job{ID: "web", Version: version}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	v1 := entry(1)
+	a, err := n.jobOf("web", v1)
+	if err != nil || a.Job.Version != 1 {
+		t.Fatalf("jobOf = %+v, %v; want version 1", a.Job, err)
+	}
+	if b, _ := n.jobOf("web", slices.Clone(v1)); b.Job != a.Job {
+		t.Error("the same entry was decoded again")
+	}
+	if c, _ := n.jobOf("web", entry(2)); c.Job.Version != 2 {
+		t.Errorf("after the entry changed: version %d, want 2", c.Job.Version)
+	}
+	if _, err := n.jobOf("bad", []byte("{")); err == nil {
+		t.Error("an unreadable entry decoded")
+	}
+	n.forgetJobs(map[string]bool{"other": true})
+	if len(n.jobCache) != 0 {
+		t.Errorf("after web left the catalog the cache holds %d jobs", len(n.jobCache))
+	}
 }
