@@ -1,6 +1,7 @@
 package gossip
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"reflect"
@@ -231,5 +232,36 @@ func TestTableChangeToldDirectly(t *testing.T) {
 	owner.Table("allocs").SetOwn("a1", []byte("complete"))
 	eventually(t, "the other peer holds the changed row", func() bool {
 		return string(other.Table("allocs").Rows(owner.Name())["a1"]) == "complete"
+	})
+}
+
+// A pull asked for while one of its key runs is run after it (the latest asked for
+// only), not dropped: the running one may have read the writer's rows before the
+// write the later one was asked for (a burst of allocation status changes), and that
+// change would wait for the owner's next notice or for anti-entropy.
+func TestPullAskedForDuringAPullRunsAfterIt(t *testing.T) {
+	c := newCluster(t, 1, nil)
+	r := c.peers[0].repl
+	started, release := make(chan struct{}), make(chan struct{})
+	r.pull("k", func(context.Context) error { close(started); <-release; return nil })
+	<-started
+	older, latest := make(chan struct{}), make(chan struct{})
+	r.pull("k", func(context.Context) error { close(older); return nil })
+	r.pull("k", func(context.Context) error { close(latest); return nil })
+	close(release)
+	select {
+	case <-latest:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the pull asked for while another ran never ran")
+	}
+	select {
+	case <-older:
+		t.Error("a pull superseded by a later one ran too")
+	default:
+	}
+	eventually(t, "the key is free again", func() bool {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		return !r.inflight["k"] && r.again["k"] == nil
 	})
 }

@@ -80,16 +80,17 @@ type replicator struct {
 	maps     map[string]*LWWMap
 	tables   map[string]*Tables
 	inflight map[string]bool
-	noticeAt map[string]time.Time // table -> last notice sent
-	pending  map[string]bool      // table -> a coalesced notice is scheduled
-	direct   map[string]bool      // table -> a coalesced direct notice is scheduled
+	again    map[string]func(context.Context) error // pulls asked for while one of their key ran
+	noticeAt map[string]time.Time                   // table -> last notice sent
+	pending  map[string]bool                        // table -> a coalesced notice is scheduled
+	direct   map[string]bool                        // table -> a coalesced direct notice is scheduled
 }
 
 func newReplicator(p *Peer) *replicator {
 	return &replicator{
 		p: p, callbacks: newQueue[func()](), notices: newQueue[notice](),
 		kick: make(chan struct{}, 1), sem: make(chan struct{}, maxConcurrentPulls),
-		maps: map[string]*LWWMap{}, tables: map[string]*Tables{}, inflight: map[string]bool{},
+		maps: map[string]*LWWMap{}, tables: map[string]*Tables{}, inflight: map[string]bool{}, again: map[string]func(context.Context) error{},
 		noticeAt: map[string]time.Time{}, pending: map[string]bool{}, direct: map[string]bool{},
 	}
 }
@@ -293,27 +294,48 @@ func (r *replicator) pullTable(ctx context.Context, from string, t *Tables, owne
 	return err
 }
 
-// pull runs f in the background, at most once at a time per key.
+// pull runs f in the background, at most once at a time per key. A pull asked for
+// while one runs is run after it, the latest asked for only: what it was asked for
+// may be newer than what the running one read (a burst of writes by one owner), and
+// dropping it would leave the change to the next notice or to anti-entropy.
 func (r *replicator) pull(key string, f func(ctx context.Context) error) {
-	if !r.claim(r.inflight, key) {
+	r.mu.Lock()
+	if r.inflight[key] {
+		r.again[key] = f
+		r.mu.Unlock()
 		return
 	}
-	ok := r.p.spawn(func() {
-		defer r.release(r.inflight, key)
-		select {
-		case r.sem <- struct{}{}:
-		case <-r.p.stop:
-			return
+	r.inflight[key] = true
+	r.mu.Unlock()
+	// next is the pull asked for meanwhile, if any; else key is free again.
+	next := func(stop bool) func(context.Context) error {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		f := r.again[key]
+		delete(r.again, key)
+		if stop || f == nil {
+			delete(r.inflight, key)
+			return nil
 		}
-		defer func() { <-r.sem }()
-		ctx, cancel := r.ctx(r.p.cfg.RPCTimeout)
-		defer cancel()
-		if err := f(ctx); err != nil && !r.p.stopped() {
-			r.p.log.Debug("pull failed; anti-entropy will retry", "what", key, "err", err)
+		return f
+	}
+	ok := r.p.spawn(func() {
+		for ; f != nil; f = next(r.p.stopped()) {
+			select {
+			case r.sem <- struct{}{}:
+			case <-r.p.stop:
+				continue
+			}
+			ctx, cancel := r.ctx(r.p.cfg.RPCTimeout)
+			if err := f(ctx); err != nil && !r.p.stopped() {
+				r.p.log.Debug("pull failed; anti-entropy will retry", "what", key, "err", err)
+			}
+			cancel()
+			<-r.sem
 		}
 	})
 	if !ok {
-		r.release(r.inflight, key)
+		next(true)
 	}
 }
 
