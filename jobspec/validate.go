@@ -18,7 +18,7 @@ var (
 	jobTypes          = []string{TypeService, TypeBatch, TypeSystem}
 	restartModes      = []string{"fail", "delay"}
 	delayFunctions    = []string{"constant", "exponential", "fibonacci"}
-	healthChecks      = []string{"checks", "task_states", "manual"}
+	healthChecks      = []string{"checks", "task_states"}
 	networkModes      = []string{"host", "bridge", "none"}
 	checkTypes        = []string{"http", "tcp", "script"}
 	lifecycleHooks    = []string{HookPrestart, HookPoststart, HookPoststop}
@@ -221,7 +221,13 @@ func (v *validator) update(path string, u *Update) {
 	if u.Canary < 0 {
 		v.errf(field(path, "update.canary"), u.Canary, "canary %d is negative; want 0 or more", u.Canary)
 	}
-	v.oneOf(field(path, "update.health_check"), "health_check", u.HealthCheck, healthChecks)
+	if u.HealthCheck == "manual" {
+		// Accepted before, and treated as "checks": a rollout then went on by
+		// itself where a Nomad user expects it to wait for their mark.
+		v.errf(field(path, "update.health_check"), u.HealthCheck, "health_check \"manual\" is not supported: Shoal has no API to mark allocations healthy; accepted: checks (the default) or task_states")
+	} else {
+		v.oneOf(field(path, "update.health_check"), "health_check", u.HealthCheck, healthChecks)
+	}
 	for name, d := range map[string]time.Duration{"min_healthy_time": u.MinHealthyTime, "healthy_deadline": u.HealthyDeadline,
 		"progress_deadline": u.ProgressDeadline, "stagger": u.Stagger} {
 		v.nonNegative(field(path, "update."+name), d)
