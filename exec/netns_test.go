@@ -32,6 +32,14 @@ func TestJoinNetNS(t *testing.T) {
 		t.Errorf("ls /sys/class/net in netns %s: exit %d, stdout %q (stderr %q); want lo, marker0 and marker1", name, res.ExitCode, out, errOut)
 	}
 
+	// Its /etc/hosts is its own: the host's would name the host, not the allocation.
+	s = shTask(img, "netns-hosts", "cat /etc/hosts")
+	s.NetNS, s.AllocIP, s.Hostname, s.ExtraHosts = "/run/netns/"+name, "10.99.0.7", "web-1", []string{"db:10.99.0.8"}
+	want := "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n10.99.0.7\tweb-1\n10.99.0.8\tdb\n"
+	if res, out, errOut := run(t, d, s); res.ExitCode != 0 || out != want {
+		t.Errorf("/etc/hosts in netns %s: exit %d, %q (stderr %q); want %q", name, res.ExitCode, out, errOut, want)
+	}
+
 	s = shTask(img, "netns-bad", "true")
 	s.NetNS, s.HostNetwork = "/run/netns/"+name, true
 	_, err := d.Start(ctxT(t, time.Minute), s)

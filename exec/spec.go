@@ -100,10 +100,7 @@ func (d *Driver) runtimeSpec(s *TaskSpec, rootfs, taskDir string) *specs.Spec {
 	caps, _ := Capabilities(s.CapAdd, s.CapDrop) // validated with the spec
 	spec.Process.Capabilities = &specs.LinuxCapabilities{Bounding: caps, Permitted: caps, Effective: caps}
 	spec.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Soft: 1024, Hard: 65536}}
-	spec.Hostname = s.Hostname
-	if spec.Hostname == "" {
-		spec.Hostname = s.ID[:min(len(s.ID), 63)]
-	}
+	spec.Hostname = s.hostname()
 	// cgroup v1 would mount the host's whole hierarchy read-only: leave it out.
 	spec.Mounts = dropMount(spec.Mounts, "/sys/fs/cgroup")
 	spec.Mounts = append(spec.Mounts,

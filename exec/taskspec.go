@@ -54,6 +54,7 @@ type TaskSpec struct {
 	Hostname     string            // default: the task ID (first 63 characters)
 	DNS          *DNS              // when set, the task's /etc/resolv.conf in place of the host's (or the image's)
 	ExtraHosts   []string          // "name:IP" entries: the task gets an /etc/hosts of its own with them (Docker's extra_hosts)
+	AllocIP      string            // with NetNS: the allocation's address, which the task's own /etc/hosts gives its hostname
 	CapAdd       []string          // Docker's cap_add and cap_drop over the default capabilities (see Capabilities)
 	CapDrop      []string
 	Files        []File  // written into the task directory before the task starts (rendered templates)
@@ -84,16 +85,25 @@ func (d *DNS) resolvConf() []byte {
 
 // etcNames are the files of /etc a task gets its own of, written into its directory
 // and bound read-only over the image's (or the host's): resolv.conf when DNS is set,
-// hosts when ExtraHosts are.
+// hosts when ExtraHosts are or the task joins an allocation's namespace (NetNS: the
+// host's would name the host, not the allocation).
 func (s *TaskSpec) etcNames() []string {
 	var names []string
 	if s.DNS != nil {
 		names = append(names, "resolv.conf")
 	}
-	if len(s.ExtraHosts) > 0 {
+	if len(s.ExtraHosts) > 0 || s.NetNS != "" {
 		names = append(names, "hosts")
 	}
 	return names
+}
+
+// hostname is the task's hostname: Hostname, else its ID (the first 63 characters).
+func (s *TaskSpec) hostname() string {
+	if s.Hostname != "" {
+		return s.Hostname
+	}
+	return s.ID[:min(len(s.ID), 63)]
 }
 
 // etcFiles renders the files etcNames lists, by name.
@@ -105,7 +115,8 @@ func (s *TaskSpec) etcFiles() (map[string][]byte, error) {
 			files[name] = s.DNS.resolvConf()
 		case "hosts":
 			// Docker's: the host's own entries when the task shares its network,
-			// loopback's otherwise; then the extra ones.
+			// else loopback's and the allocation's address with the hostname; then
+			// the extra ones.
 			hosts := []byte("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
 			if s.HostNetwork {
 				var err error
@@ -115,6 +126,9 @@ func (s *TaskSpec) etcFiles() (map[string][]byte, error) {
 			}
 			var b strings.Builder
 			b.Write(hosts)
+			if s.NetNS != "" && s.AllocIP != "" {
+				fmt.Fprintf(&b, "%s\t%s\n", s.AllocIP, s.hostname())
+			}
 			for _, h := range s.ExtraHosts {
 				name, ip, _ := strings.Cut(h, ":")
 				fmt.Fprintf(&b, "%s\t%s\n", ip, name)
@@ -256,6 +270,9 @@ func (s *TaskSpec) validate() error {
 	}
 	if _, err := Capabilities(s.CapAdd, s.CapDrop); err != nil {
 		bad("capabilities", fmt.Sprintf("cap_add %q, cap_drop %q", s.CapAdd, s.CapDrop), err.Error())
+	}
+	if s.AllocIP != "" && (s.NetNS == "" || net.ParseIP(s.AllocIP) == nil) {
+		bad("alloc_ip", strconv.Quote(s.AllocIP), "must be an IP address, and set only with netns")
 	}
 	for _, h := range s.ExtraHosts {
 		if name, ip, ok := strings.Cut(h, ":"); !ok || name == "" || strings.ContainsAny(name, " \t\n#") || net.ParseIP(ip) == nil {

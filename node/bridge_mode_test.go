@@ -306,7 +306,8 @@ func TestBridgeModeWithoutPlugins(t *testing.T) {
 
 // TestBridgeModeTasksShareNamespace: the tasks of a bridge-mode allocation (here
 // containers from an image) share its namespace: a sidecar reaches the web task on
-// 127.0.0.1:8080, and the host reaches it through the mapped port.
+// 127.0.0.1:8080, and the host reaches it through the mapped port. Their /etc/hosts
+// gives the group's hostname the allocation's address, as Nomad's does.
 func TestBridgeModeTasksShareNamespace(t *testing.T) {
 	requireCNIPlugins(t)
 	var allocIDs []string
@@ -316,7 +317,8 @@ func TestBridgeModeTasksShareNamespace(t *testing.T) {
 	submit(t, p.client, fmt.Sprintf(`job "pair" {
   group "g" {
     network {
-      mode = "bridge"
+      mode     = "bridge"
+      hostname = "pair-${NOMAD_ALLOC_INDEX}"
       port "http" {
         to = 8080
       }
@@ -336,7 +338,7 @@ func TestBridgeModeTasksShareNamespace(t *testing.T) {
       config {
         image   = %[1]q
         command = "sh"
-        args    = ["-c", "until wget -q -O - http://127.0.0.1:8080/; do sleep 0.2; done; exec sleep 3600"]
+        args    = ["-c", "until wget -q -O - http://127.0.0.1:8080/; do sleep 0.2; done; tail -1 /etc/hosts; exec sleep 3600"]
       }
     }
   }
@@ -345,19 +347,19 @@ func TestBridgeModeTasksShareNamespace(t *testing.T) {
 	running := c.waitRunning(p.client, "pair", 1)
 	a := running[0]
 	allocIDs = append(allocIDs, a.ID)
-	c.waitFor(20*time.Second, "the sidecar's GET of 127.0.0.1:8080 in its log", func() (bool, string) {
+	full, err := p.client.Alloc(context.Background(), a.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.waitFor(20*time.Second, "the sidecar's GET of 127.0.0.1:8080 and its /etc/hosts in its log", func() (bool, string) {
 		rc, err := p.client.Logs(context.Background(), a.ID, "sidecar", "stdout", false)
 		if err != nil {
 			return false, err.Error()
 		}
 		defer rc.Close()
 		b, _ := io.ReadAll(rc)
-		return string(b) == "shared-ok\n", fmt.Sprintf("stdout %q", b)
+		return string(b) == "shared-ok\n"+full.AllocIP+"\tpair-0\n", fmt.Sprintf("stdout %q (allocation address %s)", b, full.AllocIP)
 	})
-	full, err := p.client.Alloc(context.Background(), a.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
 	addr := net.JoinHostPort(full.Ports[0].HostIP, strconv.Itoa(full.Ports[0].Value))
 	resp, err := http.Get("http://" + addr + "/")
 	if err != nil {

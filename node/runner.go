@@ -456,6 +456,9 @@ func (r *runner) spec(t *jobspec.Task) (exec.TaskSpec, error) {
 		return spec, fmt.Errorf("%w: %v", errPermanent, err)
 	}
 	spec.NetNS = r.netns
+	if r.netns != "" {
+		spec.AllocIP = r.allocIP
+	}
 	if spec.Mounts, err = taskMounts(r.group, t, r.hostVolumes); err != nil {
 		return spec, fmt.Errorf("%w: %v", errPermanent, err)
 	}
