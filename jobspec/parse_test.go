@@ -240,6 +240,11 @@ func TestValidateJSONJobs(t *testing.T) {
 			[]string{`group "web" task "srv": lifecycle.hook: unknown lifecycle hook "PreStart"; accepted: "prestart", "poststart" or "poststop" (did you mean "prestart"?)`,
 				`group "web": group "web" has no main task: every task has a lifecycle block; at least one task must have none (hooks run around the main tasks)`}},
 		{"no groups", func(j *Job) { j.Groups = nil }, []string{`job "api" has no group`}},
+		{"docker options on an exec task", func(j *Job) {
+			t := j.Groups[0].Tasks[0]
+			t.Driver, t.Config = "exec", TaskConfig{Command: "/bin/true", ReadOnlyRootfs: true, CapDrop: []string{"all"}}
+		}, []string{`group "web" task "srv": config.cap_drop: cap_drop is not accepted by the exec driver; accepted: "command" or "args"`,
+			`group "web" task "srv": config.readonly_rootfs: readonly_rootfs is not accepted by the exec driver; accepted: "command" or "args"`}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
