@@ -243,8 +243,8 @@ func TestValidateJSONJobs(t *testing.T) {
 		{"docker options on an exec task", func(j *Job) {
 			t := j.Groups[0].Tasks[0]
 			t.Driver, t.Config = "exec", TaskConfig{Command: "/bin/true", ReadOnlyRootfs: true, CapDrop: []string{"all"}}
-		}, []string{`group "web" task "srv": config.cap_drop: cap_drop is not accepted by the exec driver; accepted: "command" or "args"`,
-			`group "web" task "srv": config.readonly_rootfs: readonly_rootfs is not accepted by the exec driver; accepted: "command" or "args"`}},
+		}, []string{`group "web" task "srv": config.readonly_rootfs: readonly_rootfs is not accepted by the exec driver; accepted: "command" or "args"`,
+			`group "web" task "srv": config.cap_drop: cap_drop is not accepted by the exec driver; accepted: "command" or "args"`}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -462,11 +462,13 @@ func (v *validator) task(g *Group, t *Task, ports map[string]bool) {
 			v.errf(field(path, "config.command"), "", "the exec driver needs a command, e.g. command = \"/bin/sleep\"")
 		}
 		// Only a job sent as JSON can get here with these: HCL refuses them earlier.
-		for name, set := range map[string]bool{"image": c.Image != "", "entrypoint": len(c.Entrypoint) > 0, "ports": len(c.Ports) > 0, "work_dir": c.WorkDir != "",
+		// In containerConfig's order, so that the errors come in one order.
+		set := map[string]bool{"image": c.Image != "", "entrypoint": len(c.Entrypoint) > 0, "ports": len(c.Ports) > 0, "work_dir": c.WorkDir != "",
 			"readonly_rootfs": c.ReadOnlyRootfs, "pids_limit": c.PidsLimit != 0, "hostname": c.Hostname != "", "dns_servers": len(c.DNSServers) > 0,
 			"dns_search_domains": len(c.DNSSearchDomains) > 0, "dns_options": len(c.DNSOptions) > 0, "cap_add": len(c.CapAdd) > 0,
-			"cap_drop": len(c.CapDrop) > 0, "extra_hosts": len(c.ExtraHosts) > 0} {
-			if set {
+			"cap_drop": len(c.CapDrop) > 0, "extra_hosts": len(c.ExtraHosts) > 0}
+		for _, name := range containerConfig {
+			if set[name] {
 				v.errf(field(path, "config."+name), name, "%s is not accepted by the exec driver; accepted: %s", name, acceptedList(execConfig))
 			}
 		}
