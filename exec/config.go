@@ -45,6 +45,11 @@ type Config struct {
 	// DefaultPidsLimit applies to tasks whose PidsLimit is 0. Default 1024.
 	DefaultPidsLimit int64
 
+	// AllowCaps are the capabilities a task may have (Nomad's allow_caps), by name
+	// ("net_raw"); nil: the defaults (Docker's without net_raw). A task whose
+	// capabilities (the defaults, cap_drop, cap_add) are not all in it does not start.
+	AllowCaps []string
+
 	// DisableSeccomp turns the default seccomp profile off. It is also off when the
 	// binary was built without the `seccomp` build tag (see SeccompAvailable).
 	DisableSeccomp bool
@@ -83,6 +88,11 @@ func (c Config) Validate() error {
 	}
 	if c.DefaultPidsLimit < 1 {
 		errs = append(errs, fmt.Errorf("exec config: default_pids_limit %d: must be at least 1", c.DefaultPidsLimit))
+	}
+	for _, name := range c.AllowCaps {
+		if _, err := capabilityName("allow_caps", name); err != nil {
+			errs = append(errs, fmt.Errorf("exec config: %w", err))
+		}
 	}
 	return errors.Join(errs...)
 }

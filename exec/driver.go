@@ -134,6 +134,9 @@ func (d *Driver) Start(ctx context.Context, spec TaskSpec) (_ *Task, retErr erro
 	if err := s.validate(); err != nil {
 		return nil, err
 	}
+	if _, err := Capabilities(s.CapAdd, s.CapDrop, d.cfg.AllowCaps); err != nil {
+		return nil, fmt.Errorf("task %q: %w", s.ID, err)
+	}
 	killTimeout := s.KillTimeout
 	if killTimeout == 0 {
 		killTimeout = defaultKillTimeout

@@ -122,7 +122,7 @@ func TestBadInputs(t *testing.T) {
 		{"cpu negative", spec(func(s *TaskSpec) { s.CPUMHz = -1 }), []string{"cpu -1 MHz"}},
 		{"pids negative", spec(func(s *TaskSpec) { s.PidsLimit = -1 }), []string{"pids_limit -1"}},
 		{"cap_add not allowed", spec(func(s *TaskSpec) { s.CapAdd = []string{"sys_admin"} }), []string{`cap_add: "sys_admin" is not allowed`, "allowed: chown, "}},
-		{"cap_drop unknown", spec(func(s *TaskSpec) { s.CapDrop = []string{"CAP_NOPE"} }), []string{`cap_drop: "CAP_NOPE" is not a Linux capability`}},
+		{"cap_drop unknown", spec(func(s *TaskSpec) { s.CapDrop = []string{"CAP_NOPE"} }), []string{`cap_drop "CAP_NOPE": not a Linux capability`}},
 		{"extra host without IP", spec(func(s *TaskSpec) { s.ExtraHosts = []string{"db"} }), []string{`extra_hosts "db"`, `"name:IP"`}},
 		{"bad kill signal", spec(func(s *TaskSpec) { s.KillSignal = "SIGNOPE" }), []string{`kill_signal "SIGNOPE"`, "unknown signal"}},
 		{"bad kind", spec(func(s *TaskSpec) { s.Kind = "vm" }), []string{`kind "vm"`, `"container" or "exec"`}},

@@ -97,7 +97,7 @@ func (d *Driver) runtimeSpec(s *TaskSpec, rootfs, taskDir string) *specs.Spec {
 	spec := specconv.Example()
 	spec.Root = &specs.Root{Path: rootfs, Readonly: s.ReadOnlyRoot || s.Kind == KindExec}
 	spec.Process.Terminal = false
-	caps, _ := Capabilities(s.CapAdd, s.CapDrop) // validated with the spec
+	caps, _ := Capabilities(s.CapAdd, s.CapDrop, d.cfg.AllowCaps) // checked by Start
 	spec.Process.Capabilities = &specs.LinuxCapabilities{Bounding: caps, Permitted: caps, Effective: caps}
 	spec.Process.Rlimits = []specs.POSIXRlimit{{Type: "RLIMIT_NOFILE", Soft: 1024, Hard: 65536}}
 	spec.Hostname = s.hostname()

@@ -141,10 +141,10 @@ func (s *TaskSpec) etcFiles() (map[string][]byte, error) {
 
 // Capabilities returns a container task's capabilities given Docker's cap_add and
 // cap_drop (names such as "net_raw" or "CAP_NET_RAW", any case): the defaults
-// (Docker's without CAP_NET_RAW), less cap_drop ("all": every one), plus cap_add. A
-// peer allows nothing beyond the defaults, as Nomad's default allow_caps: cap_add can
-// only give back what cap_drop took away.
-func Capabilities(add, drop []string) ([]string, error) {
+// (Docker's without CAP_NET_RAW), less cap_drop ("all": every one), plus cap_add. As
+// with Nomad's allow_caps, every one of them must be in allowed (a peer's allow_caps;
+// nil: the defaults, so that cap_add can only give back what cap_drop took away).
+func Capabilities(add, drop, allowed []string) ([]string, error) {
 	caps := slices.Clone(defaultCaps)
 	for _, name := range drop {
 		if strings.EqualFold(name, "all") {
@@ -157,28 +157,52 @@ func Capabilities(add, drop []string) ([]string, error) {
 		}
 		caps = slices.DeleteFunc(caps, func(x string) bool { return x == c })
 	}
+	var added []string
 	for _, name := range add {
 		c, err := capabilityName("cap_add", name)
 		if err != nil {
 			return nil, err
 		}
-		if !slices.Contains(defaultCaps, c) {
-			allowed := make([]string, len(defaultCaps))
-			for i, d := range defaultCaps {
-				allowed[i] = strings.ToLower(strings.TrimPrefix(d, "CAP_"))
-			}
-			return nil, fmt.Errorf("cap_add: %q is not allowed on this peer; allowed: %s", name, strings.Join(allowed, ", "))
-		}
 		if !slices.Contains(caps, c) {
 			caps = append(caps, c)
+			added = append(added, c)
 		}
+	}
+	allow := defaultCaps
+	if allowed != nil {
+		allow = make([]string, len(allowed))
+		for i, name := range allowed {
+			c, err := capabilityName("allow_caps", name)
+			if err != nil {
+				return nil, err
+			}
+			allow[i] = c
+		}
+	}
+	for _, c := range caps {
+		if slices.Contains(allow, c) {
+			continue
+		}
+		names := make([]string, len(allow))
+		for i, a := range allow {
+			names[i] = bareCapability(a)
+		}
+		if slices.Contains(added, c) {
+			return nil, fmt.Errorf("cap_add: %q is not allowed on this peer; allowed: %s", bareCapability(c), strings.Join(names, ", "))
+		}
+		return nil, fmt.Errorf("capability %q (a default: cap_drop it) is not allowed on this peer; allowed: %s", bareCapability(c), strings.Join(names, ", "))
 	}
 	return caps, nil
 }
 
+// bareCapability is a capability's name as Nomad's job files write it ("net_raw").
+func bareCapability(name string) string {
+	return strings.ToLower(strings.TrimPrefix(strings.ToUpper(name), "CAP_"))
+}
+
 // capabilityName is the kernel's name ("CAP_NET_RAW") of the capability name.
 func capabilityName(field, name string) (string, error) {
-	bare := strings.ToLower(strings.TrimPrefix(strings.ToUpper(name), "CAP_"))
+	bare := bareCapability(name)
 	for _, c := range capability.ListKnown() {
 		if c.String() == bare {
 			return "CAP_" + strings.ToUpper(bare), nil
@@ -268,8 +292,15 @@ func (s *TaskSpec) validate() error {
 			bad("file", strconv.Quote(f.Path), "must be a path under local/ or secrets/ of the task directory")
 		}
 	}
-	if _, err := Capabilities(s.CapAdd, s.CapDrop); err != nil {
-		bad("capabilities", fmt.Sprintf("cap_add %q, cap_drop %q", s.CapAdd, s.CapDrop), err.Error())
+	for _, name := range s.CapAdd {
+		if _, err := capabilityName("cap_add", name); err != nil {
+			bad("cap_add", strconv.Quote(name), "not a Linux capability")
+		}
+	}
+	for _, name := range s.CapDrop {
+		if _, err := capabilityName("cap_drop", name); err != nil && !strings.EqualFold(name, "all") {
+			bad("cap_drop", strconv.Quote(name), `not a Linux capability, nor "all"`)
+		}
 	}
 	if s.AllocIP != "" && (s.NetNS == "" || net.ParseIP(s.AllocIP) == nil) {
 		bad("alloc_ip", strconv.Quote(s.AllocIP), "must be an IP address, and set only with netns")

@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/hcl/v2/gohcl"
 	"github.com/hashicorp/hcl/v2/hclsyntax"
 
+	"github.com/shoal-sched/shoal/exec"
 	"github.com/shoal-sched/shoal/node/bridge"
 	"github.com/shoal-sched/shoal/placement"
 )
@@ -54,6 +55,10 @@ type Config struct {
 	EncryptKey string
 	// Drivers enabled on this peer: "exec" and/or "container" (default both).
 	Drivers []string
+	// AllowCaps are the capabilities a container task may have on this peer (Nomad's
+	// docker allow_caps): its defaults less cap_drop plus cap_add must all be in it.
+	// Nil: the defaults (Docker's without net_raw), as Nomad's.
+	AllowCaps []string
 	// HostVolumes are directories of this host that allocations may mount, by name
 	// (Nomad's client host_volume): a group's volume "x" { source = NAME } needs a
 	// peer that has NAME. Paths are absolute directories; none by default.
@@ -170,6 +175,7 @@ type fileConfig struct {
 	Reserved   *fileReserved `hcl:"reserved,block"`
 	Encrypt    *string       `hcl:"encrypt,optional"`
 	Drivers    []string      `hcl:"drivers,optional"`
+	AllowCaps  []string      `hcl:"allow_caps,optional"`
 	LogLevel   *string       `hcl:"log_level,optional"`
 	LogFormat  *string       `hcl:"log_format,optional"`
 	Debug      *bool         `hcl:"enable_debug,optional"`
@@ -202,7 +208,7 @@ type fileReserved struct {
 
 // knownConfigFields are the top-level names peer.hcl accepts.
 var knownConfigFields = []string{"name", "data_dir", "bind_addr", "advertise", "ports", "join", "retry_join",
-	"server_join", "datacenter", "node_class", "meta", "reserved", "encrypt", "drivers", "log_level", "log_format",
+	"server_join", "datacenter", "node_class", "meta", "reserved", "encrypt", "drivers", "allow_caps", "log_level", "log_format",
 	"enable_debug", "cni_path", "bridge_network_name", "bridge_network_subnet", "host_volume",
 	"alloc_gc_threshold", "gc_max_allocs", "gc_interval", "job_gc_threshold"}
 
@@ -307,6 +313,9 @@ func ParseConfig(filename string, src []byte, base Config) (Config, error) {
 	}
 	if fc.Drivers != nil {
 		c.Drivers = fc.Drivers
+	}
+	if fc.AllowCaps != nil {
+		c.AllowCaps = fc.AllowCaps
 	}
 	if fc.Debug != nil {
 		c.EnableDebug = *fc.Debug
@@ -437,6 +446,11 @@ func (c Config) validate(complete bool) error {
 	for _, d := range c.Drivers {
 		if d != "exec" && d != "container" {
 			bad("drivers", fmt.Sprintf("%q", d), `"exec" or "container"`)
+		}
+	}
+	for _, name := range c.AllowCaps {
+		if _, err := exec.Capabilities(nil, []string{"all"}, []string{name}); err != nil {
+			bad("allow_caps", fmt.Sprintf("%q", name), `Linux capabilities such as "net_raw" or "CAP_NET_RAW"`)
 		}
 	}
 	if _, err := ParseLogLevel(c.LogLevel); err != nil {

@@ -3,6 +3,8 @@ package node_test
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -72,16 +74,46 @@ func TestDockerOptions(t *testing.T) {
 	}
 }
 
-// TestDockerOptionsRefused: a capability the peer does not allow is refused at
-// submit, naming the task, the option and the value, and nothing is placed.
-func TestDockerOptionsRefused(t *testing.T) {
-	c := newCluster(t, 1)
-	via := c.peers[0].client
-	_, err := via.Register(context.Background(), api.JobRegisterRequest{JobHCL: dockerOptionsJob(`cap_add = ["sys_admin"]`, "true")})
-	if err == nil || !strings.Contains(err.Error(), `task "t": config.cap_add: "sys_admin" is not allowed on this peer; allowed: chown, `) {
-		t.Fatalf("submitting cap_add sys_admin: %v, want it refused naming task, option and value", err)
+// TestAllowCaps: a container task that adds a capability runs only on a peer whose
+// allow_caps allows it (Nomad's docker allow_caps), and gets it there; one no peer
+// allows is not placed, and the job says why.
+func TestAllowCaps(t *testing.T) {
+	c := newCluster(t, 0)
+	c.add(0) // the default allow_caps
+	conf := filepath.Join(t.TempDir(), "peer.hcl")
+	if err := os.WriteFile(conf, []byte(`allow_caps = ["audit_write", "chown", "dac_override", "fowner", "fsetid", "kill", "mknod",
+  "net_bind_service", "setfcap", "setgid", "setpcap", "setuid", "sys_chroot", "net_raw"]
+`), 0o644); err != nil {
+		t.Fatal(err)
 	}
-	if _, err := via.JobAllocs(context.Background(), "opts"); err == nil {
-		t.Error("the refused job is known to the cluster")
+	c.args = []string{"-config", conf}
+	c.add(1)
+	c.waitMembers(2)
+	via := c.peers[0].client
+	job := strings.Replace(dockerOptionsJob(`cap_add = ["net_raw"]`, "grep CapEff /proc/self/status"), `group "g" {`, "group \"g\" {\n    count = 2", 1)
+	submit(t, via, job)
+	var done []api.Alloc
+	c.waitFor(30*time.Second, "both allocations complete", func() (bool, string) {
+		all, err := via.JobAllocs(context.Background(), "opts")
+		done = live(all)["complete"]
+		return len(done) == 2, fmt.Sprint(describe(all), err)
+	})
+	for _, a := range done {
+		out, err := stdout(via, a.ID, "t")
+		if a.NodeName != "p2" || err != nil || out != "CapEff:\t00000000a80425fb\n" { // the defaults and CAP_NET_RAW (0x2000)
+			t.Errorf("allocation %d on %s printed %q (%v); want it on p2, the peer that allows net_raw, with CapEff 00000000a80425fb", a.Index, a.NodeName, out, err)
+		}
+	}
+
+	submit(t, via, strings.Replace(dockerOptionsJob(`cap_add = ["sys_admin"]`, "true"), `job "opts"`, `job "admin"`, 1))
+	c.waitFor(30*time.Second, "the job says why it cannot be placed", func() (bool, string) {
+		j, err := via.Job(context.Background(), "admin")
+		if err != nil {
+			return false, err.Error()
+		}
+		return strings.Contains(strings.Join(j.PlacementFailures, "\n"), `task "t": cap_add: "sys_admin" is not allowed on this peer`), fmt.Sprint(j.PlacementFailures)
+	})
+	if all, _ := via.JobAllocs(context.Background(), "admin"); len(all) != 0 {
+		t.Errorf("the job no peer allows has allocations: %s", describe(all))
 	}
 }

@@ -104,6 +104,7 @@ type localAlloc struct {
 func DriverConfig(cfg Config) exec.Config {
 	c := exec.DefaultConfig()
 	c.DataDir = filepath.Join(cfg.DataDir, "exec")
+	c.AllowCaps = cfg.AllowCaps
 	return c
 }
 

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/shoal-sched/shoal/exec"
 	"github.com/shoal-sched/shoal/gossip"
 	"github.com/shoal-sched/shoal/jobspec"
 	"github.com/shoal-sched/shoal/placement"
@@ -269,6 +270,9 @@ func (n *Node) bid(req placement.BidRequest) (placement.Bid, error) {
 			if d := n.missingDriver(g); d != "" {
 				return placement.Bid{RequestID: req.RequestID, NodeID: n.id, Reason: "driver " + d + " is not enabled on this peer"}, nil
 			}
+			if err := n.capsRefused(g); err != nil {
+				return placement.Bid{RequestID: req.RequestID, NodeID: n.id, Reason: err.Error()}, nil
+			}
 			if bridgeMode(g) && n.bridgeErr != nil {
 				return placement.Bid{RequestID: req.RequestID, NodeID: n.id, Reason: n.bridgeErr.Error()}, nil
 			}
@@ -301,6 +305,9 @@ func (n *Node) accept(req awardRequest) (awardResponse, error) {
 	if bridgeMode(req.Job.LookupGroup(req.Group)) && n.bridgeErr != nil {
 		return awardResponse{}, n.bridgeErr
 	}
+	if err := n.capsRefused(req.Job.LookupGroup(req.Group)); err != nil {
+		return awardResponse{}, err
+	}
 	n.mu.Lock()
 	delete(n.holds, req.RequestID)
 	n.mu.Unlock()
@@ -311,6 +318,20 @@ func (n *Node) accept(req awardRequest) (awardResponse, error) {
 		}
 	}
 	return resp, nil
+}
+
+// capsRefused says why this peer's allow_caps refuses a container task of g (nil if
+// none): the task would not start here.
+func (n *Node) capsRefused(g *jobspec.Group) error {
+	for _, t := range g.Tasks {
+		if normDriver(t.Driver) != jobspec.DriverContainer {
+			continue
+		}
+		if _, err := exec.Capabilities(t.Config.CapAdd, t.Config.CapDrop, n.cfg.AllowCaps); err != nil {
+			return fmt.Errorf("task %q: %w", t.Name, err)
+		}
+	}
+	return nil
 }
 
 // missingDriver names a driver g's tasks need that this peer does not offer ("" if none).

@@ -643,9 +643,7 @@ func taskSpec(allocID string, index int, job *jobspec.Job, g *jobspec.Group, t *
 		}
 	}
 	if s.Kind == exec.KindContainer {
-		if err := dockerOptions(&s, t.Config); err != nil {
-			return s, fmt.Errorf("task %q: config.%w", t.Name, err)
-		}
+		dockerOptions(&s, t.Config) // capabilities: what allow_caps refuses, its peer's bid says
 	}
 	for k, v := range t.Env {
 		s.Env[k] = v
@@ -664,11 +662,10 @@ func taskSpec(allocID string, index int, job *jobspec.Job, g *jobspec.Group, t *
 }
 
 // dockerOptions applies the Nomad docker options of a container task's config: its
-// hostname and DNS settings take the place of the group network's.
-func dockerOptions(s *exec.TaskSpec, c jobspec.TaskConfig) error {
-	if _, err := exec.Capabilities(c.CapAdd, c.CapDrop); err != nil {
-		return err // cap_add asks for what this peer does not allow
-	}
+// hostname and DNS settings take the place of the group network's. The names were
+// checked at submit; whether a peer allows the capabilities is that peer's to say
+// (capsRefused, as Nomad's allow_caps is the client's).
+func dockerOptions(s *exec.TaskSpec, c jobspec.TaskConfig) {
 	s.CapAdd, s.CapDrop = c.CapAdd, c.CapDrop
 	s.ReadOnlyRoot = c.ReadOnlyRootfs
 	s.PidsLimit = int64(c.PidsLimit)
@@ -688,7 +685,6 @@ func dockerOptions(s *exec.TaskSpec, c jobspec.TaskConfig) error {
 		}
 		s.DNS = &dns
 	}
-	return nil
 }
 
 // liveTask is a task that runs now, and where to ask for its restart.

@@ -6,6 +6,7 @@ advertise  = "10.0.0.5"
 datacenter = "eu-west"
 node_class = "web"
 drivers    = ["exec"]
+allow_caps = ["chown", "net_raw"]
 log_level  = "warn"
 log_format = "json"
 enable_debug = true
