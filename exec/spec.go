@@ -115,9 +115,10 @@ func (d *Driver) runtimeSpec(s *TaskSpec, rootfs, taskDir string) *specs.Spec {
 			spec.Linux.Namespaces = append(spec.Linux.Namespaces, specs.LinuxNamespace{Type: specs.NetworkNamespace, Path: s.NetNS})
 		}
 		if s.Kind == KindContainer && !s.ReadOnlyRoot {
-			spec.Mounts = append(spec.Mounts,
-				bindMount("/etc/resolv.conf", "/etc/resolv.conf", "ro"),
-				bindMount("/etc/hosts", "/etc/hosts", "ro"))
+			spec.Mounts = append(spec.Mounts, bindMount("/etc/resolv.conf", "/etc/resolv.conf", "ro"))
+			if s.NetNS == "" { // an allocation's namespace has hosts of its own (etcNames)
+				spec.Mounts = append(spec.Mounts, bindMount("/etc/hosts", "/etc/hosts", "ro"))
+			}
 		}
 	}
 	for _, name := range s.etcNames() {

@@ -200,6 +200,12 @@ func bareCapability(name string) string {
 	return strings.ToLower(strings.TrimPrefix(strings.ToUpper(name), "CAP_"))
 }
 
+// IsCapability reports whether name is a Linux capability ("net_raw", "CAP_NET_RAW").
+func IsCapability(name string) bool {
+	_, err := capabilityName("", name)
+	return err == nil
+}
+
 // capabilityName is the kernel's name ("CAP_NET_RAW") of the capability name.
 func capabilityName(field, name string) (string, error) {
 	bare := bareCapability(name)
