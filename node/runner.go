@@ -678,11 +678,13 @@ func dockerOptions(s *exec.TaskSpec, c jobspec.TaskConfig) {
 		if s.DNS != nil {
 			dns = *s.DNS
 		}
-		for _, o := range []struct{ from, to *[]string }{{&c.DNSServers, &dns.Servers}, {&c.DNSSearchDomains, &dns.Searches}, {&c.DNSOptions, &dns.Options}} {
-			if len(*o.from) > 0 {
-				*o.to = *o.from
+		over := func(task, group []string) []string { // the task's list, if it sets one
+			if len(task) > 0 {
+				return task
 			}
+			return group
 		}
+		dns.Servers, dns.Searches, dns.Options = over(c.DNSServers, dns.Servers), over(c.DNSSearchDomains, dns.Searches), over(c.DNSOptions, dns.Options)
 		s.DNS = &dns
 	}
 }
